@@ -1,0 +1,311 @@
+//! Identity: the verified client leaf certificate read into names (CN, O, OU, SANs, serial,
+//! fingerprint), and the configured rules that map an identity to a role.
+//!
+//! It must not verify certificates (rustls did that in `tls`) nor decide requests (`policy`).
+
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::config::Problems;
+use crate::policy::Policy;
+
+/// Who is calling, as read from the verified leaf certificate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub cn: Option<String>,
+    pub o: Vec<String>,
+    pub ou: Vec<String>,
+    pub san_dns: Vec<String>,
+    pub san_email: Vec<String>,
+    pub san_uri: Vec<String>,
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// SHA-256 of the DER certificate, lowercase hex.
+    pub fingerprint: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the client certificate cannot be parsed: {0}")]
+pub struct IdentityError(String);
+
+impl Identity {
+    /// Reads an identity from a DER certificate (already verified by the TLS layer).
+    pub fn from_der(der: &[u8]) -> Result<Identity, IdentityError> {
+        let (_, cert) =
+            X509Certificate::from_der(der).map_err(|e| IdentityError(e.to_string()))?;
+        let subject = cert.subject();
+        let text = |attr: &x509_parser::x509::AttributeTypeAndValue| {
+            attr.as_str().ok().map(str::to_string)
+        };
+        let cn = subject.iter_common_name().next().and_then(text);
+        let o = subject.iter_organization().filter_map(text).collect();
+        let ou = subject.iter_organizational_unit().filter_map(text).collect();
+        let mut id = Identity {
+            cn,
+            o,
+            ou,
+            serial: hex(cert.raw_serial()),
+            fingerprint: hex(&Sha256::digest(der)),
+            ..Identity::default()
+        };
+        if let Ok(Some(san)) = cert.subject_alternative_name() {
+            for name in &san.value.general_names {
+                match name {
+                    GeneralName::DNSName(d) => id.san_dns.push(d.to_string()),
+                    GeneralName::RFC822Name(e) => id.san_email.push(e.to_string()),
+                    GeneralName::URI(u) => id.san_uri.push(u.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    /// A short name for logs and messages: the CN, else the fingerprint prefix.
+    pub fn display_name(&self) -> &str {
+        match &self.cn {
+            Some(cn) => cn,
+            None => self.fingerprint.get(..16).unwrap_or(&self.fingerprint),
+        }
+    }
+
+    fn values(&self, field: Field) -> &[String] {
+        match field {
+            Field::Cn => self.cn.as_slice(),
+            Field::O => &self.o,
+            Field::Ou => &self.ou,
+            Field::SanDns => &self.san_dns,
+            Field::SanEmail => &self.san_email,
+            Field::SanUri => &self.san_uri,
+            Field::Fingerprint => std::slice::from_ref(&self.fingerprint),
+        }
+    }
+}
+
+/// One identity → role rule as written in the config file. Every given field must match; the
+/// role may be a template such as `"{ou}"` or `"{*}"` (the text a trailing `*` matched).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentityRule {
+    cn: Option<String>,
+    o: Option<String>,
+    ou: Option<String>,
+    san_dns: Option<String>,
+    san_email: Option<String>,
+    san_uri: Option<String>,
+    fingerprint: Option<String>,
+    role: String,
+}
+
+/// A compiled identity rule.
+#[derive(Clone, Debug)]
+pub struct IdentityMatcher {
+    conditions: Vec<(Field, Pattern)>,
+    role: RoleTemplate,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Cn,
+    O,
+    Ou,
+    SanDns,
+    SanEmail,
+    SanUri,
+    Fingerprint,
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Cn => "cn",
+            Field::O => "o",
+            Field::Ou => "ou",
+            Field::SanDns => "san_dns",
+            Field::SanEmail => "san_email",
+            Field::SanUri => "san_uri",
+            Field::Fingerprint => "fingerprint",
+        }
+    }
+}
+
+/// An exact value, or a prefix followed by `*`.
+#[derive(Clone, Debug)]
+enum Pattern {
+    Exact(String),
+    Prefix(String),
+}
+
+impl Pattern {
+    fn parse(s: &str) -> Pattern {
+        match s.strip_suffix('*') {
+            Some(prefix) => Pattern::Prefix(prefix.to_string()),
+            None => Pattern::Exact(s.to_string()),
+        }
+    }
+
+    /// Returns the wildcard capture ("" for exact) when `value` matches.
+    fn matches<'v>(&self, value: &'v str) -> Option<&'v str> {
+        match self {
+            Pattern::Exact(e) => (e == value).then_some(""),
+            Pattern::Prefix(p) => value.strip_prefix(p.as_str()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum RoleTemplate {
+    Fixed(String),
+    Template(String),
+}
+
+/// Maps an identity to a role name with the first rule that matches and names a defined role.
+pub fn resolve_role(rules: &[IdentityMatcher], id: &Identity, policy: &Policy) -> Option<String> {
+    rules.iter().find_map(|rule| rule.role_for(id, policy))
+}
+
+impl IdentityMatcher {
+    fn role_for(&self, id: &Identity, policy: &Policy) -> Option<String> {
+        let mut captured: Vec<(Field, &str, &str)> = Vec::with_capacity(self.conditions.len());
+        for (field, pattern) in &self.conditions {
+            let hit = id
+                .values(*field)
+                .iter()
+                .find_map(|v| pattern.matches(v).map(|cap| (v.as_str(), cap)))?;
+            captured.push((*field, hit.0, hit.1));
+        }
+        let role = match &self.role {
+            RoleTemplate::Fixed(r) => r.clone(),
+            RoleTemplate::Template(t) => {
+                let mut out = t.clone();
+                for (field, value, cap) in &captured {
+                    out = out.replace(&format!("{{{}}}", field.name()), value);
+                    if !cap.is_empty() {
+                        out = out.replace("{*}", cap);
+                    }
+                }
+                out
+            }
+        };
+        policy.has_role(&role).then_some(role)
+    }
+}
+
+/// Compiles the identity rules, checking that fixed roles exist.
+pub fn compile_rules(
+    raw: Vec<RawIdentityRule>,
+    policy: &Option<Policy>,
+    problems: &mut Problems,
+) -> Vec<IdentityMatcher> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, r) in raw.into_iter().enumerate() {
+        let field = format!("identities[{i}]");
+        let conditions: Vec<(Field, Pattern)> = [
+            (Field::Cn, r.cn),
+            (Field::O, r.o),
+            (Field::Ou, r.ou),
+            (Field::SanDns, r.san_dns),
+            (Field::SanEmail, r.san_email),
+            (Field::SanUri, r.san_uri),
+            (Field::Fingerprint, r.fingerprint.map(|f| normalise_fingerprint(&f))),
+        ]
+        .into_iter()
+        .filter_map(|(f, v)| v.map(|v| (f, Pattern::parse(&v))))
+        .collect();
+        if conditions.is_empty() {
+            problems.push(
+                field.clone(),
+                "a rule needs at least one of cn, o, ou, san_dns, san_email, san_uri, fingerprint",
+            );
+        }
+        let role = if r.role.contains('{') {
+            RoleTemplate::Template(r.role)
+        } else {
+            if let Some(p) = policy {
+                if !p.has_role(&r.role) {
+                    problems.push(
+                        format!("{field}.role"),
+                        format_args!("unknown role {:?}: define it under roles:", r.role),
+                    );
+                }
+            }
+            RoleTemplate::Fixed(r.role)
+        };
+        out.push(IdentityMatcher { conditions, role });
+    }
+    out
+}
+
+/// Accepts `sha256:AB:CD…`, `AB:CD…` or plain hex; returns lowercase hex.
+fn normalise_fingerprint(s: &str) -> String {
+    let s = s.strip_prefix("sha256:").unwrap_or(s);
+    s.chars()
+        .filter(|c| *c != ':')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::{Ca, Subject};
+
+    fn der_of(pem: &str) -> Vec<u8> {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn identity_reads_names_sans_serial_and_fingerprint() {
+        let ca = Ca::generate("test CA").unwrap();
+        let mut s = Subject::client("alice").org("acme").ou("dev").ou("ops");
+        s.dns.push("alice.example".into());
+        s.emails.push("alice@example.org".into());
+        s.uris.push("spiffe://example.org/team/dev".into());
+        let pem = ca.issue(&s).unwrap();
+        let der = der_of(&pem.cert);
+        let id = Identity::from_der(&der).unwrap();
+        assert_eq!(id.cn.as_deref(), Some("alice"));
+        assert_eq!(id.o, vec!["acme"]);
+        assert_eq!(id.ou, vec!["dev", "ops"]);
+        assert_eq!(id.san_dns, vec!["alice.example"]);
+        assert_eq!(id.san_email, vec!["alice@example.org"]);
+        assert_eq!(id.san_uri, vec!["spiffe://example.org/team/dev"]);
+        assert_eq!(id.fingerprint, hex(&Sha256::digest(&der)));
+        assert_eq!(id.fingerprint.len(), 64);
+        assert!(!id.serial.is_empty());
+    }
+
+    #[test]
+    fn garbage_certificate_is_an_error_not_a_panic() {
+        assert!(Identity::from_der(b"\x30\x03\x02\x01").is_err());
+    }
+
+    #[test]
+    fn fingerprints_are_normalised() {
+        assert_eq!(normalise_fingerprint("sha256:AB:cd:EF"), "abcdef");
+    }
+
+    #[test]
+    fn prefix_pattern_captures_the_rest() {
+        let p = Pattern::parse("spiffe://example.org/team/*");
+        assert_eq!(p.matches("spiffe://example.org/team/dev"), Some("dev"));
+        assert_eq!(p.matches("spiffe://other/team/dev"), None);
+        assert_eq!(Pattern::parse("admin").matches("admin"), Some(""));
+        assert_eq!(Pattern::parse("admin").matches("admins"), None);
+    }
+}

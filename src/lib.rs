@@ -1,0 +1,72 @@
+//! dockgate: an authenticating mTLS reverse proxy and policy engine for the Docker Engine API.
+//!
+//! # Layout
+//! - [`cli`]: command-line arguments → one library call per subcommand.
+//! - [`config`]: the YAML file compiled into a [`config::Config`] in one fallible step.
+//! - [`tls`]: the rustls server configuration and client-certificate verifier.
+//! - [`identity`]: a verified leaf certificate → [`identity::Identity`], and identity → role rules.
+//! - [`net`]: source-network (CIDR) allowlists.
+//! - [`server`]: accept loop, pre-TLS network check, handshake, HTTP/1.1 serving, shutdown.
+//! - [`proxy`]: the life of one request, top to bottom.
+//! - [`route`]: the exact request path → a known Engine API route and its group, or a refusal.
+//! - [`policy`]: pure decisions; [`policy::inspect`] reads JSON bodies the way dockerd does.
+//! - [`forward`] / [`upgrade`]: streaming to the Docker socket; hijacked (101) streams.
+//! - [`reject`]: the one place refusals become Docker-style JSON error responses.
+//! - [`audit`]: one audit record per request and per refused handshake.
+//! - [`certs`]: CA, server and client certificate generation (examples and tests).
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod certs;
+pub mod cli;
+pub mod config;
+pub mod forward;
+pub mod identity;
+pub mod net;
+pub mod policy;
+pub mod proxy;
+pub mod reject;
+pub mod route;
+pub mod server;
+pub mod tls;
+pub mod upgrade;
+
+use std::sync::Arc;
+
+use config::{Config, ConfigErrors, Problems};
+use proxy::State;
+
+/// Builds everything `serve` needs from a compiled config: TLS state, the upstream client and
+/// the audit sink. Every problem is reported, one per entry.
+pub fn build_state(config: Config) -> Result<Arc<State>, ConfigErrors> {
+    let mut problems = Problems::default();
+    let tls = tls::server_config(&config.tls, &mut problems);
+    let upstream = match forward::Upstream::new(&config.upstream) {
+        Ok(u) => Some(u),
+        Err(e) => {
+            problems.push("upstream", format_args!("{}: {e}", config.upstream.display()));
+            None
+        }
+    };
+    let audit = match audit::Audit::open(config.audit.path.as_deref()) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            problems.push("", e);
+            None
+        }
+    };
+    match (tls, upstream, audit) {
+        (Some(tls), Some(upstream), Some(audit)) if problems.0.is_empty() => Ok(Arc::new(State {
+            config,
+            tls,
+            upstream,
+            audit,
+            hijacks: tokio_util::task::TaskTracker::new(),
+            stop_hijacks: tokio_util::sync::CancellationToken::new(),
+        })),
+        _ => Err(ConfigErrors {
+            source: config.source,
+            problems: problems.0,
+        }),
+    }
+}

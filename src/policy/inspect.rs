@@ -1,0 +1,3 @@
+//! TEMPORARY stub until the body reader lands.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError { #[error("x")] X }

@@ -1,0 +1,108 @@
+//! The one place that turns a refusal (a policy denial, a request dockgate cannot read, an
+//! unreachable upstream) into a Docker-style JSON error response `{"message": "…"}`.
+//!
+//! It must not decide whether to refuse; callers hand it the refusal they already have.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+
+use crate::policy::inspect::InspectError;
+use crate::policy::Denial;
+use crate::proxy::Body;
+use crate::route::PathError;
+
+/// Why a request was not forwarded (or failed upstream). The status says whose fault it is:
+/// 4xx the client's, 502 the upstream's, 500 ours.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The policy said no.
+    #[error("dockgate: {0}")]
+    Denied(Denial),
+    /// The certificate is valid but maps to no role.
+    #[error("dockgate: certificate {name:?} (sha256 {fingerprint}) maps to no role; ask an administrator to add it to identities:")]
+    NoRole { name: String, fingerprint: String },
+    /// The role does not accept requests from this network.
+    #[error("dockgate: role {role:?} may not connect from {peer} (rule role-networks)")]
+    Network { role: String, peer: std::net::IpAddr },
+    #[error("dockgate: {0}")]
+    Path(#[from] PathError),
+    #[error("dockgate: request body refused: {0}")]
+    Body(#[from] InspectError),
+    /// A request dockgate cannot read unambiguously (headers, framing, encodings).
+    #[error("dockgate: {0}")]
+    BadRequest(String),
+    #[error("dockgate: request body exceeds the {limit}-byte limit this route is inspected with (limits.max_body_bytes)")]
+    TooLarge { limit: usize },
+    #[error("dockgate: reading the request body failed: {0}")]
+    BodyRead(#[source] hyper::Error),
+    #[error("dockgate: the Docker daemon socket {socket} is unreachable: {source}")]
+    Upstream {
+        socket: PathBuf,
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+}
+
+impl Refusal {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::Denied(_) | Refusal::NoRole { .. } | Refusal::Network { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            Refusal::Path(_) | Refusal::Body(_) | Refusal::BadRequest(_) | Refusal::BodyRead(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Upstream { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The rule id to record in the audit log, when one applies.
+    pub fn rule(&self) -> Option<String> {
+        match self {
+            Refusal::Denied(d) => Some(d.rule.to_string()),
+            Refusal::NoRole { .. } => Some("identity-role".into()),
+            Refusal::Network { .. } => Some("role-networks".into()),
+            Refusal::Path(_) => Some("path".into()),
+            Refusal::Body(_) | Refusal::TooLarge { .. } | Refusal::BodyRead(_) => {
+                Some("body".into())
+            }
+            Refusal::BadRequest(_) => Some("request".into()),
+            Refusal::Upstream { .. } => None,
+        }
+    }
+
+    /// The Docker-style JSON response for this refusal.
+    pub fn to_response(&self) -> Response<Body> {
+        json_error(self.status(), &format_chain(self))
+    }
+}
+
+/// `{"message": "…"}` with the given status, as dockerd answers errors.
+pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
+    let body = serde_json::json!({ "message": message }).to_string();
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// The error and its sources on one line: `a: b: c`.
+fn format_chain(err: &dyn std::error::Error) -> String {
+    let mut s = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !s.contains(&next) {
+            s.push_str(": ");
+            s.push_str(&next);
+        }
+        source = e.source();
+    }
+    s
+}

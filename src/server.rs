@@ -1,0 +1,155 @@
+//! The listener: accept loop, source-network check before TLS, the mTLS handshake, identity and
+//! role resolution once per connection, HTTP/1.1 serving, and graceful shutdown.
+//!
+//! It must not decide requests; every request goes to `proxy::handle`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::audit::Record;
+use crate::identity::{self, Identity};
+use crate::proxy::{self, Conn, State};
+
+/// Serves connections from `listener` until `shutdown` completes, then drains: stops accepting,
+/// lets in-flight requests and hijacked streams finish within the grace period, cuts what is
+/// left, and flushes the audit log.
+pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
+    let connections = TaskTracker::new();
+    let draining = CancellationToken::new();
+    let kill = CancellationToken::new();
+    let acceptor = TlsAcceptor::from(state.tls.clone());
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if !admissible(&state, peer.ip()) {
+            tracing::info!(%peer, "connection dropped before TLS: source network not allowed");
+            let mut r = Record::new("connection", peer);
+            r.decision = "deny";
+            r.rule = Some("networks".into());
+            r.reason = Some("source network allowed by neither the listener nor any role".into());
+            state.audit.write(r);
+            continue;
+        }
+        let _ = tcp.set_nodelay(true);
+        let state = state.clone();
+        let acceptor = acceptor.clone();
+        let draining = draining.clone();
+        let kill = kill.clone();
+        connections.spawn(async move {
+            tokio::select! {
+                _ = serve_connection(tcp, peer, acceptor, state, draining) => {}
+                _ = kill.cancelled() => {}
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!(grace = ?state.config.shutdown_grace, "shutting down: draining connections");
+    let deadline = tokio::time::Instant::now() + state.config.shutdown_grace;
+    draining.cancel();
+    connections.close();
+    state.hijacks.close();
+    let drained = tokio::time::timeout_at(deadline, async {
+        connections.wait().await;
+        state.hijacks.wait().await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("grace period over: closing remaining connections and hijacked streams");
+    }
+    kill.cancel();
+    state.stop_hijacks.cancel();
+    connections.wait().await;
+    state.hijacks.wait().await;
+    state.audit.close();
+}
+
+/// A peer is let through to the handshake only if the listener allows its network and at least
+/// one role could accept it.
+fn admissible(state: &State, ip: IpAddr) -> bool {
+    state.config.networks.allows(ip)
+        && state.config.policy.roles().any(|r| r.networks.allows(ip))
+}
+
+async fn serve_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    state: Arc<State>,
+    draining: CancellationToken,
+) {
+    let limits = state.config.limits;
+    let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => return handshake_refused(&state, peer, &e.to_string()),
+        Err(_) => return handshake_refused(&state, peer, "handshake timed out"),
+    };
+    let identity = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+        Some(leaf) => match Identity::from_der(leaf) {
+            Ok(id) => id,
+            Err(e) => return handshake_refused(&state, peer, &e.to_string()),
+        },
+        None => return handshake_refused(&state, peer, "no client certificate"),
+    };
+    let role = identity::resolve_role(&state.config.identities, &identity, &state.config.policy);
+    tracing::debug!(%peer, cn = identity.display_name(), role = role.as_deref().unwrap_or("-"), "client connected");
+    let conn = Arc::new(Conn {
+        peer,
+        identity,
+        role,
+    });
+    let svc_state = state.clone();
+    let service = service_fn(move |req| {
+        let state = svc_state.clone();
+        let conn = conn.clone();
+        async move { Ok::<_, Infallible>(proxy::handle(&state, &conn, req).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    let http = builder
+        .serve_connection(TokioIo::new(tls), service)
+        .with_upgrades();
+    tokio::pin!(http);
+    let result = tokio::select! {
+        r = http.as_mut() => r,
+        _ = draining.cancelled() => {
+            http.as_mut().graceful_shutdown();
+            http.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+fn handshake_refused(state: &State, peer: SocketAddr, reason: &str) {
+    tracing::warn!(%peer, reason, "TLS handshake refused");
+    let mut r = Record::new("handshake", peer);
+    r.decision = "deny";
+    r.rule = Some("tls".into());
+    r.reason = Some(reason.to_string());
+    state.audit.write(r);
+}
