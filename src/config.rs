@@ -33,6 +33,9 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Identity → role rules, first match wins.
     pub identities: Vec<IdentityMatcher>,
+    /// Union of the networks of every role an identity rule can reach; `None` when one of them
+    /// is unrestricted. A peer outside it is dropped before the handshake.
+    pub role_networks: Option<Networks>,
     pub policy: Policy,
 }
 
@@ -339,7 +342,10 @@ impl RawConfig {
         }
         let policy = Policy::compile(self.roles, self.policy, problems);
         let identities = crate::identity::compile_rules(self.identities, &policy, problems);
+        let policy = policy?;
+        let role_networks = crate::identity::reachable_networks(&identities, &policy);
         Some(Config {
+            role_networks,
             source: source.to_path_buf(),
             listen: listen?,
             upstream: upstream?,
@@ -361,7 +367,7 @@ impl RawConfig {
                 path: self.audit.path.map(|p| base.join(p)),
             },
             identities,
-            policy: policy?,
+            policy,
         })
     }
 }

@@ -195,6 +195,29 @@ impl IdentityMatcher {
     }
 }
 
+/// The networks from which some identity rule's role may connect: `None` when at least one
+/// reachable role has no network restriction (a template rule can reach every role).
+pub fn reachable_networks(rules: &[IdentityMatcher], policy: &Policy) -> Option<crate::net::Networks> {
+    let mut union = Vec::new();
+    let templated = rules.iter().any(|r| matches!(r.role, RoleTemplate::Template(_)));
+    let mut visit = |role: &crate::policy::Role| {
+        if role.networks.is_any() {
+            return false;
+        }
+        union.extend(role.networks.iter().copied());
+        true
+    };
+    let all_restricted = if templated {
+        policy.roles().all(&mut visit)
+    } else {
+        rules.iter().all(|r| match &r.role {
+            RoleTemplate::Fixed(name) => policy.role(name).is_none_or(&mut visit),
+            RoleTemplate::Template(_) => true,
+        })
+    };
+    all_restricted.then(|| crate::net::Networks::new(union))
+}
+
 /// Compiles the identity rules, checking that fixed roles exist.
 pub fn compile_rules(
     raw: Vec<RawIdentityRule>,

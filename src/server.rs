@@ -88,7 +88,11 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
 /// one role could accept it.
 fn admissible(state: &State, ip: IpAddr) -> bool {
     state.config.networks.allows(ip)
-        && state.config.policy.roles().any(|r| r.networks.allows(ip))
+        && state
+            .config
+            .role_networks
+            .as_ref()
+            .is_none_or(|n| n.allows(ip))
 }
 
 async fn serve_connection(

@@ -1,0 +1,112 @@
+//! Who gets in: client certificates, source networks, roles.
+
+use crate::support::*;
+
+/// A socket path nothing listens on: these tests never reach the upstream.
+fn nowhere() -> std::path::PathBuf {
+    std::path::PathBuf::from("/nonexistent/docker.sock")
+}
+
+fn assert_refused(gate: &Gate, client: Option<&str>, reason_fragment: &str) {
+    let err = handshake(gate.addr, client).expect_err("handshake should be refused");
+    let record = gate.wait_audit(|r| r["kind"] == "handshake" && r["decision"] == "deny"
+        && r["reason"].as_str().is_some_and(|s| s.contains(reason_fragment)));
+    assert!(record["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{record}");
+    assert!(!err.is_empty());
+}
+
+#[test]
+fn client_without_certificate_is_refused_at_handshake() {
+    let gate = Gate::start(&nowhere(), "");
+    assert_refused(&gate, None, "peer sent no certificates");
+}
+
+#[test]
+fn client_from_another_ca_is_refused_at_handshake() {
+    let gate = Gate::start(&nowhere(), "");
+    assert_refused(&gate, Some(OTHER_CA), "UnknownIssuer");
+}
+
+#[test]
+fn expired_client_certificate_is_refused_at_handshake() {
+    let gate = Gate::start(&nowhere(), "");
+    assert_refused(&gate, Some(EXPIRED), "certificate expired");
+}
+
+#[test]
+fn not_yet_valid_client_certificate_is_refused_at_handshake() {
+    let gate = Gate::start(&nowhere(), "");
+    assert_refused(&gate, Some(NOT_YET_VALID), "not valid yet");
+}
+
+#[test]
+fn client_certificate_without_client_auth_usage_is_refused_at_handshake() {
+    let gate = Gate::start(&nowhere(), "");
+    assert_refused(&gate, Some(NO_CLIENT_AUTH), "extended key usage");
+}
+
+#[test]
+fn client_certificate_without_any_extended_key_usage_is_refused_at_handshake() {
+    let gate = Gate::start(&nowhere(), "");
+    assert_refused(&gate, Some(NO_EKU), "InvalidPurpose");
+}
+
+#[test]
+fn certificate_mapping_to_no_role_gets_403_naming_it() {
+    let gate = Gate::start(&nowhere(), "");
+    let resp = gate.raw(NOBODY, b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    assert!(resp.contains(r#""message":"dockgate: certificate \"nobody\""#), "{resp}");
+    assert!(resp.contains("maps to no role"), "{resp}");
+}
+
+#[test]
+fn unreachable_docker_socket_is_a_502_naming_the_socket() {
+    let gate = Gate::start(&nowhere(), "");
+    let resp = gate.raw(ADMIN, b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.1 502"), "{resp}");
+    assert!(resp.contains("/nonexistent/docker.sock"), "{resp}");
+    assert!(resp.contains("application/json"), "{resp}");
+}
+
+#[test]
+fn docker_cli_shows_the_502_as_a_daemon_error() {
+    let gate = Gate::start(&nowhere(), "");
+    let err = gate.docker(ADMIN).fails(&["--log-level", "error", "info"]);
+    assert!(err.contains("/nonexistent/docker.sock"), "{err}");
+}
+
+#[test]
+fn peer_outside_listener_networks_is_dropped_before_tls() {
+    let gate = Gate::start(&nowhere(), "networks: [10.0.0.0/8]\n");
+    let err = handshake(gate.addr, Some(ADMIN)).expect_err("must be dropped");
+    assert!(!err.is_empty());
+    let r = gate.wait_audit(|r| r["kind"] == "connection");
+    assert_eq!(r["decision"], "deny");
+}
+
+#[test]
+fn peer_outside_every_role_network_is_dropped_before_tls() {
+    let body = "identities:\n  - cn: admin\n    role: ops\nroles:\n  ops:\n    extends: [admin]\n    networks: [192.0.2.0/24]\n";
+    let gate = Gate::start_with(&nowhere(), body);
+    assert!(handshake(gate.addr, Some(ADMIN)).is_err());
+    gate.wait_audit(|r| r["kind"] == "connection" && r["decision"] == "deny");
+}
+
+#[test]
+fn role_network_is_checked_after_identity() {
+    // The listener accepts loopback (admin may connect from anywhere), but dev may not.
+    let extra = "  devnet:\n    extends: [baseline]\n    networks: [192.0.2.0/24]\n";
+    let body = BASE_CONFIG.replace("role: \"{*}\"", "role: devnet").to_string() + extra;
+    let gate = Gate::start_with(&nowhere(), &body);
+    let resp = gate.raw(DEV, b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    assert!(resp.contains("role-networks"), "{resp}");
+}
+
+#[test]
+fn malformed_request_gets_400_not_a_hang() {
+    let gate = Gate::start(&nowhere(), "");
+    let resp = gate.raw(ADMIN, b"GARBAGE\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+}

@@ -1,0 +1,178 @@
+//! Everything a docker user does works through dockgate as if talking to dockerd.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::require_docker;
+use crate::support::*;
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn version_info_and_ps_work_through_the_proxy() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let d = gate.docker(ADMIN);
+    let v = d.ok(&["version", "--format", "{{.Server.APIVersion}}"]);
+    assert!(v.trim().starts_with("1."), "{v}");
+    let info = d.ok(&["info", "--format", "{{.ServerVersion}}"]);
+    assert!(!info.trim().is_empty());
+    d.ok(&["ps", "-a"]);
+    let rec = gate.wait_audit(|r| r["route"] == "GET /info");
+    assert_eq!(rec["cn"], "admin");
+    assert_eq!(rec["role"], "admin");
+    assert_eq!(rec["decision"], "allow");
+    assert_eq!(rec["status"], 200);
+}
+
+#[test]
+fn run_rm_prints_container_output() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let out = gate.docker(ADMIN).ok(&["run", "--rm", "busybox:local", "echo", "through dockgate"]);
+    assert_eq!(out.trim(), "through dockgate");
+}
+
+#[test]
+fn stdin_half_close_reaches_the_container_and_output_flows_back() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let out = gate
+        .docker(ADMIN)
+        .run_stdin(&["run", "-i", "--rm", "busybox:local", "cat"], b"hello\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello\n");
+}
+
+#[test]
+fn large_stdin_stream_round_trips_through_a_hijacked_connection() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let input: Vec<u8> = (0..2_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let out = gate
+        .docker(ADMIN)
+        .run_stdin(&["run", "-i", "--rm", "busybox:local", "wc", "-c"], &input);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "2000000");
+}
+
+#[test]
+fn exec_and_interactive_exec_into_a_running_container() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let d = gate.docker(ADMIN);
+    let name = unique("exec");
+    d.ok(&["run", "-d", "--name", &name, "busybox:local", "sleep", "300"]);
+    let out = d.ok(&["exec", &name, "echo", "from exec"]);
+    assert_eq!(out.trim(), "from exec");
+    let out = d.run_stdin(&["exec", "-i", &name, "sh", "-c", "read x; echo got:$x"], b"ping\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "got:ping");
+    d.ok(&["rm", "-f", &name]);
+    let ps = d.ok(&["ps", "-a", "--filter", &format!("name={name}"), "--format", "{{.Names}}"]);
+    assert!(ps.trim().is_empty(), "container still there: {ps}");
+}
+
+#[test]
+fn logs_follow_streams_until_the_container_exits() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let d = gate.docker(ADMIN);
+    let name = unique("logs");
+    d.ok(&["run", "-d", "--name", &name, "busybox:local", "sh", "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.3; done"]);
+    let out = d.ok(&["logs", "-f", &name]);
+    assert_eq!(out, "line1\nline2\nline3\n");
+    d.ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn events_stream_while_a_container_starts() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let d = gate.docker(ADMIN);
+    let name = unique("events");
+    let mut events = d.cmd();
+    events.args(["events", "--filter", &format!("container={name}"), "--format", "{{.Action}}"]);
+    events.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+    let mut child = events.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The events stream must be open before the container starts.
+    gate.wait_audit(|r| r["route"] == "GET /events");
+    d.ok(&["run", "--rm", "--name", &name, "busybox:local", "true"]);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|a: &String| a == "start") {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains(&"create".to_string()), "{seen:?}");
+    assert!(seen.contains(&"start".to_string()), "{seen:?}");
+}
+
+#[test]
+fn cp_copies_into_and_out_of_a_container() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let d = gate.docker(ADMIN);
+    let name = unique("cp");
+    d.ok(&["run", "-d", "--name", &name, "busybox:local", "sleep", "300"]);
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in.txt");
+    std::fs::write(&src, "copied in\n").unwrap();
+    d.ok(&["cp", src.to_str().unwrap(), &format!("{name}:/tmp/in.txt")]);
+    assert_eq!(d.ok(&["exec", &name, "cat", "/tmp/in.txt"]), "copied in\n");
+    let back = dir.path().join("out.txt");
+    d.ok(&["cp", &format!("{name}:/tmp/in.txt"), back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(back).unwrap(), "copied in\n");
+    d.ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn docker_host_environment_variables_work_too() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let mut c = Command::new("docker");
+    clean_docker_env(&mut c);
+    c.env("DOCKER_HOST", format!("tcp://{}", gate.addr))
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", pki().client_dir(ADMIN))
+        .args(["run", "--rm", "busybox:local", "echo", "env ok"]);
+    let out = run_with_deadline(c, None, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "env ok");
+}
+
+#[test]
+fn python_sdk_runs_a_container_and_reads_its_logs() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let dir = pki().client_dir(ADMIN);
+    let script = r#"
+import sys, docker
+tls = docker.tls.TLSConfig(client_cert=(sys.argv[2] + "/cert.pem", sys.argv[2] + "/key.pem"),
+                           ca_cert=sys.argv[2] + "/ca.pem", verify=True)
+c = docker.DockerClient(base_url="https://" + sys.argv[1], tls=tls, version="auto")
+ct = c.containers.run("busybox:local", ["echo", "hello from sdk"], detach=True)
+ct.wait(timeout=60)
+sys.stdout.write(ct.logs().decode())
+ct.remove(force=True)
+"#;
+    let mut c = Command::new("python3");
+    c.args(["-c", script, &gate.addr.to_string(), dir.to_str().unwrap()]);
+    let out = run_with_deadline(c, None, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "hello from sdk");
+}
