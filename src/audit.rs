@@ -192,6 +192,8 @@ fn write_line(out: &mut impl Write, record: &Record) -> io::Result<()> {
 fn log_record(record: &Record) {
     match serde_json::to_string(record) {
         Ok(json) => tracing::info!(target: "dockgate::audit", "{json}"),
-        Err(e) => tracing::error!(target: "dockgate::audit", error = %e, "audit record not serialisable"),
+        Err(e) => {
+            tracing::error!(target: "dockgate::audit", error = %e, "audit record not serialisable")
+        }
     }
 }

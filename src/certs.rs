@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -245,7 +245,11 @@ pub fn write_example(out: &Path) -> Result<(), CertsError> {
     let server = ca.issue(&Subject::server_localhost())?;
     write(&out.join("server/cert.pem"), &server.cert)?;
     write(&out.join("server/key.pem"), &server.key)?;
-    let admin = ca.issue(&Subject::client("admin").org("dockgate-example").ou("admins"))?;
+    let admin = ca.issue(
+        &Subject::client("admin")
+            .org("dockgate-example")
+            .ou("admins"),
+    )?;
     write_client_dir(&out.join("clients/admin"), &ca, &admin)?;
     let dev = ca.issue(
         &Subject::client("dev")
@@ -254,7 +258,11 @@ pub fn write_example(out: &Path) -> Result<(), CertsError> {
             .uri("spiffe://example.org/team/dev"),
     )?;
     write_client_dir(&out.join("clients/dev"), &ca, &dev)?;
-    let ro = ca.issue(&Subject::client("monitor").org("dockgate-example").ou("monitoring"))?;
+    let ro = ca.issue(
+        &Subject::client("monitor")
+            .org("dockgate-example")
+            .ou("monitoring"),
+    )?;
     write_client_dir(&out.join("clients/monitor"), &ca, &ro)
 }
 

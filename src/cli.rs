@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, LogFormat, Overrides, Problems};
 
 #[derive(Debug, Parser)]
-#[command(name = "dockgate", version, about = "An authenticating mTLS reverse proxy for the Docker Engine API")]
+#[command(
+    name = "dockgate",
+    version,
+    about = "An authenticating mTLS reverse proxy for the Docker Engine API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

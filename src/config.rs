@@ -168,10 +168,7 @@ impl Config {
                 message: e.to_string(),
             }])
         })?;
-        let base = source
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        let base = source.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut problems = Problems::default();
         let config = raw.compile(source, &base, overrides, &mut problems);
         match config {
@@ -303,7 +300,10 @@ impl RawConfig {
                 Err(e) => {
                     problems.push(
                         "listen",
-                        format_args!("invalid address {:?}: {e} (expected ADDR:PORT)", self.listen),
+                        format_args!(
+                            "invalid address {:?}: {e} (expected ADDR:PORT)",
+                            self.listen
+                        ),
                     );
                     None
                 }
@@ -334,7 +334,9 @@ impl RawConfig {
         if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
             problems.push(
                 "log.level",
-                format_args!("invalid level {level:?} (expected error, warn, info, debug or trace)"),
+                format_args!(
+                    "invalid level {level:?} (expected error, warn, info, debug or trace)"
+                ),
             );
         }
         if self.limits.max_body_bytes == 0 {
@@ -394,7 +396,10 @@ pub fn parse_networks(field: &str, raw: &[String], problems: &mut Problems) -> N
         });
         match parsed {
             Ok(n) => nets.push(n),
-            Err(e) => problems.push(format!("{field}[{i}]"), format_args!("invalid CIDR {s:?}: {e}")),
+            Err(e) => problems.push(
+                format!("{field}[{i}]"),
+                format_args!("invalid CIDR {s:?}: {e}"),
+            ),
         }
     }
     Networks::new(nets)

@@ -44,7 +44,10 @@ pub fn build_state(config: Config) -> Result<Arc<State>, ConfigErrors> {
     let upstream = match forward::Upstream::new(&config.upstream) {
         Ok(u) => Some(u),
         Err(e) => {
-            problems.push("upstream", format_args!("{}: {e}", config.upstream.display()));
+            problems.push(
+                "upstream",
+                format_args!("{}: {e}", config.upstream.display()),
+            );
             None
         }
     };

@@ -27,7 +27,10 @@ pub enum Refusal {
     NoRole { name: String, fingerprint: String },
     /// The role does not accept requests from this network.
     #[error("dockgate: role {role:?} may not connect from {peer} (rule role-networks)")]
-    Network { role: String, peer: std::net::IpAddr },
+    Network {
+        role: String,
+        peer: std::net::IpAddr,
+    },
     #[error("dockgate: {0}")]
     Path(#[from] PathError),
     #[error("dockgate: request body refused: {0}")]

@@ -11,7 +11,9 @@ use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -96,7 +98,13 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Arc<ServerConfig>,
                         problems.push("", e);
                     }
                     if let Err(source) = roots.add(ca) {
-                        problems.push("", TlsError::Ca { path: path.clone(), source });
+                        problems.push(
+                            "",
+                            TlsError::Ca {
+                                path: path.clone(),
+                                source,
+                            },
+                        );
                     }
                 }
             }
@@ -120,13 +128,14 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Arc<ServerConfig>,
     if let Some(leaf) = chain.first() {
         check_dates("tls.cert", &files.cert, leaf)?;
     }
-    let certified = rustls::sign::CertifiedKey::from_der(chain, key, &provider).map_err(
-        |source| TlsError::KeyMismatch {
-            cert: files.cert.clone(),
-            key: files.key.clone(),
-            source,
-        },
-    )?;
+    let certified =
+        rustls::sign::CertifiedKey::from_der(chain, key, &provider).map_err(|source| {
+            TlsError::KeyMismatch {
+                cert: files.cert.clone(),
+                key: files.key.clone(),
+                source,
+            }
+        })?;
     if roots.is_empty() {
         return Err(TlsError::Empty {
             field: "tls.client_ca",
@@ -134,8 +143,8 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Arc<ServerConfig>,
             what: "CA certificate",
         });
     }
-    let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()?;
+    let webpki =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
     let verifier = Arc::new(ClientAuthVerifier { inner: webpki });
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
@@ -224,7 +233,9 @@ impl ClientCertVerifier for ClientAuthVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
         if has_client_auth_eku(end_entity) {
             Ok(verified)
         } else {

@@ -1,3 +1,6 @@
 //! TEMPORARY stub until the body reader lands.
 #[derive(Debug, thiserror::Error)]
-pub enum InspectError { #[error("x")] X }
+pub enum InspectError {
+    #[error("x")]
+    X,
+}

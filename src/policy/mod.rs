@@ -70,7 +70,11 @@ pub struct Denial {
 
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (rule {}, role {})", self.reason, self.rule, self.role)
+        write!(
+            f,
+            "{} (rule {}, role {})",
+            self.reason, self.rule, self.role
+        )
     }
 }
 
@@ -128,7 +132,9 @@ impl Policy {
                     Some(g) => grants.push(g),
                     None => problems.push(
                         format!("{field}.extends[{i}]"),
-                        format_args!("unknown built-in role {base:?} (expected one of {BUILTINS:?})"),
+                        format_args!(
+                            "unknown built-in role {base:?} (expected one of {BUILTINS:?})"
+                        ),
                     ),
                 }
             }
@@ -144,7 +150,9 @@ impl Policy {
                             Ok(r) => grant.routes.push(r),
                             Err(e) => problems.push(
                                 format!("{field}.allow[{i}]"),
-                                format_args!("{entry:?} is neither a route group nor a known route: {e}"),
+                                format_args!(
+                                    "{entry:?} is neither a route group nor a known route: {e}"
+                                ),
                             ),
                         }
                     }

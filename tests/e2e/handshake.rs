@@ -9,9 +9,17 @@ fn nowhere() -> std::path::PathBuf {
 
 fn assert_refused(gate: &Gate, client: Option<&str>, reason_fragment: &str) {
     let err = handshake(gate.addr, client).expect_err("handshake should be refused");
-    let record = gate.wait_audit(|r| r["kind"] == "handshake" && r["decision"] == "deny"
-        && r["reason"].as_str().is_some_and(|s| s.contains(reason_fragment)));
-    assert!(record["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{record}");
+    let record = gate.wait_audit(|r| {
+        r["kind"] == "handshake"
+            && r["decision"] == "deny"
+            && r["reason"]
+                .as_str()
+                .is_some_and(|s| s.contains(reason_fragment))
+    });
+    assert!(
+        record["peer"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{record}"
+    );
     assert!(!err.is_empty());
 }
 
@@ -54,16 +62,25 @@ fn client_certificate_without_any_extended_key_usage_is_refused_at_handshake() {
 #[test]
 fn certificate_mapping_to_no_role_gets_403_naming_it() {
     let gate = Gate::start(&nowhere(), "");
-    let resp = gate.raw(NOBODY, b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let resp = gate.raw(
+        NOBODY,
+        b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
-    assert!(resp.contains(r#""message":"dockgate: certificate \"nobody\""#), "{resp}");
+    assert!(
+        resp.contains(r#""message":"dockgate: certificate \"nobody\""#),
+        "{resp}"
+    );
     assert!(resp.contains("maps to no role"), "{resp}");
 }
 
 #[test]
 fn unreachable_docker_socket_is_a_502_naming_the_socket() {
     let gate = Gate::start(&nowhere(), "");
-    let resp = gate.raw(ADMIN, b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let resp = gate.raw(
+        ADMIN,
+        b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(resp.starts_with("HTTP/1.1 502"), "{resp}");
     assert!(resp.contains("/nonexistent/docker.sock"), "{resp}");
     assert!(resp.contains("application/json"), "{resp}");
@@ -97,9 +114,15 @@ fn peer_outside_every_role_network_is_dropped_before_tls() {
 fn role_network_is_checked_after_identity() {
     // The listener accepts loopback (admin may connect from anywhere), but dev may not.
     let extra = "  devnet:\n    extends: [baseline]\n    networks: [192.0.2.0/24]\n";
-    let body = BASE_CONFIG.replace("role: \"{*}\"", "role: devnet").to_string() + extra;
+    let body = BASE_CONFIG
+        .replace("role: \"{*}\"", "role: devnet")
+        .to_string()
+        + extra;
     let gate = Gate::start_with(&nowhere(), &body);
-    let resp = gate.raw(DEV, b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let resp = gate.raw(
+        DEV,
+        b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
     assert!(resp.contains("role-networks"), "{resp}");
 }

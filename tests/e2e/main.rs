@@ -4,4 +4,5 @@
 mod support;
 
 mod handshake;
+mod lifecycle;
 mod proxy;

@@ -31,7 +31,9 @@ fn version_info_and_ps_work_through_the_proxy() {
 fn run_rm_prints_container_output() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
-    let out = gate.docker(ADMIN).ok(&["run", "--rm", "busybox:local", "echo", "through dockgate"]);
+    let out = gate
+        .docker(ADMIN)
+        .ok(&["run", "--rm", "busybox:local", "echo", "through dockgate"]);
     assert_eq!(out.trim(), "through dockgate");
 }
 
@@ -64,14 +66,32 @@ fn exec_and_interactive_exec_into_a_running_container() {
     let gate = Gate::start(&sock, "");
     let d = gate.docker(ADMIN);
     let name = unique("exec");
-    d.ok(&["run", "-d", "--name", &name, "busybox:local", "sleep", "300"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
     let out = d.ok(&["exec", &name, "echo", "from exec"]);
     assert_eq!(out.trim(), "from exec");
-    let out = d.run_stdin(&["exec", "-i", &name, "sh", "-c", "read x; echo got:$x"], b"ping\n");
+    let out = d.run_stdin(
+        &["exec", "-i", &name, "sh", "-c", "read x; echo got:$x"],
+        b"ping\n",
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "got:ping");
     d.ok(&["rm", "-f", &name]);
-    let ps = d.ok(&["ps", "-a", "--filter", &format!("name={name}"), "--format", "{{.Names}}"]);
+    let ps = d.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.Names}}",
+    ]);
     assert!(ps.trim().is_empty(), "container still there: {ps}");
 }
 
@@ -81,8 +101,16 @@ fn logs_follow_streams_until_the_container_exits() {
     let gate = Gate::start(&sock, "");
     let d = gate.docker(ADMIN);
     let name = unique("logs");
-    d.ok(&["run", "-d", "--name", &name, "busybox:local", "sh", "-c",
-        "for i in 1 2 3; do echo line$i; sleep 0.3; done"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox:local",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.3; done",
+    ]);
     let out = d.ok(&["logs", "-f", &name]);
     assert_eq!(out, "line1\nline2\nline3\n");
     d.ok(&["rm", "-f", &name]);
@@ -95,14 +123,25 @@ fn events_stream_while_a_container_starts() {
     let d = gate.docker(ADMIN);
     let name = unique("events");
     let mut events = d.cmd();
-    events.args(["events", "--filter", &format!("container={name}"), "--format", "{{.Action}}"]);
-    events.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+    events.args([
+        "events",
+        "--filter",
+        &format!("container={name}"),
+        "--format",
+        "{{.Action}}",
+    ]);
+    events
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
     let mut child = events.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });
@@ -128,7 +167,15 @@ fn cp_copies_into_and_out_of_a_container() {
     let gate = Gate::start(&sock, "");
     let d = gate.docker(ADMIN);
     let name = unique("cp");
-    d.ok(&["run", "-d", "--name", &name, "busybox:local", "sleep", "300"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("in.txt");
     std::fs::write(&src, "copied in\n").unwrap();
@@ -171,6 +218,9 @@ sys.stdout.write(ct.logs().decode())
 ct.remove(force=True)
 "#;
     let mut c = Command::new("python3");
+    // requests lets these override the SDK's CA file; the test CA must be the one used.
+    c.env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE");
     c.args(["-c", script, &gate.addr.to_string(), dir.to_str().unwrap()]);
     let out = run_with_deadline(c, None, Duration::from_secs(120));
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -45,7 +45,12 @@ pub fn pki() -> &'static Pki {
             write_client_dir(&dir.join(name), &ca, &pem).unwrap();
         };
         client(ADMIN, Subject::client("admin").ou("admins"));
-        client(DEV, Subject::client("dev").ou("developers").uri("spiffe://test/team/dev"));
+        client(
+            DEV,
+            Subject::client("dev")
+                .ou("developers")
+                .uri("spiffe://test/team/dev"),
+        );
         client(MONITOR, Subject::client("monitor").ou("monitoring"));
         client(NOBODY, Subject::client("nobody").ou("visitors"));
         let now = OffsetDateTime::now_utc();
@@ -148,8 +153,12 @@ impl Gate {
             d = pki.dir.display(),
             audit = audit_path.display(),
         );
-        let config = Config::from_yaml(&yaml, &tmp.path().join("dockgate.yaml"), &Overrides::default())
-            .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n---\n{yaml}"));
+        let config = Config::from_yaml(
+            &yaml,
+            &tmp.path().join("dockgate.yaml"),
+            &Overrides::default(),
+        )
+        .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n---\n{yaml}"));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -273,7 +282,10 @@ pub fn handshake(addr: SocketAddr, client: Option<&str>) -> Result<(), String> {
     let mut out = Vec::new();
     match s.read_to_end(&mut out) {
         Ok(_) if out.starts_with(b"HTTP/1.1") => Ok(()),
-        Ok(_) => Err(format!("connection closed: {}", String::from_utf8_lossy(&out))),
+        Ok(_) => Err(format!(
+            "connection closed: {}",
+            String::from_utf8_lossy(&out)
+        )),
         Err(e) => Err(e.to_string()),
     }
 }

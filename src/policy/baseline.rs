@@ -1,0 +1,1228 @@
+//! The container security baseline (the CIS Docker Benchmark's container-runtime controls and
+//! dockgate's own): rules over request bodies and queries, each with an id and a mode, and the
+//! safe defaults injected into container-create bodies.
+//!
+//! Pure: it reads the parsed request (see `inspect` and `query`) and returns findings and a
+//! rewritten body; it never performs I/O and never reads a body it was not handed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use super::inspect::{Cursor, InspectError, Json, Object};
+use super::query::{Query, QueryError};
+use crate::config::Problems;
+
+/// Every baseline rule. The id is what configs, denials and the audit log name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    Privileged,
+    ExecPrivileged,
+    ExecRoot,
+    HostNetwork,
+    HostPid,
+    HostIpc,
+    HostUts,
+    HostUserns,
+    HostCgroupns,
+    SharedNamespace,
+    HostMounts,
+    MountPropagation,
+    Capabilities,
+    SecurityOpt,
+    MaskedPaths,
+    NoNewPrivileges,
+    Devices,
+    Sysctls,
+    CgroupParent,
+    Runtime,
+    OomKillDisable,
+    PrivilegedPorts,
+    PublishAll,
+    HostIp,
+    Resources,
+    RestartPolicy,
+    ReadonlyRootfs,
+    Images,
+    ImageImport,
+    Build,
+    VolumeDriver,
+    NetworkDriver,
+    Uninspectable,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 33] = [
+        Rule::Privileged,
+        Rule::ExecPrivileged,
+        Rule::ExecRoot,
+        Rule::HostNetwork,
+        Rule::HostPid,
+        Rule::HostIpc,
+        Rule::HostUts,
+        Rule::HostUserns,
+        Rule::HostCgroupns,
+        Rule::SharedNamespace,
+        Rule::HostMounts,
+        Rule::MountPropagation,
+        Rule::Capabilities,
+        Rule::SecurityOpt,
+        Rule::MaskedPaths,
+        Rule::NoNewPrivileges,
+        Rule::Devices,
+        Rule::Sysctls,
+        Rule::CgroupParent,
+        Rule::Runtime,
+        Rule::OomKillDisable,
+        Rule::PrivilegedPorts,
+        Rule::PublishAll,
+        Rule::HostIp,
+        Rule::Resources,
+        Rule::RestartPolicy,
+        Rule::ReadonlyRootfs,
+        Rule::Images,
+        Rule::ImageImport,
+        Rule::Build,
+        Rule::VolumeDriver,
+        Rule::NetworkDriver,
+        Rule::Uninspectable,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::Privileged => "privileged",
+            Rule::ExecPrivileged => "exec-privileged",
+            Rule::ExecRoot => "exec-root",
+            Rule::HostNetwork => "host-network",
+            Rule::HostPid => "host-pid",
+            Rule::HostIpc => "host-ipc",
+            Rule::HostUts => "host-uts",
+            Rule::HostUserns => "host-userns",
+            Rule::HostCgroupns => "host-cgroupns",
+            Rule::SharedNamespace => "shared-namespace",
+            Rule::HostMounts => "host-mounts",
+            Rule::MountPropagation => "mount-propagation",
+            Rule::Capabilities => "capabilities",
+            Rule::SecurityOpt => "security-opt",
+            Rule::MaskedPaths => "masked-paths",
+            Rule::NoNewPrivileges => "no-new-privileges",
+            Rule::Devices => "devices",
+            Rule::Sysctls => "sysctls",
+            Rule::CgroupParent => "cgroup-parent",
+            Rule::Runtime => "runtime",
+            Rule::OomKillDisable => "oom-kill-disable",
+            Rule::PrivilegedPorts => "privileged-ports",
+            Rule::PublishAll => "publish-all",
+            Rule::HostIp => "host-ip",
+            Rule::Resources => "resources",
+            Rule::RestartPolicy => "restart-policy",
+            Rule::ReadonlyRootfs => "readonly-rootfs",
+            Rule::Images => "images",
+            Rule::ImageImport => "image-import",
+            Rule::Build => "build",
+            Rule::VolumeDriver => "volume-driver",
+            Rule::NetworkDriver => "network-driver",
+            Rule::Uninspectable => "uninspectable",
+        }
+    }
+
+    fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.id() == id)
+    }
+}
+
+/// What a rule does when it finds a violation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Deny the request.
+    Enforce,
+    /// Allow it, and record "would deny" in the audit log.
+    Warn,
+    /// Ignore.
+    Off,
+}
+
+/// Inject a setting when absent, require it, or leave it alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Setting {
+    Inject,
+    Require,
+    Off,
+}
+
+/// One rule's finding on one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub rule: Rule,
+    pub mode: Mode,
+    pub reason: String,
+}
+
+/// The result of checking one request: violations (already filtered by mode) and the rewritten
+/// body when defaults were injected.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub violations: Vec<Violation>,
+    pub mutations: Vec<String>,
+    pub rewritten: Option<Json>,
+}
+
+/// Why a request cannot be judged at all: the proxy answers 400.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    #[error(transparent)]
+    Body(#[from] InspectError),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("{0}")]
+    Ambiguous(String),
+}
+
+/// The compiled baseline for one role.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    modes: BTreeMap<Rule, Mode>,
+    caps_allowed: Vec<String>,
+    bind_allowed: Vec<String>,
+    bind_denied: Vec<String>,
+    images: Vec<String>,
+    runtimes: Vec<String>,
+    sysctls_allowed: Vec<String>,
+    devices_allowed: Vec<String>,
+    volume_drivers: Vec<String>,
+    network_drivers: Vec<String>,
+    host_ip: Option<IpAddr>,
+    restart_max_retries: i64,
+    restart_always: bool,
+    memory_default: i64,
+    memory_max: i64,
+    nano_cpus_default: i64,
+    nano_cpus_max: i64,
+    pids_default: i64,
+    pids_max: i64,
+    ulimits: BTreeMap<String, UlimitSetting>,
+    readonly_rootfs: Setting,
+    no_new_privileges: Setting,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UlimitSetting {
+    /// Injected when the request sets no such ulimit (`soft:hard`).
+    pub default: Option<UlimitValue>,
+    /// Largest soft/hard value a request may ask for.
+    pub max: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UlimitValue {
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// The baseline as written under `roles.<name>.baseline`; everything has a safe default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBaseline {
+    /// Per-rule modes, e.g. `exec-root: enforce`.
+    #[serde(default)]
+    rules: BTreeMap<String, Mode>,
+    capabilities_allowed: Option<Vec<String>>,
+    bind_allowed: Option<Vec<String>>,
+    bind_denied_extra: Option<Vec<String>>,
+    images: Option<Vec<String>>,
+    runtimes: Option<Vec<String>>,
+    sysctls_allowed: Option<Vec<String>>,
+    devices_allowed: Option<Vec<String>>,
+    volume_drivers: Option<Vec<String>>,
+    network_drivers: Option<Vec<String>>,
+    host_ip: Option<IpAddr>,
+    restart_max_retries: Option<i64>,
+    restart_always: Option<bool>,
+    memory_default: Option<ByteSize>,
+    memory_max: Option<ByteSize>,
+    cpus_default: Option<f64>,
+    cpus_max: Option<f64>,
+    pids_default: Option<i64>,
+    pids_max: Option<i64>,
+    ulimits: Option<BTreeMap<String, UlimitSetting>>,
+    readonly_rootfs: Option<Setting>,
+    no_new_privileges: Option<Setting>,
+}
+
+/// A byte count written as a number or with a k/m/g/t suffix (powers of 1024), e.g. `2g`.
+#[derive(Debug, Clone, Copy)]
+pub struct ByteSize(pub i64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(i64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n)),
+            Raw::S(s) => parse_bytes(&s).map(ByteSize).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "invalid size {s:?}: expected a number of bytes or e.g. 512m, 2g"
+                ))
+            }),
+        }
+    }
+}
+
+fn parse_bytes(s: &str) -> Option<i64> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (num, mult) = match s.char_indices().last()? {
+        (i, 'k') => (&s[..i], 1i64 << 10),
+        (i, 'm') => (&s[..i], 1 << 20),
+        (i, 'g') => (&s[..i], 1 << 30),
+        (i, 't') => (&s[..i], 1 << 40),
+        _ => (s, 1),
+    };
+    num.trim().parse::<i64>().ok()?.checked_mul(mult)
+}
+
+/// Host paths no container may bind, nor any parent of them (mounting `/var` exposes
+/// `/var/run/docker.sock`). The configured upstream socket is added at compile time.
+pub const DENIED_HOST_PATHS: &[&str] = &[
+    "/", "/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/run", "/var/run", "/var/lib/docker",
+    "/var/lib/containerd", "/var/lib/kubelet", "/usr", "/bin", "/sbin", "/lib", "/lib64",
+    "/var/log",
+];
+
+/// Sysctls that are namespaced per container (what dockerd itself accepts without host effect).
+const NAMESPACED_SYSCTLS: &[&str] = &[
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+    "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced", "fs.mqueue.*", "net.*",
+];
+
+/// Capabilities a baseline role may add without configuration (all in Docker's default set).
+const DEFAULT_CAPS: &[&str] = &[
+    "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+    "NET_BIND_SERVICE", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE", "SETFCAP",
+];
+
+/// HostConfig fields dockerd (≤ 26) also reads at the top level of a create body.
+const HOST_CONFIG_FIELDS: &[&str] = &[
+    "AutoRemove", "Binds", "BlkioDeviceReadBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteBps",
+    "BlkioDeviceWriteIOps", "BlkioWeight", "BlkioWeightDevice", "CapAdd", "CapDrop", "Capabilities",
+    "Cgroup", "CgroupParent", "CgroupnsMode", "ConsoleSize", "ContainerIDFile", "CpuCount",
+    "CpuPercent", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuShares",
+    "Cpuset", "CpusetCpus", "CpusetMems", "DeviceCgroupRules", "DeviceRequests", "Devices", "Dns",
+    "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "IOMaximumBandwidth", "IOMaximumIOps",
+    "Init", "IpcMode", "Isolation", "KernelMemory", "KernelMemoryTCP", "Links", "LogConfig",
+    "MaskedPaths", "Memory", "MemoryReservation", "MemorySwap", "MemorySwappiness", "Mounts",
+    "NanoCpus", "NetworkMode", "OomKillDisable", "OomScoreAdj", "PidMode", "PidsLimit",
+    "PortBindings", "Privileged", "PublishAllPorts", "ReadonlyPaths", "ReadonlyRootfs",
+    "RestartPolicy", "Runtime", "SecurityOpt", "ShmSize", "StorageOpt", "Sysctls", "Tmpfs",
+    "UTSMode", "Ulimits", "UsernsMode", "VolumeDriver", "VolumesFrom", "Annotations",
+];
+
+impl Baseline {
+    /// Compiles a role's baseline over the built-in defaults. `socket` (the upstream Docker
+    /// socket) is always a denied host path.
+    pub fn compile(
+        raw: RawBaseline,
+        field: &str,
+        socket: &std::path::Path,
+        problems: &mut Problems,
+    ) -> Baseline {
+        let mut modes: BTreeMap<Rule, Mode> = Rule::ALL.iter().map(|r| (*r, Mode::Enforce)).collect();
+        modes.insert(Rule::ExecRoot, Mode::Warn);
+        for (id, mode) in raw.rules {
+            match Rule::from_id(&id) {
+                Some(rule) => {
+                    modes.insert(rule, mode);
+                }
+                None => problems.push(
+                    format!("{field}.rules.{id}"),
+                    format_args!(
+                        "unknown rule (known: {})",
+                        Rule::ALL.map(Rule::id).join(", ")
+                    ),
+                ),
+            }
+        }
+        let strings = |v: Option<Vec<String>>, d: &[&str]| {
+            v.unwrap_or_else(|| d.iter().map(|s| s.to_string()).collect())
+        };
+        let mut bind_denied: Vec<String> = DENIED_HOST_PATHS.iter().map(|s| s.to_string()).collect();
+        bind_denied.extend(raw.bind_denied_extra.unwrap_or_default());
+        bind_denied.push(socket.to_string_lossy().into_owned());
+        let mut normalise_list = |list: Vec<String>, name: &str| -> Vec<String> {
+            list.into_iter()
+                .enumerate()
+                .filter_map(|(i, p)| match clean_host_path(&p) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        problems.push(format!("{field}.{name}[{i}]"), e);
+                        None
+                    }
+                })
+                .collect()
+        };
+        let bind_denied = normalise_list(bind_denied, "bind_denied_extra");
+        let bind_allowed = normalise_list(raw.bind_allowed.unwrap_or_default(), "bind_allowed");
+        let caps_allowed = strings(raw.capabilities_allowed, DEFAULT_CAPS)
+            .iter()
+            .map(|c| normalise_cap(c))
+            .collect();
+        let cpus = |c: f64| (c * 1e9) as i64;
+        let b = Baseline {
+            modes,
+            caps_allowed,
+            bind_allowed,
+            bind_denied,
+            images: raw.images.unwrap_or_default(),
+            runtimes: strings(raw.runtimes, &["runc"]),
+            sysctls_allowed: strings(raw.sysctls_allowed, NAMESPACED_SYSCTLS),
+            devices_allowed: raw.devices_allowed.unwrap_or_default(),
+            volume_drivers: strings(raw.volume_drivers, &["local"]),
+            network_drivers: strings(raw.network_drivers, &["bridge"]),
+            host_ip: raw.host_ip,
+            restart_max_retries: raw.restart_max_retries.unwrap_or(5),
+            restart_always: raw.restart_always.unwrap_or(false),
+            memory_default: raw.memory_default.map_or(2 << 30, |b| b.0),
+            memory_max: raw.memory_max.map_or(8 << 30, |b| b.0),
+            nano_cpus_default: raw.cpus_default.map_or(1_000_000_000, cpus),
+            nano_cpus_max: raw.cpus_max.map_or(2_000_000_000, cpus),
+            pids_default: raw.pids_default.unwrap_or(512),
+            pids_max: raw.pids_max.unwrap_or(4096),
+            ulimits: raw.ulimits.unwrap_or_default(),
+            readonly_rootfs: raw.readonly_rootfs.unwrap_or(Setting::Off),
+            no_new_privileges: raw.no_new_privileges.unwrap_or(Setting::Inject),
+        };
+        for (name, v, max) in [
+            ("memory_default", b.memory_default, b.memory_max),
+            ("cpus_default", b.nano_cpus_default, b.nano_cpus_max),
+            ("pids_default", b.pids_default, b.pids_max),
+        ] {
+            if v <= 0 || v > max {
+                problems.push(format!("{field}.{name}"), "must be greater than 0 and at most the maximum");
+            }
+        }
+        b
+    }
+
+    /// Whether `route` (method + template) carries a body this baseline must read.
+    pub fn reads_body(method: &str, template: &str) -> bool {
+        matches!(
+            (method, template),
+            ("POST", "/containers/create")
+                | ("POST", "/containers/{id}/update")
+                | ("POST", "/containers/{id}/exec")
+                | ("POST", "/containers/{id}/start")
+                | ("POST", "/volumes/create")
+                | ("POST", "/networks/create")
+        )
+    }
+
+    /// Checks one request. `body` is the parsed JSON body for routes where [`reads_body`] is
+    /// true (`None` for an empty body).
+    ///
+    /// [`reads_body`]: Baseline::reads_body
+    pub fn check(
+        &self,
+        method: &str,
+        template: &str,
+        query: &Query,
+        body: Option<&Json>,
+    ) -> Result<Outcome, Unreadable> {
+        let mut f = Findings {
+            b: self,
+            out: Outcome::default(),
+        };
+        match (method, template) {
+            ("POST", "/containers/create") => {
+                let mut doc = match body {
+                    Some(Json::Object(o)) => Json::Object(o.clone()),
+                    Some(Json::Null) | None => Json::Object(Object::new()),
+                    Some(other) => {
+                        return Err(InspectError::WrongType {
+                            path: super::inspect::Path::root(),
+                            expected: "object",
+                            found: other.type_name(),
+                        }
+                        .into())
+                    }
+                };
+                f.container_create(&doc)?;
+                let mutated = f.inject_create_defaults(&mut doc)?;
+                if mutated {
+                    f.out.rewritten = Some(doc);
+                }
+            }
+            ("POST", "/containers/{id}/update") => {
+                if let Some(b) = body {
+                    f.container_update(b.cursor())?;
+                }
+            }
+            ("POST", "/containers/{id}/exec") => {
+                if let Some(b) = body {
+                    f.exec_create(b.cursor())?;
+                }
+            }
+            ("POST", "/containers/{id}/start") => {
+                if body.is_some_and(|b| !matches!(b, Json::Null) && !matches!(b, Json::Object(o) if o.is_empty())) {
+                    return Err(Unreadable::Ambiguous(
+                        "a container start body is a HostConfig on old API versions; send no body and put settings in the create request".into(),
+                    ));
+                }
+            }
+            ("POST", "/volumes/create") => {
+                if let Some(b) = body {
+                    f.volume_create(b.cursor())?;
+                }
+            }
+            ("POST", "/networks/create") => {
+                if let Some(b) = body {
+                    f.network_create(b.cursor())?;
+                }
+            }
+            ("POST", "/images/create") => f.images_create(query)?,
+            ("POST", "/build") => f.build(query)?,
+            ("POST", "/services/create")
+            | ("POST", "/services/{id}/update")
+            | ("POST", "/plugins/pull")
+            | ("POST", "/plugins/{name}/upgrade")
+            | ("POST", "/plugins/{name}/set")
+            | ("POST", "/plugins/create") => f.violation(
+                Rule::Uninspectable,
+                format!("{method} {template} carries container settings the baseline does not inspect yet; use an unrestricted role"),
+            ),
+            ("POST", "/networks/{id}/connect") => {
+                if let Some(b) = body {
+                    let _ = b;
+                }
+            }
+            _ => {}
+        }
+        Ok(f.out)
+    }
+}
+
+/// Collects violations (by mode) and mutations while checking one request.
+struct Findings<'b> {
+    b: &'b Baseline,
+    out: Outcome,
+}
+
+type R = Result<(), Unreadable>;
+
+impl Findings<'_> {
+    fn violation(&mut self, rule: Rule, reason: impl Into<String>) {
+        let mode = self.b.modes.get(&rule).copied().unwrap_or(Mode::Enforce);
+        if mode != Mode::Off {
+            self.out.violations.push(Violation {
+                rule,
+                mode,
+                reason: reason.into(),
+            });
+        }
+    }
+
+    fn enabled(&self, rule: Rule) -> bool {
+        self.b.modes.get(&rule).copied().unwrap_or(Mode::Enforce) != Mode::Off
+    }
+
+    // ---- container create --------------------------------------------------------------
+
+    fn container_create(&mut self, doc: &Json) -> R {
+        let root = doc.cursor();
+        let top = root.as_object()?.cloned().unwrap_or_default();
+        for (key, _) in top.entries() {
+            if let Some(field) = HOST_CONFIG_FIELDS
+                .iter()
+                .find(|f| super::inspect::go_fold_eq(key, f))
+            {
+                return Err(Unreadable::Ambiguous(format!(
+                    "{key:?} at the top level of a create body is read by dockerd as HostConfig.{field} on some API versions; put it under \"HostConfig\""
+                )));
+            }
+        }
+        if let Some(image) = root.field("Image")?.as_str()? {
+            self.image_allowed(image, "Image");
+        }
+        for (path, _) in root.field("Volumes")?.entries()? {
+            if path.contains(':') {
+                self.violation(Rule::HostMounts, format!("Volumes entry {path:?} names a host path; anonymous volumes take a container path only"));
+            }
+        }
+        let hc = root.field("HostConfig")?;
+        self.host_config(&hc)?;
+        if let Some(endpoints) = root.field_path(&["NetworkingConfig", "EndpointsConfig"])?.as_object()? {
+            for (net, _) in endpoints.entries() {
+                self.network_mode(net, "NetworkingConfig.EndpointsConfig")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn host_config(&mut self, hc: &Cursor<'_>) -> R {
+        if hc.field("Privileged")?.as_bool()? == Some(true) {
+            self.violation(Rule::Privileged, "privileged containers are not allowed (--privileged)");
+        }
+        if let Some(mode) = hc.field("NetworkMode")?.as_str()? {
+            self.network_mode(mode, "HostConfig.NetworkMode")?;
+        }
+        for (field, rule, flag) in [
+            ("PidMode", Rule::HostPid, "--pid"),
+            ("IpcMode", Rule::HostIpc, "--ipc"),
+            ("UTSMode", Rule::HostUts, "--uts"),
+            ("UsernsMode", Rule::HostUserns, "--userns"),
+            ("CgroupnsMode", Rule::HostCgroupns, "--cgroupns"),
+        ] {
+            if let Some(v) = hc.field(field)?.as_str()? {
+                if v == "host" {
+                    self.violation(rule, format!("sharing the host's namespace is not allowed ({flag} host)"));
+                } else if v.starts_with("container:") {
+                    self.violation(Rule::SharedNamespace, format!("joining another container's namespace is not allowed ({flag} {v})"));
+                } else if field == "UTSMode" || field == "UsernsMode" || field == "CgroupnsMode" {
+                    // Anything else dockerd would reject or treat as private.
+                }
+            }
+        }
+        if let Some(v) = hc.field("Cgroup")?.as_str()? {
+            if !v.is_empty() {
+                self.violation(Rule::SharedNamespace, format!("joining another cgroup is not allowed (Cgroup {v:?})"));
+            }
+        }
+        self.mounts(hc)?;
+        self.capabilities(hc)?;
+        self.security_opts(hc)?;
+        for field in ["MaskedPaths", "ReadonlyPaths"] {
+            if !hc.field(field)?.is_unset() {
+                self.violation(Rule::MaskedPaths, format!("custom {field} are not allowed (--security-opt systempaths=unconfined empties them)"));
+            }
+        }
+        for field in ["Devices", "DeviceCgroupRules", "DeviceRequests"] {
+            for item in hc.field(field)?.items()? {
+                let allowed = field == "Devices"
+                    && item.field("PathOnHost")?.as_str()?.is_some_and(|p| self.b.devices_allowed.iter().any(|a| a == p));
+                if !allowed {
+                    let what = item.field("PathOnHost")?.as_str()?.map(str::to_string).unwrap_or_else(|| item.value().map(|v| v.to_string()).unwrap_or_default());
+                    self.violation(Rule::Devices, format!("host devices are not allowed ({field}: {what})"));
+                }
+            }
+        }
+        for (name, _) in hc.field("Sysctls")?.entries()? {
+            if !self.b.sysctls_allowed.iter().any(|p| glob(p, name)) {
+                self.violation(Rule::Sysctls, format!("sysctl {name:?} is not in the namespaced allowlist"));
+            }
+        }
+        if let Some(p) = hc.field("CgroupParent")?.as_str()? {
+            if !p.is_empty() {
+                self.violation(Rule::CgroupParent, format!("a custom cgroup parent is not allowed (--cgroup-parent {p})"));
+            }
+        }
+        if let Some(rt) = hc.field("Runtime")?.as_str()? {
+            if !rt.is_empty() && !self.b.runtimes.iter().any(|a| a == rt) {
+                self.violation(Rule::Runtime, format!("runtime {rt:?} is not allowed (allowed: {})", self.b.runtimes.join(", ")));
+            }
+        }
+        if hc.field("OomKillDisable")?.as_bool()? == Some(true) {
+            self.violation(Rule::OomKillDisable, "disabling the OOM killer is not allowed (--oom-kill-disable)");
+        }
+        if hc.field("PublishAllPorts")?.as_bool()? == Some(true) {
+            self.violation(Rule::PublishAll, "publishing every exposed port is not allowed (-P); publish ports explicitly");
+        }
+        for (port, bindings) in hc.field("PortBindings")?.entries()? {
+            for binding in bindings.items()? {
+                self.port_binding(port, &binding)?;
+            }
+        }
+        self.resources(hc, false)?;
+        self.restart_policy(&hc.field("RestartPolicy")?)?;
+        if self.b.readonly_rootfs == Setting::Require && hc.field("ReadonlyRootfs")?.as_bool()? != Some(true) {
+            self.violation(Rule::ReadonlyRootfs, "the root filesystem must be read-only (--read-only)");
+        }
+        if let Some(driver) = hc.field("VolumeDriver")?.as_str()? {
+            if !driver.is_empty() && !self.b.volume_drivers.iter().any(|d| d == driver) {
+                self.violation(Rule::VolumeDriver, format!("volume driver {driver:?} is not allowed"));
+            }
+        }
+        Ok(())
+    }
+
+    fn network_mode(&mut self, mode: &str, field: &str) -> R {
+        if mode == "host" {
+            self.violation(Rule::HostNetwork, format!("the host network is not allowed (--network host, {field})"));
+        } else if mode.starts_with("container:") {
+            self.violation(Rule::SharedNamespace, format!("joining another container's network is not allowed (--network {mode})"));
+        }
+        Ok(())
+    }
+
+    fn mounts(&mut self, hc: &Cursor<'_>) -> R {
+        for bind in hc.field("Binds")?.items()? {
+            let Some(spec) = bind.as_str()? else { continue };
+            let parts: Vec<&str> = spec.splitn(4, ':').collect();
+            let (source, mode) = match parts.as_slice() {
+                [_dest] => continue,
+                [src, _dst] => (*src, ""),
+                [src, _dst, mode] => (*src, *mode),
+                _ => return Err(Unreadable::Ambiguous(format!("{}: bind {spec:?} has too many ':' parts", bind.path()))),
+            };
+            if source.starts_with('/') {
+                self.host_path(source, &format!("-v {spec}"))?;
+            }
+            for token in mode.split(',') {
+                if is_shared_propagation(token) {
+                    self.violation(Rule::MountPropagation, format!("shared mount propagation is not allowed (-v {spec})"));
+                }
+            }
+        }
+        for m in hc.field("Mounts")?.items()? {
+            let ty = m.field("Type")?.as_str()?.unwrap_or("");
+            let source = m.field("Source")?.as_str()?.unwrap_or("");
+            match ty {
+                "bind" => {
+                    self.host_path(source, &format!("--mount type=bind,source={source}"))?;
+                    if let Some(p) = m.field_path(&["BindOptions", "Propagation"])?.as_str()? {
+                        if is_shared_propagation(p) {
+                            self.violation(Rule::MountPropagation, format!("shared mount propagation is not allowed (bind-propagation={p})"));
+                        }
+                    }
+                }
+                "volume" => {
+                    let dc = m.field_path(&["VolumeOptions", "DriverConfig"])?;
+                    let driver = dc.field("Name")?.as_str()?.unwrap_or("");
+                    self.volume_driver_options(driver, &dc.field("Options")?, &format!("--mount source={source}"))?;
+                }
+                "tmpfs" => {}
+                other => self.violation(Rule::HostMounts, format!("mount type {other:?} is not allowed (bind, volume and tmpfs are)")),
+            }
+        }
+        if hc.field("VolumesFrom")?.items()?.next().is_some() {
+            self.violation(Rule::HostMounts, "--volumes-from is not allowed: it inherits another container's mounts");
+        }
+        Ok(())
+    }
+
+    fn volume_driver_options(&mut self, driver: &str, options: &Cursor<'_>, what: &str) -> R {
+        if !driver.is_empty() && !self.b.volume_drivers.iter().any(|d| d == driver) {
+            self.violation(Rule::VolumeDriver, format!("volume driver {driver:?} is not allowed ({what})"));
+        }
+        let device = options.as_object()?.and_then(|o| o.entry("device"));
+        if let Some(device) = device {
+            let device = device.as_str(options.path())?.unwrap_or("");
+            if device.starts_with('/') {
+                self.host_path(device, &format!("{what}, volume device {device}"))?;
+            } else {
+                self.violation(Rule::HostMounts, format!("volume driver option device={device:?} is not allowed ({what})"));
+            }
+        }
+        Ok(())
+    }
+
+    fn host_path(&mut self, raw: &str, what: &str) -> R {
+        let path = clean_host_path(raw).map_err(Unreadable::Ambiguous)?;
+        let related = |d: &String| {
+            path == *d
+                || path.starts_with(&format!("{d}/"))
+                || d.starts_with(&format!("{path}/"))
+                || path == "/"
+        };
+        if let Some(d) = self.b.bind_denied.iter().find(|d| related(d)) {
+            self.violation(Rule::HostMounts, format!("host path {path} is or contains the sensitive path {d} ({what})"));
+        } else if !self.b.bind_allowed.iter().any(|a| path == *a || path.starts_with(&format!("{a}/"))) {
+            self.violation(Rule::HostMounts, format!("host path {path} is outside the allowed bind prefixes [{}] ({what})", self.b.bind_allowed.join(", ")));
+        }
+        Ok(())
+    }
+
+    fn capabilities(&mut self, hc: &Cursor<'_>) -> R {
+        for cap in str_or_list(&hc.field("CapAdd")?)? {
+            let norm = normalise_cap(&cap);
+            if !self.b.caps_allowed.iter().any(|a| *a == norm) {
+                self.violation(Rule::Capabilities, format!("adding capability {norm} is not allowed (--cap-add {cap})"));
+            }
+        }
+        if !hc.field("Capabilities")?.is_unset() {
+            self.violation(Rule::Capabilities, "the legacy Capabilities field is not allowed; use CapAdd/CapDrop");
+        }
+        Ok(())
+    }
+
+    fn security_opts(&mut self, hc: &Cursor<'_>) -> R {
+        for item in hc.field("SecurityOpt")?.items()? {
+            let Some(opt) = item.as_str()? else { continue };
+            // dockerd: "no-new-privileges" and "disable" alone; else split at the first '=',
+            // or at the first ':' when there is no '='.
+            if opt == "no-new-privileges" {
+                continue;
+            }
+            if opt == "disable" {
+                self.violation(Rule::SecurityOpt, "disabling SELinux labelling is not allowed (--security-opt label=disable)");
+                continue;
+            }
+            let split = opt.split_once('=').or_else(|| opt.split_once(':'));
+            let Some((key, value)) = split else {
+                self.violation(Rule::SecurityOpt, format!("security option {opt:?} is not understood"));
+                continue;
+            };
+            match key {
+                "label" => {
+                    if value == "disable" || value.starts_with("type:spc_t") || value.starts_with("type:unconfined_t") {
+                        self.violation(Rule::SecurityOpt, format!("SELinux option {opt:?} is not allowed"));
+                    }
+                }
+                "apparmor" => {
+                    if value == "unconfined" {
+                        self.violation(Rule::SecurityOpt, "running without AppArmor is not allowed (--security-opt apparmor=unconfined)");
+                    }
+                }
+                "seccomp" => {
+                    self.violation(Rule::SecurityOpt, if value == "unconfined" {
+                        "running without seccomp is not allowed (--security-opt seccomp=unconfined)".to_string()
+                    } else {
+                        "custom seccomp profiles are not allowed (--security-opt seccomp=…)".to_string()
+                    });
+                }
+                "no-new-privileges" => match go_parse_bool(value) {
+                    Some(true) => {}
+                    Some(false) => self.violation(Rule::NoNewPrivileges, format!("turning no-new-privileges off is not allowed ({opt})")),
+                    None => self.violation(Rule::SecurityOpt, format!("security option {opt:?} is not understood")),
+                },
+                "systempaths" => self.violation(Rule::MaskedPaths, format!("{opt} is not allowed")),
+                _ => self.violation(Rule::SecurityOpt, format!("security option {opt:?} is not understood")),
+            }
+        }
+        Ok(())
+    }
+
+    fn port_binding(&mut self, port: &str, binding: &Cursor<'_>) -> R {
+        let host_port = binding.field("HostPort")?.as_str()?.unwrap_or("");
+        if !host_port.is_empty() {
+            let (lo, _hi) = parse_port_range(host_port).ok_or_else(|| {
+                Unreadable::Ambiguous(format!("{}: host port {host_port:?} is not a port or range", binding.path()))
+            })?;
+            if lo != 0 && lo < 1024 {
+                self.violation(Rule::PrivilegedPorts, format!("host ports below 1024 are not allowed (-p {host_port}:{port})"));
+            }
+        }
+        if let Some(want) = self.b.host_ip {
+            let ip = binding.field("HostIp")?.as_str()?.unwrap_or("");
+            if !ip.is_empty() && ip.parse::<IpAddr>().ok() != Some(want) {
+                self.violation(Rule::HostIp, format!("ports may only be published on {want}, not {ip} ({port})"));
+            }
+        }
+        Ok(())
+    }
+
+    fn resources(&mut self, r: &Cursor<'_>, update: bool) -> R {
+        let b = self.b;
+        let memory = r.field("Memory")?.as_i64()?.unwrap_or(0);
+        if memory > b.memory_max {
+            self.violation(Rule::Resources, format!("memory limit {memory} exceeds the maximum {} (--memory)", b.memory_max));
+        }
+        if memory < 0 {
+            self.violation(Rule::Resources, "a negative memory limit is not allowed");
+        }
+        if r.field("MemorySwap")?.as_i64()? == Some(-1) {
+            self.violation(Rule::Resources, "unlimited swap is not allowed (--memory-swap -1)");
+        }
+        let nano = r.field("NanoCpus")?.as_i64()?.unwrap_or(0);
+        if nano > b.nano_cpus_max || nano < 0 {
+            self.violation(Rule::Resources, format!("CPU limit {nano} nano-CPUs exceeds the maximum {} (--cpus)", b.nano_cpus_max));
+        }
+        let quota = r.field("CpuQuota")?.as_i64()?.unwrap_or(0);
+        if quota != 0 {
+            let period = r.field("CpuPeriod")?.as_i64()?.filter(|p| *p > 0).unwrap_or(100_000);
+            let nano = (quota as i128) * 1_000_000_000 / period as i128;
+            if quota < 0 || nano > b.nano_cpus_max as i128 {
+                self.violation(Rule::Resources, format!("CPU quota {quota}/{period} exceeds the maximum of {} nano-CPUs (--cpu-quota)", b.nano_cpus_max));
+            }
+        }
+        let pids = r.field("PidsLimit")?;
+        if let Some(p) = pids.as_i64()? {
+            if p > b.pids_max || (update && p <= 0) {
+                self.violation(Rule::Resources, format!("PIDs limit {p} is outside 1..={} (--pids-limit)", b.pids_max));
+            }
+        }
+        for u in r.field("Ulimits")?.items()? {
+            let name = u.field("Name")?.as_str()?.unwrap_or("");
+            let soft = u.field("Soft")?.as_i64()?.unwrap_or(0);
+            let hard = u.field("Hard")?.as_i64()?.unwrap_or(0);
+            if let Some(max) = b.ulimits.get(name).and_then(|s| s.max) {
+                if soft > max || hard > max || soft < 0 || hard < 0 {
+                    self.violation(Rule::Resources, format!("ulimit {name}={soft}:{hard} exceeds the maximum {max} (--ulimit)"));
+                }
+            }
+        }
+        if r.field("KernelMemory")?.as_i64()?.unwrap_or(0) < 0 {
+            self.violation(Rule::Resources, "a negative kernel memory limit is not allowed");
+        }
+        Ok(())
+    }
+
+    fn restart_policy(&mut self, rp: &Cursor<'_>) -> R {
+        let name = rp.field("Name")?.as_str()?.unwrap_or("");
+        let retries = rp.field("MaximumRetryCount")?.as_i64()?.unwrap_or(0);
+        match name {
+            "" | "no" => {}
+            "on-failure" => {
+                let max = self.b.restart_max_retries;
+                if retries <= 0 || retries > max {
+                    self.violation(Rule::RestartPolicy, format!("restart policy on-failure needs 1 to {max} retries (--restart on-failure:N)"));
+                }
+            }
+            "always" | "unless-stopped" if self.b.restart_always => {}
+            other => self.violation(Rule::RestartPolicy, format!("restart policy {other:?} is not allowed; use on-failure with at most {} retries", self.b.restart_max_retries)),
+        }
+        Ok(())
+    }
+
+    /// Injects the configured safe defaults into a create body; true when anything changed.
+    fn inject_create_defaults(&mut self, doc: &mut Json) -> Result<bool, Unreadable> {
+        let b = self.b;
+        let Json::Object(root) = doc else { return Ok(false) };
+        let mut hc = match root.field("HostConfig")? {
+            Some(Json::Object(o)) => o.clone(),
+            _ => Object::new(),
+        };
+        let hc_path = super::inspect::Path::of(&["HostConfig"]);
+        let mut changes = Vec::new();
+        let int = |o: &Object, f: &str| -> Result<i64, Unreadable> {
+            Ok(o.field(f)?.map(|v| v.as_i64(&hc_path.field(f))).transpose()?.flatten().unwrap_or(0))
+        };
+        if self.enabled(Rule::Resources) {
+            let memory = int(&hc, "Memory")?;
+            if memory <= 0 {
+                hc.set_field("Memory", Json::from(b.memory_default));
+                changes.push(format!("HostConfig.Memory={}", b.memory_default));
+            }
+            let memory = memory.max(0).max(if memory <= 0 { b.memory_default } else { 0 });
+            if int(&hc, "MemorySwap")? == 0 {
+                hc.set_field("MemorySwap", Json::from(memory));
+                changes.push(format!("HostConfig.MemorySwap={memory}"));
+            }
+            if int(&hc, "NanoCpus")? <= 0 && int(&hc, "CpuQuota")? <= 0 {
+                hc.set_field("NanoCpus", Json::from(b.nano_cpus_default));
+                changes.push(format!("HostConfig.NanoCpus={}", b.nano_cpus_default));
+            }
+            if int(&hc, "PidsLimit")? <= 0 {
+                hc.set_field("PidsLimit", Json::from(b.pids_default));
+                changes.push(format!("HostConfig.PidsLimit={}", b.pids_default));
+            }
+            let mut ulimits: Vec<Json> = match hc.field("Ulimits")? {
+                Some(Json::Array(a)) => a.clone(),
+                _ => Vec::new(),
+            };
+            let mut added = false;
+            for (name, setting) in &b.ulimits {
+                let Some(d) = setting.default else { continue };
+                let present = ulimits.iter().any(|u| match u {
+                    Json::Object(o) => matches!(o.field("Name"), Ok(Some(Json::String(n))) if n == name),
+                    _ => false,
+                });
+                if !present {
+                    let mut o = Object::new();
+                    o.set_field("Name", Json::String(name.clone()));
+                    o.set_field("Soft", Json::from(d.soft));
+                    o.set_field("Hard", Json::from(d.hard));
+                    ulimits.push(Json::Object(o));
+                    changes.push(format!("HostConfig.Ulimits+={name}={}:{}", d.soft, d.hard));
+                    added = true;
+                }
+            }
+            if added {
+                hc.set_field("Ulimits", Json::Array(ulimits));
+            }
+        }
+        if self.enabled(Rule::NoNewPrivileges) && b.no_new_privileges == Setting::Inject {
+            let mut opts: Vec<Json> = match hc.field("SecurityOpt")? {
+                Some(Json::Array(a)) => a.clone(),
+                _ => Vec::new(),
+            };
+            // Strip every spelling dockerd reads as no-new-privileges; append the final one.
+            opts.retain(|o| !matches!(o, Json::String(s) if s == "no-new-privileges" || s.starts_with("no-new-privileges=") || s.starts_with("no-new-privileges:")));
+            opts.push(Json::String("no-new-privileges=true".into()));
+            hc.set_field("SecurityOpt", Json::Array(opts));
+            changes.push("HostConfig.SecurityOpt+=no-new-privileges=true".into());
+        }
+        if self.enabled(Rule::ReadonlyRootfs) && b.readonly_rootfs == Setting::Inject
+            && !matches!(hc.field("ReadonlyRootfs")?, Some(Json::Bool(true)))
+        {
+            hc.set_field("ReadonlyRootfs", Json::Bool(true));
+            changes.push("HostConfig.ReadonlyRootfs=true".into());
+        }
+        if let (true, Some(ip)) = (self.enabled(Rule::HostIp), b.host_ip) {
+            if let Some(Json::Object(pb)) = hc.field_mut("PortBindings")? {
+                for (_, bindings) in pb.entries_mut() {
+                    if let Json::Array(list) = bindings {
+                        for binding in list {
+                            if let Json::Object(bo) = binding {
+                                let empty = matches!(bo.field("HostIp"), Ok(None) | Ok(Some(Json::Null)))
+                                    || matches!(bo.field("HostIp"), Ok(Some(Json::String(s))) if s.is_empty());
+                                if empty {
+                                    bo.set_field("HostIp", Json::String(ip.to_string()));
+                                    changes.push(format!("PortBindings HostIp={ip}"));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let changed = !changes.is_empty();
+        if changed {
+            root.set_field("HostConfig", Json::Object(hc));
+            self.out.mutations.extend(changes);
+        }
+        Ok(changed)
+    }
+
+    // ---- other routes ------------------------------------------------------------------
+
+    fn container_update(&mut self, body: Cursor<'_>) -> R {
+        self.resources(&body, true)?;
+        let mem = body.field("Memory")?.as_i64()?;
+        if mem == Some(0) {
+            // 0 leaves the limit unchanged on update: fine.
+        }
+        self.restart_policy(&body.field("RestartPolicy")?)
+    }
+
+    fn exec_create(&mut self, body: Cursor<'_>) -> R {
+        if body.field("Privileged")?.as_bool()? == Some(true) {
+            self.violation(Rule::ExecPrivileged, "privileged exec is not allowed (docker exec --privileged)");
+        }
+        let user = body.field("User")?.as_str()?.unwrap_or("");
+        if is_root_user(user) {
+            self.violation(Rule::ExecRoot, format!("exec as root is not allowed (docker exec -u {user})"));
+        }
+        Ok(())
+    }
+
+    fn volume_create(&mut self, body: Cursor<'_>) -> R {
+        let driver = body.field("Driver")?.as_str()?.unwrap_or("");
+        self.volume_driver_options(driver, &body.field("DriverOpts")?, "docker volume create")
+    }
+
+    fn network_create(&mut self, body: Cursor<'_>) -> R {
+        let driver = body.field("Driver")?.as_str()?.unwrap_or("bridge");
+        let driver = if driver.is_empty() { "bridge" } else { driver };
+        if !self.b.network_drivers.iter().any(|d| d == driver) {
+            self.violation(Rule::NetworkDriver, format!("network driver {driver:?} is not allowed (allowed: {})", self.b.network_drivers.join(", ")));
+        }
+        if let Some(opts) = body.field("Options")?.as_object()? {
+            if opts.entry("com.docker.network.bridge.name").is_some() {
+                self.violation(Rule::NetworkDriver, "attaching a network to an existing host bridge is not allowed (com.docker.network.bridge.name)");
+            }
+        }
+        Ok(())
+    }
+
+    fn images_create(&mut self, q: &Query) -> R {
+        if q.get("fromSrc")?.is_some_and(|s| !s.is_empty()) {
+            self.violation(Rule::ImageImport, "importing images from a URL or stream is not allowed (docker import)");
+        }
+        if let Some(image) = q.get("fromImage")?.filter(|s| !s.is_empty()) {
+            let tag = q.get("tag")?.unwrap_or("");
+            let full = if tag.is_empty() {
+                image.to_string()
+            } else if tag.starts_with("sha256:") {
+                format!("{image}@{tag}")
+            } else {
+                format!("{image}:{tag}")
+            };
+            self.image_allowed(&full, "fromImage");
+        }
+        Ok(())
+    }
+
+    fn build(&mut self, q: &Query) -> R {
+        if let Some(remote) = q.get("remote")?.filter(|s| !s.is_empty()) {
+            if remote != "client-session" {
+                self.violation(Rule::Build, format!("building from a remote context is not allowed (remote={remote})"));
+            }
+        }
+        if let Some(mode) = q.get("networkmode")? {
+            if mode == "host" || mode.starts_with("container:") {
+                self.violation(Rule::Build, format!("build network mode {mode:?} is not allowed"));
+            }
+        }
+        if q.get("cgroupparent")?.is_some_and(|s| !s.is_empty()) {
+            self.violation(Rule::CgroupParent, "a custom cgroup parent is not allowed for builds");
+        }
+        Ok(())
+    }
+
+    fn image_allowed(&mut self, image: &str, field: &str) {
+        if self.b.images.is_empty() {
+            return;
+        }
+        let full = normalise_image(image);
+        if !self.b.images.iter().any(|p| glob(p, &full) || glob(p, image)) {
+            self.violation(Rule::Images, format!("image {full} is not in the allowed images [{}] ({field})", self.b.images.join(", ")));
+        }
+    }
+}
+
+// ---- helpers ------------------------------------------------------------------------------
+
+/// Lexically normalised absolute host path; `..` is refused (it cannot be judged without the
+/// host's symlinks).
+fn clean_host_path(raw: &str) -> Result<String, String> {
+    if !raw.starts_with('/') {
+        return Err(format!("host path {raw:?} is not absolute"));
+    }
+    let mut out = String::with_capacity(raw.len());
+    for seg in raw.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => return Err(format!("host path {raw:?} contains '..'; give the path without it")),
+            s => {
+                out.push('/');
+                out.push_str(s);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+/// Go's `strings.ToUpper` (simple case mapping), then the `CAP_` prefix dropped.
+pub fn normalise_cap(raw: &str) -> String {
+    let upper: String = raw
+        .chars()
+        .map(|c| {
+            let mut up = c.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect();
+    upper.strip_prefix("CAP_").unwrap_or(&upper).to_string()
+}
+
+fn str_or_list(c: &Cursor<'_>) -> Result<Vec<String>, Unreadable> {
+    match c.value() {
+        None | Some(Json::Null) => Ok(Vec::new()),
+        Some(Json::String(s)) => Ok(vec![s.clone()]),
+        Some(_) => {
+            let mut out = Vec::new();
+            for item in c.items()? {
+                if let Some(s) = item.as_str()? {
+                    out.push(s.to_string());
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn is_shared_propagation(p: &str) -> bool {
+    let p = p.trim();
+    p.eq_ignore_ascii_case("shared") || p.eq_ignore_ascii_case("rshared")
+        || super::inspect::go_fold_eq(p, "shared") || super::inspect::go_fold_eq(p, "rshared")
+}
+
+/// Go's `strconv.ParseBool`.
+fn go_parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// `root`, `0`, `00`, `+0`, `-0`, with or without a `:group`.
+fn is_root_user(user: &str) -> bool {
+    let name = user.split(':').next().unwrap_or("");
+    if name == "root" {
+        return true;
+    }
+    let digits = name.strip_prefix(['+', '-']).unwrap_or(name);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && digits.bytes().all(|b| b == b'0')
+}
+
+fn parse_port_range(s: &str) -> Option<(u32, u32)> {
+    let num = |p: &str| -> Option<u32> {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 5 {
+            return None;
+        }
+        p.parse().ok().filter(|n| *n <= 65535)
+    };
+    match s.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (num(a)?, num(b)?);
+            (a <= b).then_some((a, b))
+        }
+        None => num(s).map(|n| (n, n)),
+    }
+}
+
+/// `busybox` → `docker.io/library/busybox:latest`; `repo/x:tag`, digests kept.
+pub fn normalise_image(image: &str) -> String {
+    let (name, suffix) = match image.find('@') {
+        Some(at) => (&image[..at], &image[at..]),
+        None => {
+            let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+            match image[last_slash..].find(':') {
+                Some(c) => (&image[..last_slash + c], &image[last_slash + c..]),
+                None => (image, ""),
+            }
+        }
+    };
+    let mut out = String::with_capacity(image.len() + 24);
+    let first = name.split('/').next().unwrap_or("");
+    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    if !has_registry {
+        out.push_str("docker.io/");
+        if !name.contains('/') {
+            out.push_str("library/");
+        }
+    }
+    out.push_str(name);
+    if suffix.is_empty() {
+        out.push_str(":latest");
+    } else {
+        let _ = write!(out, "{suffix}");
+    }
+    out
+}
+
+/// `*` matches any run of characters; everything else literally.
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+impl From<i64> for Json {
+    fn from(n: i64) -> Json {
+        Json::Number(serde_json::Number::from(n))
+    }
+}
