@@ -342,7 +342,8 @@ impl RawConfig {
         if self.limits.max_body_bytes == 0 {
             problems.push("limits.max_body_bytes", "must be greater than 0");
         }
-        let policy = Policy::compile(self.roles, self.policy, problems);
+        let socket = upstream.clone().unwrap_or_default();
+        let policy = Policy::compile(self.roles, self.policy, &socket, problems);
         let identities = crate::identity::compile_rules(self.identities, &policy, problems);
         let policy = policy?;
         let role_networks = crate::identity::reachable_networks(&identities, &policy);

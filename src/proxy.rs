@@ -20,6 +20,9 @@ use crate::audit::{Audit, Record};
 use crate::config::Config;
 use crate::forward::Upstream;
 use crate::identity::Identity;
+use crate::policy::baseline::Unreadable;
+use crate::policy::inspect;
+use crate::policy::query::Query;
 use crate::policy::{Decision, RequestView};
 use crate::reject::Refusal;
 use crate::{route, upgrade};
@@ -109,11 +112,33 @@ async fn serve(
     record.group = Some(endpoint.route.group.as_str());
     record.api_version = endpoint.version.map(|v| v.to_string());
 
-    let view = RequestView {
-        method: req.method().as_str(),
-        endpoint: &endpoint,
+    let inspects = policy.inspects(role);
+    let query = if inspects {
+        check_form_encoding(&req)?;
+        Query::parse(req.uri().query()).map_err(Unreadable::from)?
+    } else {
+        Query::default()
     };
-    let permit = match policy.decide(role, &view) {
+    let upgrade = upgrade::requested(&req);
+    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    let (parts, body) = req.into_parts();
+    // Only bodies a rule must read are buffered (up to the limit); everything else streams.
+    let (body, bytes) = if policy.reads_body(role, &endpoint) {
+        let bytes = read_json_body(&parts, body, state.config.limits.max_body_bytes).await?;
+        (None, Some(bytes))
+    } else {
+        (Some(body), None)
+    };
+    let json = match &bytes {
+        Some(b) => inspect::parse_optional(b)?,
+        None => None,
+    };
+    let view = RequestView {
+        endpoint: &endpoint,
+        query: &query,
+        body: json.as_ref(),
+    };
+    let permit = match policy.decide(role, &view)? {
         Decision::Allow(permit) => permit,
         Decision::Deny(denial) => return Err(Refusal::Denied(denial)),
     };
@@ -121,14 +146,14 @@ async fn serve(
     record.rule = Some(permit.grant);
     record.warnings = permit.warnings;
     record.mutations = permit.mutations;
-
-    let upgrade = upgrade::requested(&req);
-    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
-    let (parts, body) = req.into_parts();
-    let resp = state
-        .upstream
-        .send(parts, Either::Left(body), upgrade)
-        .await?;
+    // The bytes forwarded are the bytes evaluated, or the re-serialised evaluated value.
+    let upstream_body = match (body, bytes, permit.rewritten) {
+        (_, Some(_), Some(rewritten)) => Either::Right(Full::new(Bytes::from(rewritten.to_vec()))),
+        (_, Some(bytes), None) => Either::Right(Full::new(bytes)),
+        (Some(body), None, _) => Either::Left(body),
+        (None, None, _) => Either::Right(Full::new(Bytes::new())),
+    };
+    let resp = state.upstream.send(parts, upstream_body, upgrade).await?;
     if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             record.upgraded = true;
@@ -148,4 +173,90 @@ async fn serve(
         }
     }
     Ok(crate::forward::to_client(resp))
+}
+
+/// dockerd's `r.FormValue` also reads `application/x-www-form-urlencoded` bodies as query
+/// parameters; a request whose parameters the policy reads must not carry one.
+fn check_form_encoding(req: &Request<Incoming>) -> Result<(), Refusal> {
+    let mut types = req.headers().get_all(hyper::header::CONTENT_TYPE).iter();
+    let first = types.next();
+    if types.next().is_some() {
+        return Err(Refusal::BadRequest(
+            "more than one Content-Type header; send exactly one".into(),
+        ));
+    }
+    let Some(ct) = first else { return Ok(()) };
+    let media = media_type(ct);
+    if media.as_deref() != Some("application/x-www-form-urlencoded")
+        && media.as_deref() != Some("multipart/form-data")
+    {
+        return Ok(());
+    }
+    Err(Refusal::BadRequest(format!(
+        "Content-Type {} is refused: dockerd would read the body as query parameters",
+        media.unwrap_or_default()
+    )))
+}
+
+/// The lowercased media type of a Content-Type header (`application/json; charset=utf-8` →
+/// `application/json`); `None` when the header is not visible ASCII.
+fn media_type(v: &hyper::header::HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    Some(
+        s.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+/// Buffers a JSON request body the policy must read: refuses compressed bodies, non-JSON
+/// content types, declared lengths over the limit (before reading) and bodies that grow past it.
+async fn read_json_body(
+    parts: &hyper::http::request::Parts,
+    body: Incoming,
+    limit: usize,
+) -> Result<Bytes, Refusal> {
+    use http_body_util::BodyExt;
+    use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+    if let Some(enc) = parts.headers.get(CONTENT_ENCODING) {
+        if !enc.as_bytes().eq_ignore_ascii_case(b"identity") {
+            return Err(Refusal::BadRequest(format!(
+                "Content-Encoding {:?} is refused on a body dockgate must read; send it uncompressed",
+                String::from_utf8_lossy(enc.as_bytes())
+            )));
+        }
+    }
+    if let Some(len) = parts.headers.get(CONTENT_LENGTH) {
+        let declared = std::str::from_utf8(len.as_bytes())
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(Refusal::TooLarge { limit });
+        }
+    }
+    let limited = http_body_util::Limited::new(body, limit);
+    let bytes = match limited.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            if e.is::<http_body_util::LengthLimitError>() {
+                return Err(Refusal::TooLarge { limit });
+            }
+            return Err(Refusal::BadRequest(format!(
+                "the request body could not be read completely: {e}"
+            )));
+        }
+    };
+    if !bytes.iter().all(u8::is_ascii_whitespace) {
+        let types: Vec<_> = parts.headers.get_all(CONTENT_TYPE).iter().collect();
+        let json = types.len() == 1 && media_type(types[0]).as_deref() == Some("application/json");
+        if !json {
+            return Err(Refusal::BadRequest(
+                "this route takes a JSON body: send exactly one Content-Type: application/json"
+                    .into(),
+            ));
+        }
+    }
+    Ok(bytes)
 }

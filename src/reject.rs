@@ -10,10 +10,11 @@ use http_body_util::{Either, Full};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 
+use crate::policy::baseline::Unreadable;
 use crate::policy::inspect::InspectError;
 use crate::policy::Denial;
 use crate::proxy::Body;
-use crate::route::PathError;
+use crate::route::{PathError, PathErrorKind};
 
 /// Why a request was not forwarded (or failed upstream). The status says whose fault it is:
 /// 4xx the client's, 502 the upstream's, 500 ours.
@@ -35,6 +36,8 @@ pub enum Refusal {
     Path(#[from] PathError),
     #[error("dockgate: request body refused: {0}")]
     Body(#[from] InspectError),
+    #[error("dockgate: request refused: {0}")]
+    Unreadable(#[from] Unreadable),
     /// A request dockgate cannot read unambiguously (headers, framing, encodings).
     #[error("dockgate: {0}")]
     BadRequest(String),
@@ -56,9 +59,12 @@ impl Refusal {
             Refusal::Denied(_) | Refusal::NoRole { .. } | Refusal::Network { .. } => {
                 StatusCode::FORBIDDEN
             }
-            Refusal::Path(_) | Refusal::Body(_) | Refusal::BadRequest(_) | Refusal::BodyRead(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Refusal::Path(e) if e.kind() != PathErrorKind::Malformed => StatusCode::FORBIDDEN,
+            Refusal::Path(_)
+            | Refusal::Body(_)
+            | Refusal::Unreadable(_)
+            | Refusal::BadRequest(_)
+            | Refusal::BodyRead(_) => StatusCode::BAD_REQUEST,
             Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Upstream { .. } => StatusCode::BAD_GATEWAY,
         }
@@ -70,10 +76,12 @@ impl Refusal {
             Refusal::Denied(d) => Some(d.rule.to_string()),
             Refusal::NoRole { .. } => Some("identity-role".into()),
             Refusal::Network { .. } => Some("role-networks".into()),
+            Refusal::Path(e) if e.kind() != PathErrorKind::Malformed => Some("default-deny".into()),
             Refusal::Path(_) => Some("path".into()),
-            Refusal::Body(_) | Refusal::TooLarge { .. } | Refusal::BodyRead(_) => {
-                Some("body".into())
-            }
+            Refusal::Body(_)
+            | Refusal::Unreadable(_)
+            | Refusal::TooLarge { .. }
+            | Refusal::BodyRead(_) => Some("body".into()),
             Refusal::BadRequest(_) => Some("request".into()),
             Refusal::Upstream { .. } => None,
         }

@@ -294,37 +294,132 @@ fn parse_bytes(s: &str) -> Option<i64> {
 /// Host paths no container may bind, nor any parent of them (mounting `/var` exposes
 /// `/var/run/docker.sock`). The configured upstream socket is added at compile time.
 pub const DENIED_HOST_PATHS: &[&str] = &[
-    "/", "/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/run", "/var/run", "/var/lib/docker",
-    "/var/lib/containerd", "/var/lib/kubelet", "/usr", "/bin", "/sbin", "/lib", "/lib64",
+    "/",
+    "/etc",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/root",
+    "/run",
+    "/var/run",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/var/lib/kubelet",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
     "/var/log",
 ];
 
 /// Sysctls that are namespaced per container (what dockerd itself accepts without host effect).
 const NAMESPACED_SYSCTLS: &[&str] = &[
-    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-    "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced", "fs.mqueue.*", "net.*",
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+    "fs.mqueue.*",
+    "net.*",
 ];
 
 /// Capabilities a baseline role may add without configuration (all in Docker's default set).
 const DEFAULT_CAPS: &[&str] = &[
-    "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-    "NET_BIND_SERVICE", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE", "SETFCAP",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "MKNOD",
+    "AUDIT_WRITE",
+    "SETFCAP",
 ];
 
 /// HostConfig fields dockerd (≤ 26) also reads at the top level of a create body.
 const HOST_CONFIG_FIELDS: &[&str] = &[
-    "AutoRemove", "Binds", "BlkioDeviceReadBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteBps",
-    "BlkioDeviceWriteIOps", "BlkioWeight", "BlkioWeightDevice", "CapAdd", "CapDrop", "Capabilities",
-    "Cgroup", "CgroupParent", "CgroupnsMode", "ConsoleSize", "ContainerIDFile", "CpuCount",
-    "CpuPercent", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuShares",
-    "Cpuset", "CpusetCpus", "CpusetMems", "DeviceCgroupRules", "DeviceRequests", "Devices", "Dns",
-    "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "IOMaximumBandwidth", "IOMaximumIOps",
-    "Init", "IpcMode", "Isolation", "KernelMemory", "KernelMemoryTCP", "Links", "LogConfig",
-    "MaskedPaths", "Memory", "MemoryReservation", "MemorySwap", "MemorySwappiness", "Mounts",
-    "NanoCpus", "NetworkMode", "OomKillDisable", "OomScoreAdj", "PidMode", "PidsLimit",
-    "PortBindings", "Privileged", "PublishAllPorts", "ReadonlyPaths", "ReadonlyRootfs",
-    "RestartPolicy", "Runtime", "SecurityOpt", "ShmSize", "StorageOpt", "Sysctls", "Tmpfs",
-    "UTSMode", "Ulimits", "UsernsMode", "VolumeDriver", "VolumesFrom", "Annotations",
+    "AutoRemove",
+    "Binds",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceWriteIOps",
+    "BlkioWeight",
+    "BlkioWeightDevice",
+    "CapAdd",
+    "CapDrop",
+    "Capabilities",
+    "Cgroup",
+    "CgroupParent",
+    "CgroupnsMode",
+    "ConsoleSize",
+    "ContainerIDFile",
+    "CpuCount",
+    "CpuPercent",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpuShares",
+    "Cpuset",
+    "CpusetCpus",
+    "CpusetMems",
+    "DeviceCgroupRules",
+    "DeviceRequests",
+    "Devices",
+    "Dns",
+    "DnsOptions",
+    "DnsSearch",
+    "ExtraHosts",
+    "GroupAdd",
+    "IOMaximumBandwidth",
+    "IOMaximumIOps",
+    "Init",
+    "IpcMode",
+    "Isolation",
+    "KernelMemory",
+    "KernelMemoryTCP",
+    "Links",
+    "LogConfig",
+    "MaskedPaths",
+    "Memory",
+    "MemoryReservation",
+    "MemorySwap",
+    "MemorySwappiness",
+    "Mounts",
+    "NanoCpus",
+    "NetworkMode",
+    "OomKillDisable",
+    "OomScoreAdj",
+    "PidMode",
+    "PidsLimit",
+    "PortBindings",
+    "Privileged",
+    "PublishAllPorts",
+    "ReadonlyPaths",
+    "ReadonlyRootfs",
+    "RestartPolicy",
+    "Runtime",
+    "SecurityOpt",
+    "ShmSize",
+    "StorageOpt",
+    "Sysctls",
+    "Tmpfs",
+    "UTSMode",
+    "Ulimits",
+    "UsernsMode",
+    "VolumeDriver",
+    "VolumesFrom",
+    "Annotations",
 ];
 
 impl Baseline {
@@ -336,7 +431,8 @@ impl Baseline {
         socket: &std::path::Path,
         problems: &mut Problems,
     ) -> Baseline {
-        let mut modes: BTreeMap<Rule, Mode> = Rule::ALL.iter().map(|r| (*r, Mode::Enforce)).collect();
+        let mut modes: BTreeMap<Rule, Mode> =
+            Rule::ALL.iter().map(|r| (*r, Mode::Enforce)).collect();
         modes.insert(Rule::ExecRoot, Mode::Warn);
         for (id, mode) in raw.rules {
             match Rule::from_id(&id) {
@@ -355,7 +451,8 @@ impl Baseline {
         let strings = |v: Option<Vec<String>>, d: &[&str]| {
             v.unwrap_or_else(|| d.iter().map(|s| s.to_string()).collect())
         };
-        let mut bind_denied: Vec<String> = DENIED_HOST_PATHS.iter().map(|s| s.to_string()).collect();
+        let mut bind_denied: Vec<String> =
+            DENIED_HOST_PATHS.iter().map(|s| s.to_string()).collect();
         bind_denied.extend(raw.bind_denied_extra.unwrap_or_default());
         bind_denied.push(socket.to_string_lossy().into_owned());
         let mut normalise_list = |list: Vec<String>, name: &str| -> Vec<String> {
@@ -407,7 +504,10 @@ impl Baseline {
             ("pids_default", b.pids_default, b.pids_max),
         ] {
             if v <= 0 || v > max {
-                problems.push(format!("{field}.{name}"), "must be greater than 0 and at most the maximum");
+                problems.push(
+                    format!("{field}.{name}"),
+                    "must be greater than 0 and at most the maximum",
+                );
             }
         }
         b
@@ -471,12 +571,10 @@ impl Baseline {
                     f.exec_create(b.cursor())?;
                 }
             }
-            ("POST", "/containers/{id}/start") => {
-                if body.is_some_and(|b| !matches!(b, Json::Null) && !matches!(b, Json::Object(o) if o.is_empty())) {
-                    return Err(Unreadable::Ambiguous(
-                        "a container start body is a HostConfig on old API versions; send no body and put settings in the create request".into(),
-                    ));
-                }
+            ("POST", "/containers/{id}/start") if body.is_some_and(|b| !is_empty_json(b)) => {
+                return Err(Unreadable::Ambiguous(
+                    "a container start body is a HostConfig on old API versions; send no body and put settings in the create request".into(),
+                ));
             }
             ("POST", "/volumes/create") => {
                 if let Some(b) = body {
@@ -559,7 +657,10 @@ impl Findings<'_> {
         }
         let hc = root.field("HostConfig")?;
         self.host_config(&hc)?;
-        if let Some(endpoints) = root.field_path(&["NetworkingConfig", "EndpointsConfig"])?.as_object()? {
+        if let Some(endpoints) = root
+            .field_path(&["NetworkingConfig", "EndpointsConfig"])?
+            .as_object()?
+        {
             for (net, _) in endpoints.entries() {
                 self.network_mode(net, "NetworkingConfig.EndpointsConfig")?;
             }
@@ -569,7 +670,10 @@ impl Findings<'_> {
 
     fn host_config(&mut self, hc: &Cursor<'_>) -> R {
         if hc.field("Privileged")?.as_bool()? == Some(true) {
-            self.violation(Rule::Privileged, "privileged containers are not allowed (--privileged)");
+            self.violation(
+                Rule::Privileged,
+                "privileged containers are not allowed (--privileged)",
+            );
         }
         if let Some(mode) = hc.field("NetworkMode")?.as_str()? {
             self.network_mode(mode, "HostConfig.NetworkMode")?;
@@ -583,9 +687,17 @@ impl Findings<'_> {
         ] {
             if let Some(v) = hc.field(field)?.as_str()? {
                 if v == "host" {
-                    self.violation(rule, format!("sharing the host's namespace is not allowed ({flag} host)"));
+                    self.violation(
+                        rule,
+                        format!("sharing the host's namespace is not allowed ({flag} host)"),
+                    );
                 } else if v.starts_with("container:") {
-                    self.violation(Rule::SharedNamespace, format!("joining another container's namespace is not allowed ({flag} {v})"));
+                    self.violation(
+                        Rule::SharedNamespace,
+                        format!(
+                            "joining another container's namespace is not allowed ({flag} {v})"
+                        ),
+                    );
                 } else if field == "UTSMode" || field == "UsernsMode" || field == "CgroupnsMode" {
                     // Anything else dockerd would reject or treat as private.
                 }
@@ -593,7 +705,10 @@ impl Findings<'_> {
         }
         if let Some(v) = hc.field("Cgroup")?.as_str()? {
             if !v.is_empty() {
-                self.violation(Rule::SharedNamespace, format!("joining another cgroup is not allowed (Cgroup {v:?})"));
+                self.violation(
+                    Rule::SharedNamespace,
+                    format!("joining another cgroup is not allowed (Cgroup {v:?})"),
+                );
             }
         }
         self.mounts(hc)?;
@@ -607,33 +722,61 @@ impl Findings<'_> {
         for field in ["Devices", "DeviceCgroupRules", "DeviceRequests"] {
             for item in hc.field(field)?.items()? {
                 let allowed = field == "Devices"
-                    && item.field("PathOnHost")?.as_str()?.is_some_and(|p| self.b.devices_allowed.iter().any(|a| a == p));
+                    && item
+                        .field("PathOnHost")?
+                        .as_str()?
+                        .is_some_and(|p| self.b.devices_allowed.iter().any(|a| a == p));
                 if !allowed {
-                    let what = item.field("PathOnHost")?.as_str()?.map(str::to_string).unwrap_or_else(|| item.value().map(|v| v.to_string()).unwrap_or_default());
-                    self.violation(Rule::Devices, format!("host devices are not allowed ({field}: {what})"));
+                    let what = item
+                        .field("PathOnHost")?
+                        .as_str()?
+                        .map(str::to_string)
+                        .unwrap_or_else(|| item.value().map(|v| v.to_string()).unwrap_or_default());
+                    self.violation(
+                        Rule::Devices,
+                        format!("host devices are not allowed ({field}: {what})"),
+                    );
                 }
             }
         }
         for (name, _) in hc.field("Sysctls")?.entries()? {
             if !self.b.sysctls_allowed.iter().any(|p| glob(p, name)) {
-                self.violation(Rule::Sysctls, format!("sysctl {name:?} is not in the namespaced allowlist"));
+                self.violation(
+                    Rule::Sysctls,
+                    format!("sysctl {name:?} is not in the namespaced allowlist"),
+                );
             }
         }
         if let Some(p) = hc.field("CgroupParent")?.as_str()? {
             if !p.is_empty() {
-                self.violation(Rule::CgroupParent, format!("a custom cgroup parent is not allowed (--cgroup-parent {p})"));
+                self.violation(
+                    Rule::CgroupParent,
+                    format!("a custom cgroup parent is not allowed (--cgroup-parent {p})"),
+                );
             }
         }
         if let Some(rt) = hc.field("Runtime")?.as_str()? {
             if !rt.is_empty() && !self.b.runtimes.iter().any(|a| a == rt) {
-                self.violation(Rule::Runtime, format!("runtime {rt:?} is not allowed (allowed: {})", self.b.runtimes.join(", ")));
+                self.violation(
+                    Rule::Runtime,
+                    format!(
+                        "runtime {rt:?} is not allowed (allowed: {})",
+                        self.b.runtimes.join(", ")
+                    ),
+                );
             }
         }
         if hc.field("OomKillDisable")?.as_bool()? == Some(true) {
-            self.violation(Rule::OomKillDisable, "disabling the OOM killer is not allowed (--oom-kill-disable)");
+            self.violation(
+                Rule::OomKillDisable,
+                "disabling the OOM killer is not allowed (--oom-kill-disable)",
+            );
         }
         if hc.field("PublishAllPorts")?.as_bool()? == Some(true) {
-            self.violation(Rule::PublishAll, "publishing every exposed port is not allowed (-P); publish ports explicitly");
+            self.violation(
+                Rule::PublishAll,
+                "publishing every exposed port is not allowed (-P); publish ports explicitly",
+            );
         }
         for (port, bindings) in hc.field("PortBindings")?.entries()? {
             for binding in bindings.items()? {
@@ -642,12 +785,20 @@ impl Findings<'_> {
         }
         self.resources(hc, false)?;
         self.restart_policy(&hc.field("RestartPolicy")?)?;
-        if self.b.readonly_rootfs == Setting::Require && hc.field("ReadonlyRootfs")?.as_bool()? != Some(true) {
-            self.violation(Rule::ReadonlyRootfs, "the root filesystem must be read-only (--read-only)");
+        if self.b.readonly_rootfs == Setting::Require
+            && hc.field("ReadonlyRootfs")?.as_bool()? != Some(true)
+        {
+            self.violation(
+                Rule::ReadonlyRootfs,
+                "the root filesystem must be read-only (--read-only)",
+            );
         }
         if let Some(driver) = hc.field("VolumeDriver")?.as_str()? {
             if !driver.is_empty() && !self.b.volume_drivers.iter().any(|d| d == driver) {
-                self.violation(Rule::VolumeDriver, format!("volume driver {driver:?} is not allowed"));
+                self.violation(
+                    Rule::VolumeDriver,
+                    format!("volume driver {driver:?} is not allowed"),
+                );
             }
         }
         Ok(())
@@ -655,9 +806,15 @@ impl Findings<'_> {
 
     fn network_mode(&mut self, mode: &str, field: &str) -> R {
         if mode == "host" {
-            self.violation(Rule::HostNetwork, format!("the host network is not allowed (--network host, {field})"));
+            self.violation(
+                Rule::HostNetwork,
+                format!("the host network is not allowed (--network host, {field})"),
+            );
         } else if mode.starts_with("container:") {
-            self.violation(Rule::SharedNamespace, format!("joining another container's network is not allowed (--network {mode})"));
+            self.violation(
+                Rule::SharedNamespace,
+                format!("joining another container's network is not allowed (--network {mode})"),
+            );
         }
         Ok(())
     }
@@ -670,14 +827,22 @@ impl Findings<'_> {
                 [_dest] => continue,
                 [src, _dst] => (*src, ""),
                 [src, _dst, mode] => (*src, *mode),
-                _ => return Err(Unreadable::Ambiguous(format!("{}: bind {spec:?} has too many ':' parts", bind.path()))),
+                _ => {
+                    return Err(Unreadable::Ambiguous(format!(
+                        "{}: bind {spec:?} has too many ':' parts",
+                        bind.path()
+                    )))
+                }
             };
             if source.starts_with('/') {
                 self.host_path(source, &format!("-v {spec}"))?;
             }
             for token in mode.split(',') {
                 if is_shared_propagation(token) {
-                    self.violation(Rule::MountPropagation, format!("shared mount propagation is not allowed (-v {spec})"));
+                    self.violation(
+                        Rule::MountPropagation,
+                        format!("shared mount propagation is not allowed (-v {spec})"),
+                    );
                 }
             }
         }
@@ -696,21 +861,34 @@ impl Findings<'_> {
                 "volume" => {
                     let dc = m.field_path(&["VolumeOptions", "DriverConfig"])?;
                     let driver = dc.field("Name")?.as_str()?.unwrap_or("");
-                    self.volume_driver_options(driver, &dc.field("Options")?, &format!("--mount source={source}"))?;
+                    self.volume_driver_options(
+                        driver,
+                        &dc.field("Options")?,
+                        &format!("--mount source={source}"),
+                    )?;
                 }
                 "tmpfs" => {}
-                other => self.violation(Rule::HostMounts, format!("mount type {other:?} is not allowed (bind, volume and tmpfs are)")),
+                other => self.violation(
+                    Rule::HostMounts,
+                    format!("mount type {other:?} is not allowed (bind, volume and tmpfs are)"),
+                ),
             }
         }
         if hc.field("VolumesFrom")?.items()?.next().is_some() {
-            self.violation(Rule::HostMounts, "--volumes-from is not allowed: it inherits another container's mounts");
+            self.violation(
+                Rule::HostMounts,
+                "--volumes-from is not allowed: it inherits another container's mounts",
+            );
         }
         Ok(())
     }
 
     fn volume_driver_options(&mut self, driver: &str, options: &Cursor<'_>, what: &str) -> R {
         if !driver.is_empty() && !self.b.volume_drivers.iter().any(|d| d == driver) {
-            self.violation(Rule::VolumeDriver, format!("volume driver {driver:?} is not allowed ({what})"));
+            self.violation(
+                Rule::VolumeDriver,
+                format!("volume driver {driver:?} is not allowed ({what})"),
+            );
         }
         let device = options.as_object()?.and_then(|o| o.entry("device"));
         if let Some(device) = device {
@@ -718,7 +896,10 @@ impl Findings<'_> {
             if device.starts_with('/') {
                 self.host_path(device, &format!("{what}, volume device {device}"))?;
             } else {
-                self.violation(Rule::HostMounts, format!("volume driver option device={device:?} is not allowed ({what})"));
+                self.violation(
+                    Rule::HostMounts,
+                    format!("volume driver option device={device:?} is not allowed ({what})"),
+                );
             }
         }
         Ok(())
@@ -733,9 +914,23 @@ impl Findings<'_> {
                 || path == "/"
         };
         if let Some(d) = self.b.bind_denied.iter().find(|d| related(d)) {
-            self.violation(Rule::HostMounts, format!("host path {path} is or contains the sensitive path {d} ({what})"));
-        } else if !self.b.bind_allowed.iter().any(|a| path == *a || path.starts_with(&format!("{a}/"))) {
-            self.violation(Rule::HostMounts, format!("host path {path} is outside the allowed bind prefixes [{}] ({what})", self.b.bind_allowed.join(", ")));
+            self.violation(
+                Rule::HostMounts,
+                format!("host path {path} is or contains the sensitive path {d} ({what})"),
+            );
+        } else if !self
+            .b
+            .bind_allowed
+            .iter()
+            .any(|a| path == *a || path.starts_with(&format!("{a}/")))
+        {
+            self.violation(
+                Rule::HostMounts,
+                format!(
+                    "host path {path} is outside the allowed bind prefixes [{}] ({what})",
+                    self.b.bind_allowed.join(", ")
+                ),
+            );
         }
         Ok(())
     }
@@ -743,12 +938,18 @@ impl Findings<'_> {
     fn capabilities(&mut self, hc: &Cursor<'_>) -> R {
         for cap in str_or_list(&hc.field("CapAdd")?)? {
             let norm = normalise_cap(&cap);
-            if !self.b.caps_allowed.iter().any(|a| *a == norm) {
-                self.violation(Rule::Capabilities, format!("adding capability {norm} is not allowed (--cap-add {cap})"));
+            if !self.b.caps_allowed.contains(&norm) {
+                self.violation(
+                    Rule::Capabilities,
+                    format!("adding capability {norm} is not allowed (--cap-add {cap})"),
+                );
             }
         }
         if !hc.field("Capabilities")?.is_unset() {
-            self.violation(Rule::Capabilities, "the legacy Capabilities field is not allowed; use CapAdd/CapDrop");
+            self.violation(
+                Rule::Capabilities,
+                "the legacy Capabilities field is not allowed; use CapAdd/CapDrop",
+            );
         }
         Ok(())
     }
@@ -762,18 +963,30 @@ impl Findings<'_> {
                 continue;
             }
             if opt == "disable" {
-                self.violation(Rule::SecurityOpt, "disabling SELinux labelling is not allowed (--security-opt label=disable)");
+                self.violation(
+                    Rule::SecurityOpt,
+                    "disabling SELinux labelling is not allowed (--security-opt label=disable)",
+                );
                 continue;
             }
             let split = opt.split_once('=').or_else(|| opt.split_once(':'));
             let Some((key, value)) = split else {
-                self.violation(Rule::SecurityOpt, format!("security option {opt:?} is not understood"));
+                self.violation(
+                    Rule::SecurityOpt,
+                    format!("security option {opt:?} is not understood"),
+                );
                 continue;
             };
             match key {
                 "label" => {
-                    if value == "disable" || value.starts_with("type:spc_t") || value.starts_with("type:unconfined_t") {
-                        self.violation(Rule::SecurityOpt, format!("SELinux option {opt:?} is not allowed"));
+                    if value == "disable"
+                        || value.starts_with("type:spc_t")
+                        || value.starts_with("type:unconfined_t")
+                    {
+                        self.violation(
+                            Rule::SecurityOpt,
+                            format!("SELinux option {opt:?} is not allowed"),
+                        );
                     }
                 }
                 "apparmor" => {
@@ -790,11 +1003,20 @@ impl Findings<'_> {
                 }
                 "no-new-privileges" => match go_parse_bool(value) {
                     Some(true) => {}
-                    Some(false) => self.violation(Rule::NoNewPrivileges, format!("turning no-new-privileges off is not allowed ({opt})")),
-                    None => self.violation(Rule::SecurityOpt, format!("security option {opt:?} is not understood")),
+                    Some(false) => self.violation(
+                        Rule::NoNewPrivileges,
+                        format!("turning no-new-privileges off is not allowed ({opt})"),
+                    ),
+                    None => self.violation(
+                        Rule::SecurityOpt,
+                        format!("security option {opt:?} is not understood"),
+                    ),
                 },
                 "systempaths" => self.violation(Rule::MaskedPaths, format!("{opt} is not allowed")),
-                _ => self.violation(Rule::SecurityOpt, format!("security option {opt:?} is not understood")),
+                _ => self.violation(
+                    Rule::SecurityOpt,
+                    format!("security option {opt:?} is not understood"),
+                ),
             }
         }
         Ok(())
@@ -804,16 +1026,25 @@ impl Findings<'_> {
         let host_port = binding.field("HostPort")?.as_str()?.unwrap_or("");
         if !host_port.is_empty() {
             let (lo, _hi) = parse_port_range(host_port).ok_or_else(|| {
-                Unreadable::Ambiguous(format!("{}: host port {host_port:?} is not a port or range", binding.path()))
+                Unreadable::Ambiguous(format!(
+                    "{}: host port {host_port:?} is not a port or range",
+                    binding.path()
+                ))
             })?;
             if lo != 0 && lo < 1024 {
-                self.violation(Rule::PrivilegedPorts, format!("host ports below 1024 are not allowed (-p {host_port}:{port})"));
+                self.violation(
+                    Rule::PrivilegedPorts,
+                    format!("host ports below 1024 are not allowed (-p {host_port}:{port})"),
+                );
             }
         }
         if let Some(want) = self.b.host_ip {
             let ip = binding.field("HostIp")?.as_str()?.unwrap_or("");
             if !ip.is_empty() && ip.parse::<IpAddr>().ok() != Some(want) {
-                self.violation(Rule::HostIp, format!("ports may only be published on {want}, not {ip} ({port})"));
+                self.violation(
+                    Rule::HostIp,
+                    format!("ports may only be published on {want}, not {ip} ({port})"),
+                );
             }
         }
         Ok(())
@@ -823,21 +1054,40 @@ impl Findings<'_> {
         let b = self.b;
         let memory = r.field("Memory")?.as_i64()?.unwrap_or(0);
         if memory > b.memory_max {
-            self.violation(Rule::Resources, format!("memory limit {memory} exceeds the maximum {} (--memory)", b.memory_max));
+            self.violation(
+                Rule::Resources,
+                format!(
+                    "memory limit {memory} exceeds the maximum {} (--memory)",
+                    b.memory_max
+                ),
+            );
         }
         if memory < 0 {
             self.violation(Rule::Resources, "a negative memory limit is not allowed");
         }
         if r.field("MemorySwap")?.as_i64()? == Some(-1) {
-            self.violation(Rule::Resources, "unlimited swap is not allowed (--memory-swap -1)");
+            self.violation(
+                Rule::Resources,
+                "unlimited swap is not allowed (--memory-swap -1)",
+            );
         }
         let nano = r.field("NanoCpus")?.as_i64()?.unwrap_or(0);
         if nano > b.nano_cpus_max || nano < 0 {
-            self.violation(Rule::Resources, format!("CPU limit {nano} nano-CPUs exceeds the maximum {} (--cpus)", b.nano_cpus_max));
+            self.violation(
+                Rule::Resources,
+                format!(
+                    "CPU limit {nano} nano-CPUs exceeds the maximum {} (--cpus)",
+                    b.nano_cpus_max
+                ),
+            );
         }
         let quota = r.field("CpuQuota")?.as_i64()?.unwrap_or(0);
         if quota != 0 {
-            let period = r.field("CpuPeriod")?.as_i64()?.filter(|p| *p > 0).unwrap_or(100_000);
+            let period = r
+                .field("CpuPeriod")?
+                .as_i64()?
+                .filter(|p| *p > 0)
+                .unwrap_or(100_000);
             let nano = (quota as i128) * 1_000_000_000 / period as i128;
             if quota < 0 || nano > b.nano_cpus_max as i128 {
                 self.violation(Rule::Resources, format!("CPU quota {quota}/{period} exceeds the maximum of {} nano-CPUs (--cpu-quota)", b.nano_cpus_max));
@@ -846,7 +1096,13 @@ impl Findings<'_> {
         let pids = r.field("PidsLimit")?;
         if let Some(p) = pids.as_i64()? {
             if p > b.pids_max || (update && p <= 0) {
-                self.violation(Rule::Resources, format!("PIDs limit {p} is outside 1..={} (--pids-limit)", b.pids_max));
+                self.violation(
+                    Rule::Resources,
+                    format!(
+                        "PIDs limit {p} is outside 1..={} (--pids-limit)",
+                        b.pids_max
+                    ),
+                );
             }
         }
         for u in r.field("Ulimits")?.items()? {
@@ -855,12 +1111,18 @@ impl Findings<'_> {
             let hard = u.field("Hard")?.as_i64()?.unwrap_or(0);
             if let Some(max) = b.ulimits.get(name).and_then(|s| s.max) {
                 if soft > max || hard > max || soft < 0 || hard < 0 {
-                    self.violation(Rule::Resources, format!("ulimit {name}={soft}:{hard} exceeds the maximum {max} (--ulimit)"));
+                    self.violation(
+                        Rule::Resources,
+                        format!("ulimit {name}={soft}:{hard} exceeds the maximum {max} (--ulimit)"),
+                    );
                 }
             }
         }
         if r.field("KernelMemory")?.as_i64()?.unwrap_or(0) < 0 {
-            self.violation(Rule::Resources, "a negative kernel memory limit is not allowed");
+            self.violation(
+                Rule::Resources,
+                "a negative kernel memory limit is not allowed",
+            );
         }
         Ok(())
     }
@@ -885,7 +1147,9 @@ impl Findings<'_> {
     /// Injects the configured safe defaults into a create body; true when anything changed.
     fn inject_create_defaults(&mut self, doc: &mut Json) -> Result<bool, Unreadable> {
         let b = self.b;
-        let Json::Object(root) = doc else { return Ok(false) };
+        let Json::Object(root) = doc else {
+            return Ok(false);
+        };
         let mut hc = match root.field("HostConfig")? {
             Some(Json::Object(o)) => o.clone(),
             _ => Object::new(),
@@ -893,7 +1157,11 @@ impl Findings<'_> {
         let hc_path = super::inspect::Path::of(&["HostConfig"]);
         let mut changes = Vec::new();
         let int = |o: &Object, f: &str| -> Result<i64, Unreadable> {
-            Ok(o.field(f)?.map(|v| v.as_i64(&hc_path.field(f))).transpose()?.flatten().unwrap_or(0))
+            Ok(o.field(f)?
+                .map(|v| v.as_i64(&hc_path.field(f)))
+                .transpose()?
+                .flatten()
+                .unwrap_or(0))
         };
         if self.enabled(Rule::Resources) {
             let memory = int(&hc, "Memory")?;
@@ -901,7 +1169,9 @@ impl Findings<'_> {
                 hc.set_field("Memory", Json::from(b.memory_default));
                 changes.push(format!("HostConfig.Memory={}", b.memory_default));
             }
-            let memory = memory.max(0).max(if memory <= 0 { b.memory_default } else { 0 });
+            let memory = memory
+                .max(0)
+                .max(if memory <= 0 { b.memory_default } else { 0 });
             if int(&hc, "MemorySwap")? == 0 {
                 hc.set_field("MemorySwap", Json::from(memory));
                 changes.push(format!("HostConfig.MemorySwap={memory}"));
@@ -922,7 +1192,9 @@ impl Findings<'_> {
             for (name, setting) in &b.ulimits {
                 let Some(d) = setting.default else { continue };
                 let present = ulimits.iter().any(|u| match u {
-                    Json::Object(o) => matches!(o.field("Name"), Ok(Some(Json::String(n))) if n == name),
+                    Json::Object(o) => {
+                        matches!(o.field("Name"), Ok(Some(Json::String(n))) if n == name)
+                    }
                     _ => false,
                 });
                 if !present {
@@ -950,7 +1222,8 @@ impl Findings<'_> {
             hc.set_field("SecurityOpt", Json::Array(opts));
             changes.push("HostConfig.SecurityOpt+=no-new-privileges=true".into());
         }
-        if self.enabled(Rule::ReadonlyRootfs) && b.readonly_rootfs == Setting::Inject
+        if self.enabled(Rule::ReadonlyRootfs)
+            && b.readonly_rootfs == Setting::Inject
             && !matches!(hc.field("ReadonlyRootfs")?, Some(Json::Bool(true)))
         {
             hc.set_field("ReadonlyRootfs", Json::Bool(true));
@@ -962,8 +1235,10 @@ impl Findings<'_> {
                     if let Json::Array(list) = bindings {
                         for binding in list {
                             if let Json::Object(bo) = binding {
-                                let empty = matches!(bo.field("HostIp"), Ok(None) | Ok(Some(Json::Null)))
-                                    || matches!(bo.field("HostIp"), Ok(Some(Json::String(s))) if s.is_empty());
+                                let empty = matches!(
+                                    bo.field("HostIp"),
+                                    Ok(None) | Ok(Some(Json::Null))
+                                ) || matches!(bo.field("HostIp"), Ok(Some(Json::String(s))) if s.is_empty());
                                 if empty {
                                     bo.set_field("HostIp", Json::String(ip.to_string()));
                                     changes.push(format!("PortBindings HostIp={ip}"));
@@ -995,11 +1270,17 @@ impl Findings<'_> {
 
     fn exec_create(&mut self, body: Cursor<'_>) -> R {
         if body.field("Privileged")?.as_bool()? == Some(true) {
-            self.violation(Rule::ExecPrivileged, "privileged exec is not allowed (docker exec --privileged)");
+            self.violation(
+                Rule::ExecPrivileged,
+                "privileged exec is not allowed (docker exec --privileged)",
+            );
         }
         let user = body.field("User")?.as_str()?.unwrap_or("");
         if is_root_user(user) {
-            self.violation(Rule::ExecRoot, format!("exec as root is not allowed (docker exec -u {user})"));
+            self.violation(
+                Rule::ExecRoot,
+                format!("exec as root is not allowed (docker exec -u {user})"),
+            );
         }
         Ok(())
     }
@@ -1013,7 +1294,13 @@ impl Findings<'_> {
         let driver = body.field("Driver")?.as_str()?.unwrap_or("bridge");
         let driver = if driver.is_empty() { "bridge" } else { driver };
         if !self.b.network_drivers.iter().any(|d| d == driver) {
-            self.violation(Rule::NetworkDriver, format!("network driver {driver:?} is not allowed (allowed: {})", self.b.network_drivers.join(", ")));
+            self.violation(
+                Rule::NetworkDriver,
+                format!(
+                    "network driver {driver:?} is not allowed (allowed: {})",
+                    self.b.network_drivers.join(", ")
+                ),
+            );
         }
         if let Some(opts) = body.field("Options")?.as_object()? {
             if opts.entry("com.docker.network.bridge.name").is_some() {
@@ -1025,7 +1312,10 @@ impl Findings<'_> {
 
     fn images_create(&mut self, q: &Query) -> R {
         if q.get("fromSrc")?.is_some_and(|s| !s.is_empty()) {
-            self.violation(Rule::ImageImport, "importing images from a URL or stream is not allowed (docker import)");
+            self.violation(
+                Rule::ImageImport,
+                "importing images from a URL or stream is not allowed (docker import)",
+            );
         }
         if let Some(image) = q.get("fromImage")?.filter(|s| !s.is_empty()) {
             let tag = q.get("tag")?.unwrap_or("");
@@ -1044,16 +1334,25 @@ impl Findings<'_> {
     fn build(&mut self, q: &Query) -> R {
         if let Some(remote) = q.get("remote")?.filter(|s| !s.is_empty()) {
             if remote != "client-session" {
-                self.violation(Rule::Build, format!("building from a remote context is not allowed (remote={remote})"));
+                self.violation(
+                    Rule::Build,
+                    format!("building from a remote context is not allowed (remote={remote})"),
+                );
             }
         }
         if let Some(mode) = q.get("networkmode")? {
             if mode == "host" || mode.starts_with("container:") {
-                self.violation(Rule::Build, format!("build network mode {mode:?} is not allowed"));
+                self.violation(
+                    Rule::Build,
+                    format!("build network mode {mode:?} is not allowed"),
+                );
             }
         }
         if q.get("cgroupparent")?.is_some_and(|s| !s.is_empty()) {
-            self.violation(Rule::CgroupParent, "a custom cgroup parent is not allowed for builds");
+            self.violation(
+                Rule::CgroupParent,
+                "a custom cgroup parent is not allowed for builds",
+            );
         }
         Ok(())
     }
@@ -1063,8 +1362,19 @@ impl Findings<'_> {
             return;
         }
         let full = normalise_image(image);
-        if !self.b.images.iter().any(|p| glob(p, &full) || glob(p, image)) {
-            self.violation(Rule::Images, format!("image {full} is not in the allowed images [{}] ({field})", self.b.images.join(", ")));
+        if !self
+            .b
+            .images
+            .iter()
+            .any(|p| glob(p, &full) || glob(p, image))
+        {
+            self.violation(
+                Rule::Images,
+                format!(
+                    "image {full} is not in the allowed images [{}] ({field})",
+                    self.b.images.join(", ")
+                ),
+            );
         }
     }
 }
@@ -1081,7 +1391,11 @@ fn clean_host_path(raw: &str) -> Result<String, String> {
     for seg in raw.split('/') {
         match seg {
             "" | "." => {}
-            ".." => return Err(format!("host path {raw:?} contains '..'; give the path without it")),
+            ".." => {
+                return Err(format!(
+                    "host path {raw:?} contains '..'; give the path without it"
+                ))
+            }
             s => {
                 out.push('/');
                 out.push_str(s);
@@ -1127,8 +1441,18 @@ fn str_or_list(c: &Cursor<'_>) -> Result<Vec<String>, Unreadable> {
 
 fn is_shared_propagation(p: &str) -> bool {
     let p = p.trim();
-    p.eq_ignore_ascii_case("shared") || p.eq_ignore_ascii_case("rshared")
-        || super::inspect::go_fold_eq(p, "shared") || super::inspect::go_fold_eq(p, "rshared")
+    p.eq_ignore_ascii_case("shared")
+        || p.eq_ignore_ascii_case("rshared")
+        || super::inspect::go_fold_eq(p, "shared")
+        || super::inspect::go_fold_eq(p, "rshared")
+}
+
+fn is_empty_json(b: &Json) -> bool {
+    match b {
+        Json::Null => true,
+        Json::Object(o) => o.is_empty(),
+        _ => false,
+    }
 }
 
 /// Go's `strconv.ParseBool`.
@@ -1147,7 +1471,9 @@ fn is_root_user(user: &str) -> bool {
         return true;
     }
     let digits = name.strip_prefix(['+', '-']).unwrap_or(name);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && digits.bytes().all(|b| b == b'0')
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.bytes().all(|b| b == b'0')
 }
 
 fn parse_port_range(s: &str) -> Option<(u32, u32)> {
@@ -1180,7 +1506,8 @@ pub fn normalise_image(image: &str) -> String {
     };
     let mut out = String::with_capacity(image.len() + 24);
     let first = name.split('/').next().unwrap_or("");
-    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     if !has_registry {
         out.push_str("docker.io/");
         if !name.contains('/') {

@@ -4,16 +4,23 @@
 //! It is pure: no I/O, no clock, no logging. Default deny: a route no grant of the role names is
 //! refused, and so is any route dockgate does not know.
 
+pub mod baseline;
 pub mod inspect;
+pub mod query;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::config::{parse_networks, Problems};
 use crate::net::Networks;
 use crate::route::{self, Endpoint, Group, Route};
+use baseline::{Baseline, Mode, RawBaseline, Unreadable};
+use inspect::Json;
+use query::Query;
 
 /// The compiled policy: every role by name.
 #[derive(Debug)]
@@ -29,6 +36,8 @@ pub struct Role {
     pub name: String,
     pub networks: Networks,
     grants: Vec<Grant>,
+    /// Body and query rules; `None` for roles that do not extend `baseline` (e.g. admin).
+    baseline: Option<Arc<Baseline>>,
 }
 
 /// One set of permissions: route groups and individual routes, optionally limited to reads.
@@ -58,6 +67,8 @@ pub struct Permit {
     pub warnings: Vec<String>,
     /// Human descriptions of changes made to the request (injected defaults).
     pub mutations: Vec<String>,
+    /// The request body to forward instead of the one received, when the policy changed it.
+    pub rewritten: Option<Json>,
 }
 
 /// Why a request was refused: the rule that refused it and a reason a person can act on.
@@ -80,11 +91,13 @@ impl fmt::Display for Denial {
 
 impl std::error::Error for Denial {}
 
-/// What the policy needs to see of one request.
+/// What the policy needs to see of one request. `body` is present only when
+/// [`Policy::reads_body`] said so (and `None` inside for an empty body).
 #[derive(Debug)]
 pub struct RequestView<'a> {
-    pub method: &'a str,
     pub endpoint: &'a Endpoint,
+    pub query: &'a Query,
+    pub body: Option<&'a Json>,
 }
 
 /// Roles as written in the config file.
@@ -100,6 +113,8 @@ pub struct RawRole {
     /// Source networks this role may connect from (empty: any the listener accepts).
     #[serde(default)]
     networks: Vec<String>,
+    /// Settings of the baseline rules (only for roles extending `baseline`).
+    baseline: Option<RawBaseline>,
 }
 
 /// Policy-wide settings.
@@ -115,10 +130,12 @@ pub struct RawPolicy {
 pub const BUILTINS: &[&str] = &["admin", "read-only", "baseline"];
 
 impl Policy {
-    /// Compiles the roles; problems are reported with their field path.
+    /// Compiles the roles; problems are reported with their field path. `socket` is the
+    /// upstream Docker socket, which the baseline always treats as a sensitive host path.
     pub fn compile(
         raw: BTreeMap<String, RawRole>,
         settings: RawPolicy,
+        socket: &Path,
         problems: &mut Problems,
     ) -> Option<Policy> {
         let before = problems.0.len();
@@ -165,21 +182,54 @@ impl Policy {
                     "the role allows nothing: give it `extends:` or `allow:`",
                 );
             }
+            let extends_baseline = role.extends.iter().any(|e| e == "baseline");
+            let baseline = match (extends_baseline, role.baseline) {
+                (true, raw) => Some(Arc::new(Baseline::compile(
+                    raw.unwrap_or_default(),
+                    &format!("{field}.baseline"),
+                    socket,
+                    problems,
+                ))),
+                (false, Some(_)) => {
+                    problems.push(
+                        format!("{field}.baseline"),
+                        "baseline settings need `extends: [baseline]`",
+                    );
+                    None
+                }
+                (false, None) => None,
+            };
             roles.insert(
                 name.clone(),
                 Role {
                     name,
                     networks,
                     grants,
+                    baseline,
                 },
             );
         }
         for builtin in BUILTINS {
-            roles.entry(builtin.to_string()).or_insert_with(|| Role {
-                name: builtin.to_string(),
-                networks: Networks::default(),
-                grants: builtin_grant(builtin).into_iter().collect(),
+            if roles.contains_key(*builtin) {
+                continue;
+            }
+            let baseline = (*builtin == "baseline").then(|| {
+                Arc::new(Baseline::compile(
+                    RawBaseline::default(),
+                    "roles.baseline",
+                    socket,
+                    problems,
+                ))
             });
+            roles.insert(
+                builtin.to_string(),
+                Role {
+                    name: builtin.to_string(),
+                    networks: Networks::default(),
+                    grants: builtin_grant(builtin).into_iter().collect(),
+                    baseline,
+                },
+            );
         }
         (problems.0.len() == before).then_some(Policy {
             roles,
@@ -200,29 +250,85 @@ impl Policy {
         self.roles.values()
     }
 
-    /// Decides one request for `role`.
-    pub fn decide(&self, role: &Role, req: &RequestView<'_>) -> Decision {
-        let decision = role.decide_route(req);
-        match decision {
+    /// Whether deciding `endpoint` for `role` needs the request body (buffered, up to the
+    /// limit). Only routes the role may call at all are read.
+    pub fn reads_body(&self, role: &Role, endpoint: &Endpoint) -> bool {
+        let route = endpoint.route;
+        role.baseline.is_some()
+            && Baseline::reads_body(route.method, route.template)
+            && role.grants.iter().any(|g| g.allows(route))
+    }
+
+    /// Whether `role` has rules that read query strings and bodies (so requests dockerd could
+    /// read differently from dockgate, such as form-encoded bodies, must be refused).
+    pub fn inspects(&self, role: &Role) -> bool {
+        role.baseline.is_some()
+    }
+
+    /// Decides one request for `role`. `Err` means the request cannot be judged (400).
+    pub fn decide(&self, role: &Role, req: &RequestView<'_>) -> Result<Decision, Unreadable> {
+        let decision = role.decide(req)?;
+        Ok(match decision {
             Decision::Deny(denial) if self.audit_only => Decision::Allow(Permit {
                 grant: "policy.audit_only".into(),
                 warnings: vec![format!("would deny: {denial}")],
-                mutations: Vec::new(),
+                ..Permit::default()
             }),
             d => d,
-        }
+        })
     }
 }
 
 impl Role {
-    fn decide_route(&self, req: &RequestView<'_>) -> Decision {
+    fn decide(&self, req: &RequestView<'_>) -> Result<Decision, Unreadable> {
+        let mut permit = match self.decide_route(req.endpoint) {
+            Ok(p) => p,
+            Err(d) => return Ok(Decision::Deny(d)),
+        };
+        let Some(baseline) = &self.baseline else {
+            return Ok(Decision::Allow(permit));
+        };
         let route = req.endpoint.route;
+        let outcome = baseline.check(route.method, route.template, req.query, req.body)?;
+        let mut denial = None;
+        for v in outcome.violations {
+            match v.mode {
+                Mode::Enforce if denial.is_none() => {
+                    denial = Some(Denial {
+                        rule: v.rule.id().to_string(),
+                        reason: v.reason,
+                        role: self.name.clone(),
+                    })
+                }
+                Mode::Enforce => permit.warnings.push(format!(
+                    "also denied by rule {}: {}",
+                    v.rule.id(),
+                    v.reason
+                )),
+                Mode::Warn => permit.warnings.push(format!(
+                    "would deny (rule {}, warn): {}",
+                    v.rule.id(),
+                    v.reason
+                )),
+                Mode::Off => {}
+            }
+        }
+        if let Some(d) = denial {
+            return Ok(Decision::Deny(d));
+        }
+        permit.mutations = outcome.mutations;
+        permit.rewritten = outcome.rewritten;
+        Ok(Decision::Allow(permit))
+    }
+
+    fn decide_route(&self, endpoint: &Endpoint) -> Result<Permit, Denial> {
+        let route = endpoint.route;
         match self.grants.iter().find(|g| g.allows(route)) {
-            Some(grant) => Decision::Allow(Permit {
+            Some(grant) => Ok(Permit {
                 grant: grant.source.clone(),
                 ..Permit::default()
             }),
-            None => Decision::Deny(Denial {
+            None => Err(Denial {
                 rule: format!("route:{}", route.group.as_str()),
                 reason: format!(
                     "{} {} (group {}) is not allowed for this role",

@@ -3,8 +3,6 @@
 //!
 //! It must not decide anything: rules ask it for values and judge them.
 
-use std::borrow::Cow;
-
 /// A parsed query: every pair, in order, decoded.
 #[derive(Debug, Default, Clone)]
 pub struct Query {
@@ -80,7 +78,9 @@ fn unescape(s: &str) -> Result<String, QueryError> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).ok_or_else(|| QueryError::BadEscape(s.into()))?;
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .ok_or_else(|| QueryError::BadEscape(s.into()))?;
                 let hex = std::str::from_utf8(hex).map_err(|_| QueryError::BadEscape(s.into()))?;
                 let b = u8::from_str_radix(hex, 16).map_err(|_| QueryError::BadEscape(s.into()))?;
                 out.push(b);
@@ -91,15 +91,6 @@ fn unescape(s: &str) -> Result<String, QueryError> {
         i += 1;
     }
     String::from_utf8(out).map_err(|_| QueryError::NotUtf8(s.into()))
-}
-
-/// Lossy helper for messages.
-pub fn shown(v: &str) -> Cow<'_, str> {
-    if v.len() > 80 {
-        Cow::Owned(format!("{}…", &v[..v.floor_char_boundary(80)]))
-    } else {
-        Cow::Borrowed(v)
-    }
 }
 
 #[cfg(test)]
@@ -116,7 +107,10 @@ mod tests {
     #[test]
     fn repeated_key_is_refused_when_read() {
         let q = Query::parse(Some("networkmode=bridge&networkmode=host")).unwrap();
-        assert_eq!(q.get("networkmode"), Err(QueryError::Repeated("networkmode".into())));
+        assert_eq!(
+            q.get("networkmode"),
+            Err(QueryError::Repeated("networkmode".into()))
+        );
     }
 
     #[test]
@@ -127,17 +121,38 @@ mod tests {
 
     #[test]
     fn semicolon_and_bad_escapes_are_refused() {
-        assert_eq!(Query::parse(Some("a=1;b=2")).unwrap_err(), QueryError::Semicolon);
-        assert!(matches!(Query::parse(Some("a=%zz")), Err(QueryError::BadEscape(_))));
-        assert!(matches!(Query::parse(Some("a=%4")), Err(QueryError::BadEscape(_))));
-        assert!(matches!(Query::parse(Some("a=%ff")), Err(QueryError::NotUtf8(_))));
+        assert_eq!(
+            Query::parse(Some("a=1;b=2")).unwrap_err(),
+            QueryError::Semicolon
+        );
+        assert!(matches!(
+            Query::parse(Some("a=%zz")),
+            Err(QueryError::BadEscape(_))
+        ));
+        assert!(matches!(
+            Query::parse(Some("a=%4")),
+            Err(QueryError::BadEscape(_))
+        ));
+        assert!(matches!(
+            Query::parse(Some("a=%ff")),
+            Err(QueryError::NotUtf8(_))
+        ));
     }
 
     #[test]
     fn bool_values_follow_dockerd_spellings() {
-        for (v, want) in [("1", true), ("true", true), ("TRUE", true), ("yes", true), ("0", false),
-            ("false", false), ("no", false), ("none", false), ("", false), (" False ", false)]
-        {
+        for (v, want) in [
+            ("1", true),
+            ("true", true),
+            ("TRUE", true),
+            ("yes", true),
+            ("0", false),
+            ("false", false),
+            ("no", false),
+            ("none", false),
+            ("", false),
+            (" False ", false),
+        ] {
             let q = Query::parse(Some(&format!("force={v}"))).unwrap();
             assert_eq!(q.bool("force").unwrap(), want, "{v:?}");
         }
