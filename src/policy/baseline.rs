@@ -1553,3 +1553,7 @@ impl From<i64> for Json {
         Json::Number(serde_json::Number::from(n))
     }
 }
+
+#[cfg(test)]
+#[path = "baseline_tests.rs"]
+mod tests;

@@ -1,0 +1,3 @@
+//! Table tests for the baseline rules.
+
+use super::*;
