@@ -49,6 +49,40 @@ enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// Policy tooling.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Print the decision, the rule trace and the mutations for one request, without a daemon.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExplainArgs {
+    #[arg(long, short)]
+    config: PathBuf,
+    /// The caller's client certificate (PEM).
+    #[arg(long, conflicts_with_all = ["identity", "role"])]
+    cert: Option<PathBuf>,
+    /// The caller's certificate CN (other names empty).
+    #[arg(long, conflicts_with = "role")]
+    identity: Option<String>,
+    /// Skip identity mapping and use this role.
+    #[arg(long)]
+    role: Option<String>,
+    #[arg(long)]
+    method: String,
+    /// The request path with its query, e.g. /v1.41/containers/create?name=x
+    #[arg(long)]
+    path: String,
+    /// A file holding the request body.
+    #[arg(long)]
+    body: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +112,9 @@ pub fn main() -> ExitCode {
             },
         ),
         Command::Check { config } => return check(config),
+        Command::Policy {
+            command: PolicyCommand::Explain(args),
+        } => return explain(args),
         Command::Certs {
             command: CertsCommand::Example { out },
         } => crate::certs::write_example(&out)
@@ -139,6 +176,139 @@ fn check(path: PathBuf) -> ExitCode {
             println!("{}: {p}", path.display());
         }
         ExitCode::FAILURE
+    }
+}
+
+fn explain(args: ExplainArgs) -> ExitCode {
+    match explain_inner(&args) {
+        Ok((text, allowed)) => {
+            print!("{text}");
+            if allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }
+        Err(e) => {
+            eprintln!("dockgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Returns the explanation text and whether the request would be forwarded.
+fn explain_inner(args: &ExplainArgs) -> anyhow::Result<(String, bool)> {
+    use crate::identity::{self, Identity};
+    use crate::policy::query::Query;
+    use crate::policy::{inspect, Decision, RequestView};
+    use std::fmt::Write as _;
+
+    let config = Config::load(&args.config, &Overrides::default())?;
+    let policy = &config.policy;
+    let mut out = String::new();
+    let role_name = match (&args.cert, &args.identity, &args.role) {
+        (_, _, Some(role)) => Some(role.clone()),
+        (Some(cert), _, _) => {
+            use rustls_pki_types::pem::PemObject;
+            let der = rustls_pki_types::CertificateDer::from_pem_file(cert)
+                .with_context(|| format!("reading certificate {}", cert.display()))?;
+            let id = Identity::from_der(&der)?;
+            writeln!(
+                out,
+                "identity: cn={:?} o={:?} ou={:?} san_uri={:?} sha256={}",
+                id.cn, id.o, id.ou, id.san_uri, id.fingerprint
+            )?;
+            identity::resolve_role(&config.identities, &id, policy)
+        }
+        (None, Some(cn), _) => {
+            let id = Identity {
+                cn: Some(cn.clone()),
+                ..Identity::default()
+            };
+            identity::resolve_role(&config.identities, &id, policy)
+        }
+        (None, None, None) => anyhow::bail!("give one of --cert, --identity or --role"),
+    };
+    let Some(role) = role_name.as_deref().and_then(|r| policy.role(r)) else {
+        writeln!(
+            out,
+            "role: none\ndecision: DENY 403 (rule identity-role): the identity maps to no role"
+        )?;
+        return Ok((out, false));
+    };
+    writeln!(out, "role: {}", role.name)?;
+    let (path, raw_query) = match args.path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (args.path.as_str(), None),
+    };
+    let endpoint = match crate::route::classify(&args.method, path) {
+        Ok(e) => e,
+        Err(e) => {
+            writeln!(out, "decision: DENY (path): {e}")?;
+            return Ok((out, false));
+        }
+    };
+    writeln!(
+        out,
+        "route: {} (group {})",
+        endpoint.route, endpoint.route.group
+    )?;
+    let query = match Query::parse(raw_query) {
+        Ok(q) => q,
+        Err(e) => {
+            writeln!(out, "decision: REFUSE 400: {e}")?;
+            return Ok((out, false));
+        }
+    };
+    let body = match &args.body {
+        Some(p) => std::fs::read(p).with_context(|| format!("reading body {}", p.display()))?,
+        None => Vec::new(),
+    };
+    let json = if policy.reads_body(role, &endpoint) {
+        match inspect::parse_optional(&body) {
+            Ok(j) => j,
+            Err(e) => {
+                writeln!(out, "decision: REFUSE 400: request body refused: {e}")?;
+                return Ok((out, false));
+            }
+        }
+    } else {
+        None
+    };
+    let view = RequestView {
+        endpoint: &endpoint,
+        query: &query,
+        body: json.as_ref(),
+    };
+    for line in policy.trace(role, &view) {
+        writeln!(out, "  {line}")?;
+    }
+    match policy.decide(role, &view) {
+        Err(e) => {
+            writeln!(out, "decision: REFUSE 400: {e}")?;
+            Ok((out, false))
+        }
+        Ok(Decision::Deny(d)) => {
+            writeln!(out, "decision: DENY 403: dockgate: {d}")?;
+            Ok((out, false))
+        }
+        Ok(Decision::Allow(p)) => {
+            writeln!(out, "decision: ALLOW ({})", p.grant)?;
+            for w in &p.warnings {
+                writeln!(out, "  warning: {w}")?;
+            }
+            for m in &p.mutations {
+                writeln!(out, "  mutation: {m}")?;
+            }
+            if let Some(body) = p.rewritten {
+                writeln!(
+                    out,
+                    "forwarded body: {}",
+                    String::from_utf8_lossy(&body.to_vec())
+                )?;
+            }
+            Ok((out, true))
+        }
     }
 }
 

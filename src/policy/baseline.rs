@@ -719,24 +719,24 @@ impl Findings<'_> {
                 self.violation(Rule::MaskedPaths, format!("custom {field} are not allowed (--security-opt systempaths=unconfined empties them)"));
             }
         }
-        for field in ["Devices", "DeviceCgroupRules", "DeviceRequests"] {
-            for item in hc.field(field)?.items()? {
-                let allowed = field == "Devices"
-                    && item
-                        .field("PathOnHost")?
-                        .as_str()?
-                        .is_some_and(|p| self.b.devices_allowed.iter().any(|a| a == p));
-                if !allowed {
-                    let what = item
-                        .field("PathOnHost")?
-                        .as_str()?
-                        .map(str::to_string)
-                        .unwrap_or_else(|| item.value().map(|v| v.to_string()).unwrap_or_default());
-                    self.violation(
-                        Rule::Devices,
-                        format!("host devices are not allowed ({field}: {what})"),
-                    );
-                }
+        for item in hc.field("Devices")?.items()? {
+            let path = item.field("PathOnHost")?.as_str()?.unwrap_or("");
+            if !self.b.devices_allowed.iter().any(|a| a == path) {
+                self.violation(
+                    Rule::Devices,
+                    format!("host device {path:?} is not allowed (--device)"),
+                );
+            }
+        }
+        for (field, flag) in [
+            ("DeviceCgroupRules", "--device-cgroup-rule"),
+            ("DeviceRequests", "--gpus"),
+        ] {
+            if hc.field(field)?.items()?.next().is_some() {
+                self.violation(
+                    Rule::Devices,
+                    format!("device access is not allowed ({field}, {flag})"),
+                );
             }
         }
         for (name, _) in hc.field("Sysctls")?.entries()? {

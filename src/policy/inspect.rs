@@ -1,9 +1,10 @@
-//! Owns reading Docker Engine API JSON request bodies the way dockerd's Go `encoding/json` reads
-//! them — struct fields matched by Go's case fold, `map[string]T` keys matched exactly — so the
-//! policy judges the same fields dockerd will act on, however the client spells the keys.
-//! It must never guess: anything Go could read in more than one way, or that this reader cannot
-//! read with certainty (duplicate keys, a byte-order mark, invalid UTF-8, lone surrogates,
-//! trailing data, deep nesting), is refused with a typed error instead of being interpreted.
+//! Owns reading Docker Engine API JSON request bodies exactly as dockerd's Go `encoding/json`
+//! reads them (struct fields by Go's case fold, `map[string]T` keys exactly), so the policy judges
+//! the fields dockerd will act on however the client spells the keys.
+//! It must never guess and never decide: whatever Go could read in more than one way, or this
+//! reader cannot read with certainty (duplicate keys, a byte-order mark, invalid UTF-8, lone
+//! surrogates, trailing data, deep nesting), is refused with a typed error rather than
+//! interpreted, and allowing or denying a request is left to the policy.
 //!
 //! # Go semantics mirrored here
 //!
@@ -78,18 +79,25 @@ pub fn parse_optional(bytes: &[u8]) -> Result<Option<Json>, InspectError> {
 /// letter are `017F; C; 0073` and `212A; C; 006B`. U+0130 `İ` has only F (full) and T (Turkic)
 /// lines and U+0131 `ı` appears only as the target of the Turkic line `0049; T; 0131`; neither is
 /// simple folding, and Go's `caseOrbit` table pins both to themselves. Checked by enumerating every
-/// rune with Go's `unicode.SimpleFold`: only U+017F and U+212A fold into ASCII.
+/// rune with Go's `unicode.SimpleFold` (Go 1.19, Unicode 13) and against Go's `encoding/json`
+/// itself: only U+017F and U+212A fold into ASCII. Unicode's case-folding stability policy keeps
+/// existing mappings fixed, and a test below re-checks the case tables of Rust's std (a newer
+/// Unicode) so a future addition would be noticed.
 ///
 /// So for the ASCII field names Docker uses this is exact: same number of runes, each equal
 /// ASCII-case-insensitively, or `ſ` against `s`/`S`, or `K` against `k`/`K`. Non-ASCII runes
 /// other than those two compare exactly, which is narrower than Go for non-ASCII field names
 /// (e.g. `é`/`É`); Docker has none.
+#[inline]
 pub fn go_fold_eq(key: &str, field: &str) -> bool {
+    // Most keys of an object are other fields: reject on the first byte when both are ASCII.
+    if let (Some(k), Some(f)) = (key.as_bytes().first(), field.as_bytes().first()) {
+        if k.is_ascii() && f.is_ascii() && !k.eq_ignore_ascii_case(f) {
+            return false;
+        }
+    }
     if key.len() == field.len() && key.eq_ignore_ascii_case(field) {
         return true;
-    }
-    if key.is_ascii() && field.is_ascii() {
-        return false;
     }
     let mut key_chars = key.chars();
     let mut field_chars = field.chars();
@@ -217,7 +225,8 @@ impl Json {
     /// Compact JSON: keys as stored and in stored order, strings escaped as valid JSON.
     /// Integer numbers are written as they were read; other numbers in their shortest form that
     /// reads back as the same `f64` (`1e2` becomes `100.0`: equal for Go's float64, and refused
-    /// by Go's int64 either way).
+    /// by Go's int64 either way). Recurses once per nesting level: parsed values are at most
+    /// [`MAX_DEPTH`] deep.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = String::new();
         write_json(self, &mut out);
@@ -934,8 +943,9 @@ impl Parser<'_> {
         Ok(code)
     }
 
-    /// A number per the JSON grammar. Integer literals in i64/u64 range are kept exactly; the
-    /// rest become the correctly rounded f64 (as Go's `strconv.ParseFloat`), refused if infinite.
+    /// A number per the JSON grammar. Integer literals in i64/u64 range are kept exactly (`-0`
+    /// reads as 0, as Go's `strconv.ParseInt` has it); the rest become the correctly rounded f64
+    /// (as Go's `strconv.ParseFloat`), refused if out of float64 range.
     fn number(&mut self) -> Parsed<Json> {
         let start = self.pos;
         self.eat(b'-');
@@ -1315,6 +1325,24 @@ mod tests {
     }
 
     #[test]
+    fn only_long_s_kelvin_and_dotless_i_case_map_to_an_ascii_letter() {
+        // Every non-ASCII rune whose upper or lower case is a single ASCII letter. A rune can only
+        // simple-fold to an ASCII letter through such a mapping. ſ and K do fold (CaseFolding.txt
+        // status C); ı reaches `I` only by upper-casing, and its folding is Turkic-only (status T),
+        // which Go leaves out — so ı must stay out of `go_fold_eq`.
+        fn single_ascii_letter(mut mapped: impl Iterator<Item = char>) -> bool {
+            matches!(mapped.next(), Some(m) if m.is_ascii_alphabetic()) && mapped.next().is_none()
+        }
+        let mapped: Vec<char> = ('\u{80}'..=char::MAX)
+            .filter(|c| {
+                single_ascii_letter(c.to_lowercase()) || single_ascii_letter(c.to_uppercase())
+            })
+            .collect();
+        assert_eq!(mapped, ['\u{131}', '\u{17F}', '\u{212A}']);
+        assert!(!go_fold_eq("\u{131}", "I") && !go_fold_eq("\u{131}", "i"));
+    }
+
+    #[test]
     fn fold_spellings_reach_the_struct_field() {
         let table = [
             r#"{"HostConfig":{"Privileged":true}}"#,
@@ -1539,6 +1567,41 @@ mod tests {
         ];
         for (src, expected) in table {
             assert_eq!(doc(src), Json::String(expected.into()), "{src}");
+        }
+    }
+
+    #[test]
+    fn string_scanning_finds_quotes_escapes_and_control_bytes_at_every_offset() {
+        for len in 0..40 {
+            let plain = "a\u{e9}".repeat(len / 2) + &"b".repeat(len % 2);
+            assert_eq!(
+                doc(&format!("\"{plain}\"")),
+                Json::String(plain.clone()),
+                "{len}"
+            );
+            let escaped = doc(&format!("\"{plain}\\n{plain}\""));
+            assert_eq!(escaped, Json::String(format!("{plain}\n{plain}")), "{len}");
+            for control in ['\u{0}', '\u{1F}', '\n'] {
+                let err = parse_err(format!("\"{plain}{control}{plain}\"").as_bytes());
+                let offset = 1 + plain.len();
+                assert!(
+                    matches!(err, InspectError::Syntax { offset: o, .. } if o == offset),
+                    "{len}: {err:?}"
+                );
+            }
+            let unterminated = parse_err(format!("\"{plain}").as_bytes());
+            assert!(
+                matches!(unterminated, InspectError::Syntax { offset: 0, .. }),
+                "{len}"
+            );
+            // Bytes just outside the special ranges (0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7F, 0xFF-ish
+            // UTF-8) stay plain.
+            let edge = format!("{plain} !#[]\u{7F}\u{FFFF}{plain}");
+            assert_eq!(
+                doc(&format!("\"{edge}\"")),
+                Json::String(edge.clone()),
+                "{len}"
+            );
         }
     }
 
@@ -2088,39 +2151,41 @@ mod tests {
         )
     }
 
-    /// Prints parse times for ~4 KiB and ~64 KiB bodies:
-    /// `cargo test --release -- --ignored --nocapture parse_speed`.
+    /// Prints parse and lookup times for ~4 KiB and ~64 KiB bodies (parse includes dropping the
+    /// result): `cargo test --release -- --ignored --nocapture parse_speed`.
     #[test]
     #[ignore = "timing report, run in release"]
     fn parse_speed_report() {
+        fn time_each(rounds: usize, mut run: impl FnMut() -> bool) -> std::time::Duration {
+            let started = std::time::Instant::now();
+            for _ in 0..rounds {
+                assert!(std::hint::black_box(run()));
+            }
+            started.elapsed() / u32::try_from(rounds).unwrap()
+        }
         for (name, extra) in [("~4 KiB", 20), ("~64 KiB", 700)] {
             let body = create_body(extra);
+            let bytes = body.as_bytes();
             let rounds = 20_000_000 / body.len();
-            let started = std::time::Instant::now();
-            for _ in 0..rounds {
-                let parsed = parse(std::hint::black_box(body.as_bytes()));
-                std::hint::black_box(parsed.is_ok());
-            }
-            let each = started.elapsed() / u32::try_from(rounds).unwrap();
-            let started = std::time::Instant::now();
-            for _ in 0..rounds {
-                let parsed = serde_json::from_slice::<serde_json::Value>(std::hint::black_box(
-                    body.as_bytes(),
-                ));
-                std::hint::black_box(parsed.is_ok());
-            }
-            let serde_each = started.elapsed() / u32::try_from(rounds).unwrap();
+            let ours = time_each(rounds, || parse(std::hint::black_box(bytes)).is_ok());
+            let serde = time_each(rounds, || {
+                serde_json::from_slice::<serde_json::Value>(std::hint::black_box(bytes)).is_ok()
+            });
             let root = doc(&body);
-            let started = std::time::Instant::now();
-            for _ in 0..rounds {
-                let cursor = std::hint::black_box(&root).cursor();
-                let privileged = cursor
-                    .field_path(&["HostConfig", "Privileged"])
-                    .and_then(|c| c.as_bool());
-                std::hint::black_box(privileged.is_ok());
-            }
-            let lookup = started.elapsed() / u32::try_from(rounds).unwrap();
-            println!("{name}: {} bytes, parse {each:?} per body (serde_json::Value {serde_each:?}), HostConfig.Privileged lookup {lookup:?}", body.len());
+            let names = ["HostConfig", "Privileged"];
+            let cursor = time_each(rounds, || {
+                let at = std::hint::black_box(&root).cursor().field_path(&names);
+                at.and_then(|c| c.as_bool()) == Ok(Some(false))
+            });
+            let obj = root.as_object(&Path::root()).unwrap().unwrap();
+            let plain = time_each(rounds, || {
+                std::hint::black_box(obj).field_path(&names) == Ok(Some(&Json::Bool(false)))
+            });
+            println!(
+                "{name} ({} bytes): parse {ours:?} (serde_json::Value {serde:?}); \
+                 HostConfig.Privileged via Cursor {cursor:?}, via Object::field_path {plain:?}",
+                body.len()
+            );
         }
     }
 }

@@ -265,6 +265,44 @@ impl Policy {
         role.baseline.is_some()
     }
 
+    /// Every rule that has something to say about a request, for `dockgate policy explain`:
+    /// the grant (or its absence) and each baseline violation with its mode.
+    pub fn trace(&self, role: &Role, req: &RequestView<'_>) -> Vec<String> {
+        let mut lines = Vec::new();
+        match role.decide_route(req.endpoint) {
+            Ok(p) => lines.push(format!(
+                "route {}: allowed by {}",
+                req.endpoint.route, p.grant
+            )),
+            Err(d) => {
+                lines.push(format!("route {}: {d}", req.endpoint.route));
+                return lines;
+            }
+        }
+        let Some(baseline) = &role.baseline else {
+            lines.push("no body rules for this role".into());
+            return lines;
+        };
+        let route = req.endpoint.route;
+        match baseline.check(route.method, route.template, req.query, req.body) {
+            Ok(outcome) if outcome.violations.is_empty() => {
+                lines.push("baseline: no violations".into())
+            }
+            Ok(outcome) => {
+                for v in outcome.violations {
+                    lines.push(format!(
+                        "baseline rule {} ({:?}): {}",
+                        v.rule.id(),
+                        v.mode,
+                        v.reason
+                    ));
+                }
+            }
+            Err(e) => lines.push(format!("request cannot be judged: {e}")),
+        }
+        lines
+    }
+
     /// Decides one request for `role`. `Err` means the request cannot be judged (400).
     pub fn decide(&self, role: &Role, req: &RequestView<'_>) -> Result<Decision, Unreadable> {
         let decision = role.decide(req)?;

@@ -5,4 +5,5 @@ mod support;
 
 mod handshake;
 mod lifecycle;
+mod policy;
 mod proxy;

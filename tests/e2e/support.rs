@@ -121,6 +121,19 @@ identities:
 roles:
   dev:
     extends: [baseline]
+    baseline:
+      rules:
+        exec-root: enforce
+      bind_allowed: [/var/tmp/dockgate-test-binds]
+      images: ["docker.io/library/busybox:*"]
+      host_ip: 127.0.0.1
+      memory_default: 256m
+      memory_max: 1g
+      pids_default: 128
+      pids_max: 1024
+      ulimits:
+        nofile: { default: { soft: 1024, hard: 2048 }, max: 65536 }
+      readonly_rootfs: inject
   monitor:
     extends: [read-only]
 "#;

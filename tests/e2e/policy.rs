@@ -1,0 +1,297 @@
+//! The policy end to end: the docker flag that triggers each baseline rule is refused with the
+//! rule's message, and a compliant run passes with its defaults injected.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::require_docker;
+use crate::support::*;
+
+/// Runs `docker run --rm <flags> busybox:local true` as dev and asserts it is refused by `rule`.
+fn run_refused(gate: &Gate, flags: &[&str], rule: &str) {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["busybox:local", "true"]);
+    let err = gate.docker(DEV).fails(&args);
+    assert!(
+        err.contains("Error response from daemon: dockgate: ")
+            && err.contains(&format!("(rule {rule}, role dev)")),
+        "docker {args:?}: expected rule {rule}, got: {err}"
+    );
+}
+
+#[test]
+fn each_baseline_docker_flag_is_refused_with_its_rule() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--privileged"], "privileged"),
+        (&["--network", "host"], "host-network"),
+        (&["--pid", "host"], "host-pid"),
+        (&["--ipc", "host"], "host-ipc"),
+        (&["--uts", "host"], "host-uts"),
+        (&["--userns", "host"], "host-userns"),
+        (&["--cgroupns", "host"], "host-cgroupns"),
+        (&["-v", "/:/host"], "host-mounts"),
+        (&["-v", "/var/run/docker.sock:/s"], "host-mounts"),
+        (&["-v", "/run/docker.sock:/s"], "host-mounts"),
+        (&["-v", "/var:/v"], "host-mounts"),
+        (&["-v", "/home:/h"], "host-mounts"),
+        (&["--mount", "type=bind,source=/etc,target=/x"], "host-mounts"),
+        (&["--mount", "type=volume,target=/x,volume-driver=local,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/etc"], "host-mounts"),
+        (&["-v", "/var/tmp/dockgate-test-binds:/w:rshared"], "mount-propagation"),
+        (&["--cap-add", "SYS_ADMIN"], "capabilities"),
+        (&["--cap-add", "all"], "capabilities"),
+        (&["--cap-add", "cap_net_admin"], "capabilities"),
+        (&["--security-opt", "seccomp=unconfined"], "security-opt"),
+        (&["--security-opt", "apparmor=unconfined"], "security-opt"),
+        (&["--security-opt", "label=disable"], "security-opt"),
+        (&["--security-opt", "no-new-privileges=false"], "no-new-privileges"),
+        (&["--security-opt", "systempaths=unconfined"], "masked-paths"),
+        (&["--device", "/dev/null:/dev/xnull"], "devices"),
+        (&["--device-cgroup-rule", "c 1:3 mr"], "devices"),
+        (&["--cgroup-parent", "/evil"], "cgroup-parent"),
+        (&["--runtime", "nvidia"], "runtime"),
+        (&["--oom-kill-disable"], "oom-kill-disable"),
+        (&["-p", "80:80"], "privileged-ports"),
+        (&["-p", "1-2000:1-2000"], "privileged-ports"),
+        (&["-P", "--expose", "8080"], "publish-all"),
+        (&["-p", "0.0.0.0:18081:80"], "host-ip"),
+        (&["--memory", "4g"], "resources"),
+        (&["--memory", "64m", "--memory-swap", "-1"], "resources"),
+        (&["--cpus", "8"], "resources"),
+        (&["--pids-limit", "100000"], "resources"),
+        (&["--ulimit", "nofile=100000:100000"], "resources"),
+        (&["--volumes-from", "somecontainer"], "host-mounts"),
+        (&["--network", "container:somecontainer"], "shared-namespace"),
+    ];
+    for (flags, rule) in cases {
+        run_refused(&gate, flags, rule);
+    }
+}
+
+#[test]
+fn restart_always_unless_stopped_and_unbounded_on_failure_are_refused() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    for policy in ["always", "unless-stopped", "on-failure:10", "on-failure"] {
+        let err =
+            gate.docker(DEV)
+                .fails(&["run", "-d", "--restart", policy, "busybox:local", "true"]);
+        assert!(err.contains("(rule restart-policy, role dev)"), "{err}");
+    }
+}
+
+#[test]
+fn image_outside_the_allowlist_is_refused() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let err = gate
+        .docker(DEV)
+        .fails(&["run", "--rm", "example.org/evil/image:1", "true"]);
+    assert!(err.contains("(rule images, role dev)"), "{err}");
+    let err = gate
+        .docker(DEV)
+        .fails(&["pull", "example.org/evil/image:1"]);
+    assert!(err.contains("(rule images, role dev)"), "{err}");
+}
+
+#[test]
+fn local_driver_bind_volume_is_refused_at_creation() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let err = gate.docker(DEV).fails(&[
+        "volume",
+        "create",
+        "--driver",
+        "local",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        "device=/etc",
+        &unique("vol"),
+    ]);
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+}
+
+#[test]
+fn privileged_exec_and_root_exec_are_refused() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let name = unique("pexec");
+    admin.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    let dev = gate.docker(DEV);
+    let err = dev.fails(&["exec", "--privileged", &name, "true"]);
+    assert!(err.contains("(rule exec-privileged, role dev)"), "{err}");
+    for user in ["root", "0", "0:0"] {
+        let err = dev.fails(&["exec", "-u", user, &name, "true"]);
+        assert!(
+            err.contains("(rule exec-root, role dev)"),
+            "-u {user}: {err}"
+        );
+    }
+    assert_eq!(
+        dev.ok(&["exec", "-u", "nobody", &name, "id", "-u"]).trim(),
+        "65534"
+    );
+    admin.ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn compliant_run_passes_with_defaults_injected() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let dev = gate.docker(DEV);
+    let name = unique("compliant");
+    dev.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        "18090:80",
+        "--cap-add",
+        "chown",
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    let inspect = dev.ok(&[
+        "inspect", &name, "--format",
+        "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.SecurityOpt}} {{range .HostConfig.Ulimits}}{{.Name}}={{.Soft}}:{{.Hard}}{{end}} {{(index (index .HostConfig.PortBindings \"80/tcp\") 0).HostIp}}",
+    ]);
+    assert_eq!(
+        inspect.trim(),
+        "268435456 268435456 1000000000 128 true [no-new-privileges=true] nofile=1024:2048 127.0.0.1"
+    );
+    let rec = gate.wait_audit(|r| r["route"] == "POST /containers/create" && r["cn"] == "dev");
+    assert_eq!(rec["decision"], "allow");
+    assert!(
+        rec["mutations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "HostConfig.PidsLimit=128"),
+        "{rec}"
+    );
+    gate.docker(ADMIN).ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn allowlisted_bind_mount_passes() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    std::fs::create_dir_all("/var/tmp/dockgate-test-binds").unwrap();
+    std::fs::write("/var/tmp/dockgate-test-binds/hello", "bound\n").unwrap();
+    let out = gate.docker(DEV).ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "/var/tmp/dockgate-test-binds:/w:ro",
+        "busybox:local",
+        "cat",
+        "/w/hello",
+    ]);
+    assert_eq!(out, "bound\n");
+}
+
+#[test]
+fn read_only_role_can_list_but_not_run() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let mon = gate.docker(MONITOR);
+    mon.ok(&["ps", "-a"]);
+    mon.ok(&["images"]);
+    let err = mon.fails(&["run", "--rm", "busybox:local", "true"]);
+    assert!(
+        err.contains("is not allowed for this role") && err.contains("role monitor"),
+        "{err}"
+    );
+}
+
+#[test]
+fn swarm_plugins_secrets_and_build_are_refused_by_default() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let dev = gate.docker(DEV);
+    for args in [
+        &["swarm", "init"][..],
+        &["plugin", "ls"],
+        &["secret", "ls"],
+        &["config", "ls"],
+        &["service", "ls"],
+    ] {
+        let err = dev.fails(args);
+        assert!(
+            err.contains("dockgate: ") && err.contains("not allowed for this role"),
+            "{args:?}: {err}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM busybox:local\n").unwrap();
+    let mut c = dev.cmd();
+    c.env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", dir.path().to_str().unwrap()]);
+    let out = run_with_deadline(c, None, Duration::from_secs(60));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("group build"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn python_sdk_privileged_run_is_refused_and_compliant_run_works() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let dir = pki().client_dir(DEV);
+    let script = r#"
+import sys, docker
+tls = docker.tls.TLSConfig(client_cert=(sys.argv[2] + "/cert.pem", sys.argv[2] + "/key.pem"),
+                           ca_cert=sys.argv[2] + "/ca.pem", verify=True)
+c = docker.DockerClient(base_url="https://" + sys.argv[1], tls=tls, version="auto")
+try:
+    c.containers.run("busybox:local", "true", privileged=True, remove=True)
+    print("privileged: allowed")
+except docker.errors.APIError as e:
+    print("privileged:", e.status_code, e.explanation)
+try:
+    c.containers.run("busybox:local", "true", network_mode="host", remove=True)
+    print("host: allowed")
+except docker.errors.APIError as e:
+    print("host:", e.status_code, e.explanation)
+print("ok:", c.containers.run("busybox:local", ["echo", "sdk fine"], remove=True).decode().strip())
+"#;
+    let mut c = Command::new("python3");
+    c.env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE");
+    c.args(["-c", script, &gate.addr.to_string(), dir.to_str().unwrap()]);
+    let out = run_with_deadline(c, None, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("privileged: 403 dockgate: privileged containers are not allowed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("host: 403 dockgate: the host network is not allowed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok: sdk fine"), "{stdout}");
+}
