@@ -7,3 +7,4 @@ mod handshake;
 mod lifecycle;
 mod policy;
 mod proxy;
+mod raw;

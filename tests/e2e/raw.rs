@@ -1,0 +1,321 @@
+//! Raw requests over TLS: the body-reading and framing cases the docker CLI never sends, each
+//! read exactly as dockerd would read it or refused.
+
+use crate::require_docker;
+use crate::support::*;
+
+fn post(path: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req
+}
+
+fn create(body: &str) -> Vec<u8> {
+    post(
+        "/v1.41/containers/create",
+        "Content-Type: application/json\r\n",
+        body.as_bytes(),
+    )
+}
+
+fn status(resp: &str) -> u16 {
+    resp.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// Sends `req` as dev and asserts the status and a fragment of the response.
+fn expect(gate: &Gate, req: &[u8], want: u16, fragment: &str) -> String {
+    let resp = gate.raw(DEV, req);
+    assert_eq!(status(&resp), want, "{resp}");
+    assert!(resp.contains(fragment), "expected {fragment:?} in:\n{resp}");
+    resp
+}
+
+#[test]
+fn lowercase_mixed_case_and_unicode_folded_keys_are_read_as_dockerd_reads_them() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    for body in [
+        r#"{"Image":"busybox:local","hostconfig":{"privileged":true}}"#,
+        r#"{"Image":"busybox:local","HOSTCONFIG":{"PRIVILEGED":true}}"#,
+        r#"{"Image":"busybox:local","HostConfig":{"PrIvIlEgEd":true}}"#,
+        "{\"Image\":\"busybox:local\",\"Ho\u{17f}tConfig\":{\"Privileged\":true}}",
+        r#"{"Image":"busybox:local","HostConfig":{"\u0050rivileged":true}}"#,
+    ] {
+        expect(&gate, &create(body), 403, "(rule privileged, role dev)");
+    }
+    let kelvin = "{\"Image\":\"busybox:local\",\"HostConfig\":{\"NetworKMode\":\"host\"}}"
+        .replace('K', "\u{212a}");
+    expect(
+        &gate,
+        &create(&kelvin),
+        403,
+        "(rule host-network, role dev)",
+    );
+}
+
+#[test]
+fn duplicate_keys_that_dockerd_would_resolve_last_wins_are_refused() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    expect(
+        &gate,
+        &create(r#"{"Image":"busybox:local","HostConfig":{"Privileged":false,"privileged":true}}"#),
+        400,
+        "ambiguous",
+    );
+    expect(
+        &gate,
+        &create(r#"{"Image":"busybox:local","HostConfig":{"Privileged":false,"Privileged":true}}"#),
+        400,
+        "duplicate",
+    );
+}
+
+#[test]
+fn host_config_fields_at_the_top_level_are_refused() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    expect(
+        &gate,
+        &create(r#"{"Image":"busybox:local","Privileged":true}"#),
+        400,
+        "top level",
+    );
+    expect(
+        &gate,
+        &create(r#"{"Image":"busybox:local","binds":["/:/h"]}"#),
+        400,
+        "top level",
+    );
+}
+
+#[test]
+fn a_host_config_in_the_start_body_is_refused_on_any_version() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let body = br#"{"Privileged":true,"Binds":["/:/host"]}"#;
+    for version in ["/v1.23", "/v1.41", ""] {
+        let req = post(
+            &format!("{version}/containers/x/start"),
+            "Content-Type: application/json\r\n",
+            body,
+        );
+        expect(&gate, &req, 400, "start body");
+    }
+}
+
+#[test]
+fn chunked_body_is_read_before_it_is_judged() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let body = r#"{"Image":"busybox:local","HostConfig":{"Privileged":true}}"#;
+    let (a, b) = body.split_at(20);
+    let req = format!(
+        "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    expect(&gate, req.as_bytes(), 403, "(rule privileged, role dev)");
+}
+
+#[test]
+fn bodies_dockgate_cannot_read_with_certainty_are_refused() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let ok = r#"{"Image":"busybox:local"}"#;
+    // Trailing data, BOM, invalid UTF-8, wrong types: Go might accept some; we refuse.
+    expect(
+        &gate,
+        &create(&format!("{ok} {{\"HostConfig\":{{\"Privileged\":true}}}}")),
+        400,
+        "dockgate: request body refused",
+    );
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend_from_slice(ok.as_bytes());
+    expect(
+        &gate,
+        &post(
+            "/v1.41/containers/create",
+            "Content-Type: application/json\r\n",
+            &bom,
+        ),
+        400,
+        "dockgate: request body refused",
+    );
+    expect(
+        &gate,
+        &post(
+            "/v1.41/containers/create",
+            "Content-Type: application/json\r\n",
+            b"{\"Image\":\"\xff\"}",
+        ),
+        400,
+        "dockgate: request body refused",
+    );
+    expect(
+        &gate,
+        &create(r#"{"Image":"busybox:local","HostConfig":{"Privileged":"true"}}"#),
+        400,
+        "wrong type",
+    );
+    // Compressed and non-JSON bodies on a route whose body is judged.
+    expect(
+        &gate,
+        &post(
+            "/v1.41/containers/create",
+            "Content-Type: application/json\r\nContent-Encoding: gzip\r\n",
+            b"\x1f\x8b\x08\x00",
+        ),
+        400,
+        "Content-Encoding",
+    );
+    expect(
+        &gate,
+        &post(
+            "/v1.41/containers/create",
+            "Content-Type: text/plain\r\n",
+            ok.as_bytes(),
+        ),
+        400,
+        "application/json",
+    );
+    expect(
+        &gate,
+        &post("/v1.41/containers/create", "", ok.as_bytes()),
+        400,
+        "application/json",
+    );
+}
+
+#[test]
+fn body_over_the_limit_is_413_and_never_forwarded() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "limits:\n  max_body_bytes: 1024\n");
+    let big = format!(
+        r#"{{"Image":"busybox:local","Env":["X={}"]}}"#,
+        "a".repeat(2000)
+    );
+    expect(&gate, &create(&big), 413, "limits.max_body_bytes");
+    // The same without a declared length (chunked) is cut off while reading.
+    let req = format!(
+        "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+        big.len()
+    );
+    expect(&gate, req.as_bytes(), 413, "limits.max_body_bytes");
+}
+
+#[test]
+fn empty_create_body_gets_the_defaults_not_a_free_pass() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    // dockerd refuses a create without an image, but it must have been judged and rewritten.
+    let resp = gate.raw(DEV, &post("/v1.41/containers/create", "", b""));
+    assert_eq!(status(&resp), 400, "{resp}");
+    let rec = gate.wait_audit(|r| r["route"] == "POST /containers/create");
+    assert_eq!(rec["decision"], "allow");
+    assert!(!rec["mutations"].as_array().unwrap().is_empty(), "{rec}");
+}
+
+#[test]
+fn form_encoded_bodies_are_refused_where_dockerd_would_read_them_as_parameters() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let req = post(
+        "/v1.41/images/create",
+        "Content-Type: application/x-www-form-urlencoded\r\n",
+        b"fromSrc=http://example.org/x.tar",
+    );
+    expect(&gate, &req, 400, "query parameters");
+}
+
+#[test]
+fn query_parameters_are_read_like_go_reads_them() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    expect(
+        &gate,
+        &post("/v1.41/images/create?fromSrc=-&repo=x", "", b""),
+        403,
+        "(rule image-import, role dev)",
+    );
+    expect(
+        &gate,
+        &post(
+            "/v1.41/images/create?fromImage=busybox&fromImage=evil.example/x",
+            "",
+            b"",
+        ),
+        400,
+        "more than once",
+    );
+    expect(
+        &gate,
+        &post(
+            "/v1.41/images/create?fromImage=evil.example%2Fx&tag=1",
+            "",
+            b"",
+        ),
+        403,
+        "(rule images, role dev)",
+    );
+    expect(
+        &gate,
+        &post("/v1.41/images/create?fromImage=busybox;x=1", "", b""),
+        400,
+        ";",
+    );
+}
+
+#[test]
+fn ambiguous_paths_are_refused_not_normalised() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    for path in [
+        "/v1.41/containers/x%2Fy/json",
+        "/v1.41//containers/json",
+        "/v1.41/containers/../images/json",
+        "/v1.41/containers/json/",
+        "/v1..41/containers/json",
+        "/v1.41/containers/%2e%2e/json",
+    ] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let resp = gate.raw(DEV, req.as_bytes());
+        assert_eq!(status(&resp), 400, "{path}: {resp}");
+        assert!(resp.contains("\"message\":\"dockgate: "), "{path}: {resp}");
+    }
+    let resp = gate.raw(
+        DEV,
+        b"GET /v1.41/debug/pprof HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status(&resp), 403, "{resp}");
+}
+
+#[test]
+fn sysctls_outside_the_namespaced_allowlist_are_refused() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    expect(
+        &gate,
+        &create(r#"{"Image":"busybox:local","HostConfig":{"Sysctls":{"kernel.domainname":"x"}}}"#),
+        403,
+        "(rule sysctls, role dev)",
+    );
+}
+
+#[test]
+fn cap_add_given_as_a_string_or_with_folded_letters_is_still_checked() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    expect(
+        &gate,
+        &create(r#"{"Image":"busybox:local","HostConfig":{"CapAdd":"SYS_ADMIN"}}"#),
+        403,
+        "(rule capabilities, role dev)",
+    );
+    let folded = "{\"Image\":\"busybox:local\",\"HostConfig\":{\"CapAdd\":[\"\u{17f}ys_admin\"]}}";
+    expect(&gate, &create(folded), 403, "(rule capabilities, role dev)");
+}
