@@ -228,7 +228,7 @@ pub fn reachable_networks(
 /// Compiles the identity rules, checking that fixed roles exist.
 pub fn compile_rules(
     raw: Vec<RawIdentityRule>,
-    policy: &Option<Policy>,
+    policy: &Policy,
     problems: &mut Problems,
 ) -> Vec<IdentityMatcher> {
     let mut out = Vec::with_capacity(raw.len());
@@ -258,13 +258,11 @@ pub fn compile_rules(
         let role = if r.role.contains('{') {
             RoleTemplate::Template(r.role)
         } else {
-            if let Some(p) = policy {
-                if !p.has_role(&r.role) {
-                    problems.push(
-                        format!("{field}.role"),
-                        format_args!("unknown role {:?}: define it under roles:", r.role),
-                    );
-                }
+            if !policy.has_role(&r.role) {
+                problems.push(
+                    format!("{field}.role"),
+                    format_args!("unknown role {:?}: define it under roles:", r.role),
+                );
             }
             RoleTemplate::Fixed(r.role)
         };

@@ -137,8 +137,7 @@ impl Policy {
         settings: RawPolicy,
         socket: &Path,
         problems: &mut Problems,
-    ) -> Option<Policy> {
-        let before = problems.0.len();
+    ) -> Policy {
         let mut roles = HashMap::new();
         for (name, role) in raw {
             let field = format!("roles.{name}");
@@ -231,10 +230,10 @@ impl Policy {
                 },
             );
         }
-        (problems.0.len() == before).then_some(Policy {
+        Policy {
             roles,
             audit_only: settings.audit_only,
-        })
+        }
     }
 
     pub fn has_role(&self, name: &str) -> bool {

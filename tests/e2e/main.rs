@@ -3,6 +3,7 @@
 
 mod support;
 
+mod cli;
 mod handshake;
 mod lifecycle;
 mod policy;

@@ -1,0 +1,198 @@
+//! The command line: `check` reports every problem with its file and field, the example config
+//! stays valid, and `policy explain` tells the decision without a daemon.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::support::*;
+
+fn dockgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dockgate"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn example_config_passes_check() {
+    let out = dockgate(&[
+        "check",
+        "--config",
+        repo("config/dockgate.yaml").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with(": ok\n"), "{}", stdout(&out));
+}
+
+fn write_config(dir: &Path, yaml: &str) -> PathBuf {
+    let path = dir.join("dockgate.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn tls_block(cert: &str, key: &str, ca: &str) -> String {
+    format!("listen: 127.0.0.1:0\ntls:\n  cert: {cert}\n  key: {key}\n  client_ca: [{ca}]\n")
+}
+
+#[test]
+fn unknown_field_is_reported_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = pki().dir.display().to_string();
+    let yaml = format!(
+        "{}roles:\n  dev:\n    extends: [baseline]\n    colour: blue\n",
+        tls_block(
+            &format!("{d}/server/cert.pem"),
+            &format!("{d}/server/key.pem"),
+            &format!("{d}/ca.pem")
+        )
+    );
+    let out = dockgate(&[
+        "check",
+        "--config",
+        write_config(dir.path(), &yaml).to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("unknown field `colour`") && text.contains("line 9 column 5"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_lists_every_problem_one_line_each_naming_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = pki().dir.display().to_string();
+    // A client certificate's key with the server certificate, a missing CA file, a bad CIDR,
+    // an unknown rule and an unknown role.
+    let yaml = format!(
+        "{}networks: [10.0.0.0/33]\nidentities:\n  - cn: x\n    role: nosuch\nroles:\n  dev:\n    extends: [baseline]\n    baseline:\n      rules: {{ no-such-rule: warn }}\n",
+        tls_block(&format!("{d}/server/cert.pem"), &format!("{d}/admin/key.pem"), &format!("{d}/missing-ca.pem"))
+    );
+    let path = write_config(dir.path(), &yaml);
+    let out = dockgate(&["check", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.iter().all(|l| l.starts_with(path.to_str().unwrap())),
+        "{text}"
+    );
+    assert!(
+        text.contains("networks[0]: invalid CIDR \"10.0.0.0/33\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("roles.dev.baseline.rules.no-such-rule: unknown rule"),
+        "{text}"
+    );
+    assert!(
+        text.contains("identities[0].role: unknown role \"nosuch\""),
+        "{text}"
+    );
+    // The config errors stop the TLS checks; fix them and the file problems show.
+    let yaml = tls_block(
+        &format!("{d}/server/cert.pem"),
+        &format!("{d}/admin/key.pem"),
+        &format!("{d}/missing-ca.pem"),
+    );
+    let out = dockgate(&[
+        "check",
+        "--config",
+        write_config(dir.path(), &yaml).to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("tls.client_ca: cannot read") && text.contains("missing-ca.pem"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tls.key:") && text.contains("does not match the certificate"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_refuses_an_expired_server_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = pki().dir.display().to_string();
+    let yaml = tls_block(
+        &format!("{d}/{EXPIRED}/cert.pem"),
+        &format!("{d}/{EXPIRED}/key.pem"),
+        &format!("{d}/ca.pem"),
+    );
+    let out = dockgate(&[
+        "check",
+        "--config",
+        write_config(dir.path(), &yaml).to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains("tls.cert:") && stdout(&out).contains("not valid now"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn policy_explain_shows_denial_and_mutations() {
+    let config = repo("config/dockgate.yaml");
+    let dev_cert = repo("certs-example/clients/dev/cert.pem");
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body.json");
+    std::fs::write(
+        &body,
+        r#"{"Image":"busybox","HostConfig":{"privileged":true}}"#,
+    )
+    .unwrap();
+    let out = dockgate(&[
+        "policy",
+        "explain",
+        "--config",
+        config.to_str().unwrap(),
+        "--cert",
+        dev_cert.to_str().unwrap(),
+        "--method",
+        "POST",
+        "--path",
+        "/v1.41/containers/create",
+        "--body",
+        body.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(stdout(&out).contains("decision: DENY 403: dockgate: privileged containers are not allowed (--privileged) (rule privileged, role dev)"), "{}", stdout(&out));
+    std::fs::write(&body, r#"{"Image":"busybox"}"#).unwrap();
+    let out = dockgate(&[
+        "policy",
+        "explain",
+        "--config",
+        config.to_str().unwrap(),
+        "--role",
+        "dev",
+        "--method",
+        "POST",
+        "--path",
+        "/containers/create",
+        "--body",
+        body.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("mutation: HostConfig.PidsLimit=512"),
+        "{text}"
+    );
+    assert!(
+        text.contains("forwarded body: {\"Image\":\"busybox\",\"HostConfig\":{"),
+        "{text}"
+    );
+}
