@@ -278,12 +278,12 @@ fn explain_inner(args: &ExplainArgs) -> anyhow::Result<(String, bool)> {
     let view = RequestView {
         endpoint: &endpoint,
         query: &query,
-        body: json.as_ref(),
+        body: json,
     };
     for line in policy.trace(role, &view) {
         writeln!(out, "  {line}")?;
     }
-    match policy.decide(role, &view) {
+    match policy.decide(role, view) {
         Err(e) => {
             writeln!(out, "decision: REFUSE 400: {e}")?;
             Ok((out, false))

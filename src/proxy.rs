@@ -136,9 +136,9 @@ async fn serve(
     let view = RequestView {
         endpoint: &endpoint,
         query: &query,
-        body: json.as_ref(),
+        body: json,
     };
-    let permit = match policy.decide(role, &view)? {
+    let permit = match policy.decide(role, view)? {
         Decision::Allow(permit) => permit,
         Decision::Deny(denial) => return Err(Refusal::Denied(denial)),
     };

@@ -345,6 +345,25 @@ const DEFAULT_CAPS: &[&str] = &[
     "SETFCAP",
 ];
 
+/// The HostConfig field a top-level create-body key names under Go's key folding, if any.
+fn host_config_field(key: &str) -> Option<&'static str> {
+    // Fold the way Go does for ASCII field names: ASCII case, ſ → s, K → k; any other
+    // non-ASCII character cannot match an ASCII name.
+    let mut folded = String::with_capacity(key.len());
+    for c in key.chars() {
+        match c {
+            'ſ' => folded.push('s'),
+            '\u{212a}' => folded.push('k'),
+            c if c.is_ascii() => folded.push(c.to_ascii_lowercase()),
+            _ => return None,
+        }
+    }
+    HOST_CONFIG_FIELDS
+        .iter()
+        .find(|f| f.len() == folded.len() && f.eq_ignore_ascii_case(&folded))
+        .copied()
+}
+
 /// HostConfig fields dockerd (≤ 26) also reads at the top level of a create body.
 const HOST_CONFIG_FIELDS: &[&str] = &[
     "AutoRemove",
@@ -513,6 +532,16 @@ impl Baseline {
         b
     }
 
+    /// The ulimit setting for a request's ulimit `name`, matched the way dockerd names the
+    /// rlimit (`"RLIMIT_" + strings.ToUpper(name)`), so `NOFILE` is `nofile`.
+    fn ulimit_setting(&self, name: &str) -> Option<&UlimitSetting> {
+        let want = go_to_upper(name);
+        self.ulimits
+            .iter()
+            .find(|(configured, _)| go_to_upper(configured) == want)
+            .map(|(_, setting)| setting)
+    }
+
     /// Whether `route` (method + template) carries a body this baseline must read.
     pub fn reads_body(method: &str, template: &str) -> bool {
         matches!(
@@ -535,32 +564,33 @@ impl Baseline {
         method: &str,
         template: &str,
         query: &Query,
-        body: Option<&Json>,
+        body: Option<Json>,
     ) -> Result<Outcome, Unreadable> {
         let mut f = Findings {
             b: self,
             out: Outcome::default(),
         };
-        match (method, template) {
-            ("POST", "/containers/create") => {
-                let mut doc = match body {
-                    Some(Json::Object(o)) => Json::Object(o.clone()),
-                    Some(Json::Null) | None => Json::Object(Object::new()),
-                    Some(other) => {
-                        return Err(InspectError::WrongType {
-                            path: super::inspect::Path::root(),
-                            expected: "object",
-                            found: other.type_name(),
-                        }
-                        .into())
+        if (method, template) == ("POST", "/containers/create") {
+            let mut doc = match body {
+                Some(Json::Object(o)) => Json::Object(o),
+                Some(Json::Null) | None => Json::Object(Object::new()),
+                Some(other) => {
+                    return Err(InspectError::WrongType {
+                        path: super::inspect::Path::root(),
+                        expected: "object",
+                        found: other.type_name(),
                     }
-                };
-                f.container_create(&doc)?;
-                let mutated = f.inject_create_defaults(&mut doc)?;
-                if mutated {
-                    f.out.rewritten = Some(doc);
+                    .into())
                 }
+            };
+            f.container_create(&doc)?;
+            if f.inject_create_defaults(&mut doc)? {
+                f.out.rewritten = Some(doc);
             }
+            return Ok(f.out);
+        }
+        let body = body.as_ref();
+        match (method, template) {
             ("POST", "/containers/{id}/update") => {
                 if let Some(b) = body {
                     f.container_update(b.cursor())?;
@@ -636,12 +666,8 @@ impl Findings<'_> {
 
     fn container_create(&mut self, doc: &Json) -> R {
         let root = doc.cursor();
-        let top = root.as_object()?.cloned().unwrap_or_default();
-        for (key, _) in top.entries() {
-            if let Some(field) = HOST_CONFIG_FIELDS
-                .iter()
-                .find(|f| super::inspect::go_fold_eq(key, f))
-            {
+        for (key, _) in root.entries()? {
+            if let Some(field) = host_config_field(key) {
                 return Err(Unreadable::Ambiguous(format!(
                     "{key:?} at the top level of a create body is read by dockerd as HostConfig.{field} on some API versions; put it under \"HostConfig\""
                 )));
@@ -955,11 +981,14 @@ impl Findings<'_> {
     }
 
     fn security_opts(&mut self, hc: &Cursor<'_>) -> R {
+        // The no-new-privileges value dockerd ends with: the last entry naming it wins.
+        let mut no_new_privileges = None;
         for item in hc.field("SecurityOpt")?.items()? {
             let Some(opt) = item.as_str()? else { continue };
             // dockerd: "no-new-privileges" and "disable" alone; else split at the first '=',
             // or at the first ':' when there is no '='.
             if opt == "no-new-privileges" {
+                no_new_privileges = Some(true);
                 continue;
             }
             if opt == "disable" {
@@ -1002,11 +1031,14 @@ impl Findings<'_> {
                     });
                 }
                 "no-new-privileges" => match go_parse_bool(value) {
-                    Some(true) => {}
-                    Some(false) => self.violation(
-                        Rule::NoNewPrivileges,
-                        format!("turning no-new-privileges off is not allowed ({opt})"),
-                    ),
+                    Some(true) => no_new_privileges = Some(true),
+                    Some(false) => {
+                        no_new_privileges = Some(false);
+                        self.violation(
+                            Rule::NoNewPrivileges,
+                            format!("turning no-new-privileges off is not allowed ({opt})"),
+                        )
+                    }
                     None => self.violation(
                         Rule::SecurityOpt,
                         format!("security option {opt:?} is not understood"),
@@ -1018,6 +1050,12 @@ impl Findings<'_> {
                     format!("security option {opt:?} is not understood"),
                 ),
             }
+        }
+        if self.b.no_new_privileges == Setting::Require && no_new_privileges != Some(true) {
+            self.violation(
+                Rule::NoNewPrivileges,
+                "no-new-privileges must be set (--security-opt no-new-privileges)",
+            );
         }
         Ok(())
     }
@@ -1109,7 +1147,7 @@ impl Findings<'_> {
             let name = u.field("Name")?.as_str()?.unwrap_or("");
             let soft = u.field("Soft")?.as_i64()?.unwrap_or(0);
             let hard = u.field("Hard")?.as_i64()?.unwrap_or(0);
-            if let Some(max) = b.ulimits.get(name).and_then(|s| s.max) {
+            if let Some(max) = b.ulimit_setting(name).and_then(|s| s.max) {
                 if soft > max || hard > max || soft < 0 || hard < 0 {
                     self.violation(
                         Rule::Resources,
@@ -1177,8 +1215,19 @@ impl Findings<'_> {
                 changes.push(format!("HostConfig.MemorySwap={memory}"));
             }
             if int(&hc, "NanoCpus")? <= 0 && int(&hc, "CpuQuota")? <= 0 {
-                hc.set_field("NanoCpus", Json::from(b.nano_cpus_default));
-                changes.push(format!("HostConfig.NanoCpus={}", b.nano_cpus_default));
+                // dockerd refuses NanoCpus beside a CpuPeriod; give that period its quota instead
+                // (at least the 1ms dockerd accepts).
+                let period = int(&hc, "CpuPeriod")?;
+                if period > 0 {
+                    let quota =
+                        i128::from(b.nano_cpus_default) * i128::from(period) / 1_000_000_000;
+                    let quota = i64::try_from(quota).unwrap_or(i64::MAX).max(1000);
+                    hc.set_field("CpuQuota", Json::from(quota));
+                    changes.push(format!("HostConfig.CpuQuota={quota}"));
+                } else {
+                    hc.set_field("NanoCpus", Json::from(b.nano_cpus_default));
+                    changes.push(format!("HostConfig.NanoCpus={}", b.nano_cpus_default));
+                }
             }
             if int(&hc, "PidsLimit")? <= 0 {
                 hc.set_field("PidsLimit", Json::from(b.pids_default));
@@ -1193,7 +1242,7 @@ impl Findings<'_> {
                 let Some(d) = setting.default else { continue };
                 let present = ulimits.iter().any(|u| match u {
                     Json::Object(o) => {
-                        matches!(o.field("Name"), Ok(Some(Json::String(n))) if n == name)
+                        matches!(o.field("Name"), Ok(Some(Json::String(n))) if go_to_upper(n) == go_to_upper(name))
                     }
                     _ => false,
                 });
@@ -1361,6 +1410,17 @@ impl Findings<'_> {
         if self.b.images.is_empty() {
             return;
         }
+        // dockerd reads `sha256:<hex>` (any length) and a 64-hex string as an image ID and runs
+        // that image whatever its name, so no name pattern can vouch for it.
+        if image.starts_with("sha256:")
+            || (image.len() == 64 && image.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            self.violation(
+                Rule::Images,
+                format!("image {image:?} is an image ID, which no allowed image pattern can vouch for; name the image ({field})"),
+            );
+            return;
+        }
         let full = normalise_image(image);
         if !self
             .b
@@ -1410,8 +1470,13 @@ fn clean_host_path(raw: &str) -> Result<String, String> {
 
 /// Go's `strings.ToUpper` (simple case mapping), then the `CAP_` prefix dropped.
 pub fn normalise_cap(raw: &str) -> String {
-    let upper: String = raw
-        .chars()
+    let upper = go_to_upper(raw);
+    upper.strip_prefix("CAP_").unwrap_or(&upper).to_string()
+}
+
+/// Go's `strings.ToUpper` (simple case mapping: `ſ` → `S`, `ß` unchanged).
+fn go_to_upper(raw: &str) -> String {
+    raw.chars()
         .map(|c| {
             let mut up = c.to_uppercase();
             match (up.next(), up.next()) {
@@ -1419,8 +1484,7 @@ pub fn normalise_cap(raw: &str) -> String {
                 _ => c,
             }
         })
-        .collect();
-    upper.strip_prefix("CAP_").unwrap_or(&upper).to_string()
+        .collect()
 }
 
 fn str_or_list(c: &Cursor<'_>) -> Result<Vec<String>, Unreadable> {
@@ -1464,10 +1528,12 @@ fn go_parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// `root`, `0`, `00`, `+0`, `-0`, with or without a `:group`.
+/// `root`, `0`, `00`, `+0`, `-0`, with or without a `:group`; and an empty user part (`:`,
+/// `:0`, `:1000`), which runc's `GetExecUser` resolves to uid 0 (its default), not to the
+/// container's user. Only the whole string being empty inherits the container's user.
 fn is_root_user(user: &str) -> bool {
     let name = user.split(':').next().unwrap_or("");
-    if name == "root" {
+    if name == "root" || (name.is_empty() && !user.is_empty()) {
         return true;
     }
     let digits = name.strip_prefix(['+', '-']).unwrap_or(name);

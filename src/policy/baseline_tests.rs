@@ -1,3 +1,2400 @@
 //! Table tests for the baseline rules.
+//!
+//! Every body is written as the bytes a client would send and read with the same JSON reader
+//! the proxy uses, so key folding (`hostconfig`, `Hoſtconfig`, `Networ\u212aMode`), duplicate
+//! keys and wrong types are exercised exactly as on the wire. Expected outcomes follow what
+//! dockerd 20.10 does with the same bytes.
 
 use super::*;
+use crate::policy::inspect::parse_optional;
+
+const CREATE: (&str, &str) = ("POST", "/containers/create");
+const UPDATE: (&str, &str) = ("POST", "/containers/{id}/update");
+const EXEC: (&str, &str) = ("POST", "/containers/{id}/exec");
+const START: (&str, &str) = ("POST", "/containers/{id}/start");
+const VOLUME_CREATE: (&str, &str) = ("POST", "/volumes/create");
+const NETWORK_CREATE: (&str, &str) = ("POST", "/networks/create");
+const IMAGE_PULL: (&str, &str) = ("POST", "/images/create");
+const BUILD: (&str, &str) = ("POST", "/build");
+
+/// A 64-hex image ID / digest used wherever a full one is needed.
+const HEX64: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+// ---- helpers -----------------------------------------------------------------------------
+
+fn compile(raw: RawBaseline) -> Baseline {
+    let mut problems = Problems::default();
+    let baseline = Baseline::compile(
+        raw,
+        "t",
+        std::path::Path::new("/var/run/docker.sock"),
+        &mut problems,
+    );
+    assert!(
+        problems.0.is_empty(),
+        "unexpected problems: {:?}",
+        problems.0
+    );
+    baseline
+}
+
+fn default_baseline() -> Baseline {
+    compile(RawBaseline::default())
+}
+
+/// A baseline compiled from the YAML a role would carry under `baseline:`.
+fn configured(yaml: &str) -> Baseline {
+    let raw = serde_norway::from_str::<RawBaseline>(yaml)
+        .unwrap_or_else(|e| panic!("baseline YAML {yaml:?} should parse: {e}"));
+    compile(raw)
+}
+
+/// The problems compiling `yaml` reports, as `field: message` lines.
+fn problems_of(yaml: &str) -> Vec<String> {
+    let raw = serde_norway::from_str::<RawBaseline>(yaml).expect("YAML parses");
+    let mut problems = Problems::default();
+    Baseline::compile(
+        raw,
+        "t",
+        std::path::Path::new("/var/run/docker.sock"),
+        &mut problems,
+    );
+    problems
+        .0
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect()
+}
+
+/// Checks one request: `query` is the raw query string, `body` the raw body text ("" = none).
+fn try_check(
+    b: &Baseline,
+    (method, template): (&str, &str),
+    query: &str,
+    body: &str,
+) -> Result<Outcome, Unreadable> {
+    let query = Query::parse(Some(query))?;
+    let body = parse_optional(body.as_bytes())?;
+    b.check(method, template, &query, body)
+}
+
+fn check_with(b: &Baseline, route: (&str, &str), query: &str, body: &str) -> Outcome {
+    try_check(b, route, query, body)
+        .unwrap_or_else(|e| panic!("{route:?} ?{query} {body} should be readable, got: {e}"))
+}
+
+/// Checks a request against the default baseline.
+fn check(route: (&str, &str), body: &str) -> Outcome {
+    check_with(&default_baseline(), route, "", body)
+}
+
+fn rules(outcome: &Outcome) -> Vec<Rule> {
+    outcome.violations.iter().map(|v| v.rule).collect()
+}
+
+/// Asserts that each body, sent on `route`, yields exactly these rules in this order.
+fn assert_rules(b: &Baseline, route: (&str, &str), table: &[(&str, &[Rule])]) {
+    for (body, want) in table {
+        let outcome = check_with(b, route, "", body);
+        assert_eq!(rules(&outcome), *want, "{route:?} {body}\n{outcome:#?}");
+    }
+}
+
+/// Asserts that each query, sent on `route` without a body, yields exactly these rules.
+fn assert_query_rules(b: &Baseline, route: (&str, &str), table: &[(&str, &[Rule])]) {
+    for (query, want) in table {
+        let outcome = check_with(b, route, query, "");
+        assert_eq!(rules(&outcome), *want, "{route:?} ?{query}\n{outcome:#?}");
+    }
+}
+
+/// Why a request could not be judged, coarsely, for tables.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// `Unreadable::Ambiguous`: dockerd could read the request another way (placement, `..`).
+    Ambiguous,
+    /// Two keys folding to one struct field.
+    FoldDuplicate,
+    /// The same key twice.
+    ExactDuplicate,
+    WrongType,
+    NotAnInteger,
+    Query,
+    Other(String),
+}
+
+fn refusal(e: &Unreadable) -> Refusal {
+    match e {
+        Unreadable::Ambiguous(_) => Refusal::Ambiguous,
+        Unreadable::Body(InspectError::AmbiguousKey { .. }) => Refusal::FoldDuplicate,
+        Unreadable::Body(InspectError::DuplicateKey { .. }) => Refusal::ExactDuplicate,
+        Unreadable::Body(InspectError::WrongType { .. }) => Refusal::WrongType,
+        Unreadable::Body(InspectError::NotAnInteger { .. }) => Refusal::NotAnInteger,
+        Unreadable::Query(_) => Refusal::Query,
+        other => Refusal::Other(format!("{other:?}")),
+    }
+}
+
+/// Asserts that each body, sent on `route`, cannot be judged, for the given reason.
+fn assert_refused(b: &Baseline, route: (&str, &str), table: &[(&str, Refusal)]) {
+    for (body, want) in table {
+        match try_check(b, route, "", body) {
+            Ok(outcome) => {
+                panic!("{route:?} {body} should be refused ({want:?}), got {outcome:#?}")
+            }
+            Err(e) => assert_eq!(refusal(&e), *want, "{route:?} {body}: {e}"),
+        }
+    }
+}
+
+/// The rewritten body as compact JSON, or "" when the body is forwarded unchanged.
+fn rewritten(outcome: &Outcome) -> String {
+    outcome
+        .rewritten
+        .as_ref()
+        .map(|doc| doc.to_string())
+        .unwrap_or_default()
+}
+
+/// The rewritten body's HostConfig as compact JSON.
+fn rewritten_host_config(outcome: &Outcome) -> String {
+    let Some(Json::Object(root)) = &outcome.rewritten else {
+        panic!("expected a rewritten object body, got {outcome:#?}");
+    };
+    match root.field("HostConfig") {
+        Ok(Some(hc)) => hc.to_string(),
+        other => panic!("rewritten body has no single HostConfig: {other:?}"),
+    }
+}
+
+/// Config that turns off every default injection, so bodies are forwarded unchanged.
+const NO_INJECTION: &str = "
+rules: { resources: off }
+no_new_privileges: off
+";
+
+// ---- container create: privileged and key spellings -------------------------------------
+
+#[test]
+fn create_privileged_is_denied_however_the_keys_are_spelled() {
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (r#"{"HostConfig":{"Privileged":true}}"#, &[Rule::Privileged]),
+            (r#"{"hostconfig":{"privileged":true}}"#, &[Rule::Privileged]),
+            (r#"{"HOSTCONFIG":{"PRIVILEGED":true}}"#, &[Rule::Privileged]),
+            (r#"{"hostConfig":{"pRiViLeGeD":true}}"#, &[Rule::Privileged]),
+            // ſ (U+017F) folds to s, raw UTF-8 and as a JSON escape.
+            (r#"{"Hoſtconfig":{"Privileged":true}}"#, &[Rule::Privileged]),
+            (
+                r#"{"HO\u017fTCONFIG":{"Privileged":true}}"#,
+                &[Rule::Privileged],
+            ),
+            (r#"{"HostConfig":{"Privileged":false}}"#, &[]),
+            (r#"{"HostConfig":{"Privileged":null}}"#, &[]),
+            (r#"{"HostConfig":null}"#, &[]),
+            (r#"{}"#, &[]),
+            ("", &[]),
+            ("null", &[]),
+        ],
+    );
+}
+
+#[test]
+fn look_alike_keys_that_go_does_not_fold_are_not_the_field() {
+    // Go's fold maps only ſ and K into ASCII; dotless ı, Cyrillic о and a trailing space name
+    // unknown fields, which dockerd ignores.
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (r#"{"HostConfig":{"Prıvileged":true}}"#, &[]),
+            (r#"{"HostConfig":{"Privileged ":true}}"#, &[]),
+            (r#"{"Hostcоnfig":{"Privileged":true}}"#, &[]),
+        ],
+    );
+}
+
+#[test]
+fn create_with_duplicate_or_fold_duplicate_keys_is_refused() {
+    assert_refused(
+        &default_baseline(),
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"Privileged":false,"privileged":true}}"#,
+                Refusal::FoldDuplicate,
+            ),
+            (
+                r#"{"HostConfig":{"Privileged":false},"hostconfig":{"Privileged":true}}"#,
+                Refusal::FoldDuplicate,
+            ),
+            (
+                r#"{"HostConfig":{},"Hoſtconfig":{"Privileged":true}}"#,
+                Refusal::FoldDuplicate,
+            ),
+            (
+                r#"{"HostConfig":{"Privileged":false,"Privileged":true}}"#,
+                Refusal::ExactDuplicate,
+            ),
+            (
+                r#"{"HostConfig":{"Binds":[],"bindſ":["/:/host"]}}"#,
+                Refusal::FoldDuplicate,
+            ),
+            (
+                r#"{"HostConfig":{"NetworkMode":"bridge","Networ\u212aMode":"host"}}"#,
+                Refusal::FoldDuplicate,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn create_with_wrong_types_is_refused() {
+    assert_refused(
+        &default_baseline(),
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"Privileged":"true"}}"#,
+                Refusal::WrongType,
+            ),
+            (r#"{"HostConfig":{"Privileged":1}}"#, Refusal::WrongType),
+            (r#"{"HostConfig":[]}"#, Refusal::WrongType),
+            (r#"{"HostConfig":{"Memory":"1g"}}"#, Refusal::WrongType),
+            (r#"{"HostConfig":{"Memory":1e9}}"#, Refusal::NotAnInteger),
+            (
+                r#"{"HostConfig":{"PidsLimit":100.0}}"#,
+                Refusal::NotAnInteger,
+            ),
+            (r#"[]"#, Refusal::WrongType),
+            (r#""busybox""#, Refusal::WrongType),
+        ],
+    );
+}
+
+// ---- placement: where each route reads its fields ----------------------------------------
+
+#[test]
+fn create_with_host_config_fields_at_the_top_level_is_refused() {
+    // dockerd ≤ 26 reads these as HostConfig when the body has no HostConfig.
+    assert_refused(
+        &default_baseline(),
+        CREATE,
+        &[
+            (r#"{"Privileged":true}"#, Refusal::Ambiguous),
+            (r#"{"privileged":false}"#, Refusal::Ambiguous),
+            (r#"{"Binds":["/:/host"]}"#, Refusal::Ambiguous),
+            (r#"{"bindſ":["/:/host"]}"#, Refusal::Ambiguous),
+            (
+                r#"{"ſecurityOpt":["seccomp=unconfined"]}"#,
+                Refusal::Ambiguous,
+            ),
+            (r#"{"Networ\u212aMode":"host"}"#, Refusal::Ambiguous),
+            (r#"{"Memory":1}"#, Refusal::Ambiguous),
+            (r#"{"PidsLimit":1}"#, Refusal::Ambiguous),
+            (r#"{"CapAdd":["SYS_ADMIN"]}"#, Refusal::Ambiguous),
+            (r#"{"Image":"busybox","Cpuset":"0"}"#, Refusal::Ambiguous),
+            (
+                r#"{"HostConfig":{},"Mounts":[{"Type":"bind","Source":"/"}]}"#,
+                Refusal::Ambiguous,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn create_with_only_config_fields_at_the_top_level_is_judged() {
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (
+                r#"{"Image":"busybox","Cmd":["sh"],"Env":["A=1"],"Labels":{"Privileged":"true"}}"#,
+                &[],
+            ),
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"host":{}}}}"#,
+                &[Rule::HostNetwork],
+            ),
+            (
+                r#"{"networkingconfig":{"endpointsconfig":{"container:db":{}}}}"#,
+                &[Rule::SharedNamespace],
+            ),
+            (r#"{"Volumes":{"/data":{}}}"#, &[]),
+            (r#"{"volumeſ":{"/etc:/x":{}}}"#, &[Rule::HostMounts]),
+        ],
+    );
+}
+
+#[test]
+fn exec_reads_privileged_at_the_top_level_only() {
+    assert_rules(
+        &default_baseline(),
+        EXEC,
+        &[
+            (
+                r#"{"Cmd":["sh"],"Privileged":true}"#,
+                &[Rule::ExecPrivileged],
+            ),
+            (r#"{"privileged":true}"#, &[Rule::ExecPrivileged]),
+            (r#"{"PRIVILEGED":true}"#, &[Rule::ExecPrivileged]),
+            (r#"{"Privileged":false}"#, &[]),
+            (r#"{"Cmd":["sh"]}"#, &[]),
+            ("", &[]),
+            // An exec body has no HostConfig: dockerd ignores the unknown field.
+            (r#"{"HostConfig":{"Privileged":true}}"#, &[]),
+        ],
+    );
+    assert_refused(
+        &default_baseline(),
+        EXEC,
+        &[
+            (
+                r#"{"Privileged":false,"privileged":true}"#,
+                Refusal::FoldDuplicate,
+            ),
+            (r#"{"Privileged":"yes"}"#, Refusal::WrongType),
+        ],
+    );
+}
+
+#[test]
+fn update_reads_resources_and_restart_policy_at_the_top_level() {
+    let nine_gib = 9i64 << 30;
+    assert_rules(
+        &default_baseline(),
+        UPDATE,
+        &[
+            (&format!(r#"{{"Memory":{nine_gib}}}"#), &[Rule::Resources]),
+            (&format!(r#"{{"memory":{nine_gib}}}"#), &[Rule::Resources]),
+            (r#"{"Memory":0}"#, &[]),
+            (r#"{"Memory":1073741824}"#, &[]),
+            (r#"{"MemorySwap":-1}"#, &[Rule::Resources]),
+            (r#"{"memoryſwap":-1}"#, &[Rule::Resources]),
+            (r#"{"NanoCpus":3000000000}"#, &[Rule::Resources]),
+            // Removing the PIDs limit on update is refused; on create it is replaced.
+            (r#"{"PidsLimit":0}"#, &[Rule::Resources]),
+            (r#"{"PidsLimit":-1}"#, &[Rule::Resources]),
+            (r#"{"PidſLimit":5000}"#, &[Rule::Resources]),
+            (r#"{"PidsLimit":100}"#, &[]),
+            (r#"{"PidsLimit":null}"#, &[]),
+            (
+                r#"{"RestartPolicy":{"Name":"always"}}"#,
+                &[Rule::RestartPolicy],
+            ),
+            (
+                r#"{"reſtartpolicy":{"name":"on-failure","maximumretrycount":0}}"#,
+                &[Rule::RestartPolicy],
+            ),
+            (
+                r#"{"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3}}"#,
+                &[],
+            ),
+            // An update body has no HostConfig: dockerd ignores the unknown field.
+            (&format!(r#"{{"HostConfig":{{"Memory":{nine_gib}}}}}"#), &[]),
+            ("", &[]),
+        ],
+    );
+    assert_refused(
+        &default_baseline(),
+        UPDATE,
+        &[(
+            r#"{"Memory":1,"memory":99999999999}"#,
+            Refusal::FoldDuplicate,
+        )],
+    );
+}
+
+#[test]
+fn update_is_never_rewritten() {
+    let outcome = check(UPDATE, r#"{"CpuShares":512}"#);
+    assert!(outcome.rewritten.is_none());
+    assert!(outcome.mutations.is_empty());
+}
+
+#[test]
+fn non_empty_start_body_is_refused_because_old_apis_read_it_as_host_config() {
+    let b = default_baseline();
+    assert_rules(
+        &b,
+        START,
+        &[("", &[]), ("{}", &[]), ("null", &[]), ("  ", &[])],
+    );
+    assert_refused(
+        &b,
+        START,
+        &[
+            (r#"{"Privileged":true}"#, Refusal::Ambiguous),
+            (r#"{"Binds":["/:/host"]}"#, Refusal::Ambiguous),
+            (r#"{"Dns":[]}"#, Refusal::Ambiguous),
+            (r#"[]"#, Refusal::Ambiguous),
+        ],
+    );
+}
+
+// ---- namespaces --------------------------------------------------------------------------
+
+#[test]
+fn sharing_a_host_namespace_is_denied_for_each_mode_field() {
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"NetworkMode":"host"}}"#,
+                &[Rule::HostNetwork],
+            ),
+            (
+                r#"{"HostConfig":{"networkmode":"host"}}"#,
+                &[Rule::HostNetwork],
+            ),
+            (
+                r#"{"HostConfig":{"Networ\u212aMode":"host"}}"#,
+                &[Rule::HostNetwork],
+            ),
+            (r#"{"HostConfig":{"PidMode":"host"}}"#, &[Rule::HostPid]),
+            (r#"{"HostConfig":{"PIDMODE":"host"}}"#, &[Rule::HostPid]),
+            (r#"{"HostConfig":{"IpcMode":"host"}}"#, &[Rule::HostIpc]),
+            (r#"{"HostConfig":{"ipcmode":"host"}}"#, &[Rule::HostIpc]),
+            (r#"{"HostConfig":{"UTSMode":"host"}}"#, &[Rule::HostUts]),
+            (r#"{"HostConfig":{"UTſMode":"host"}}"#, &[Rule::HostUts]),
+            (
+                r#"{"HostConfig":{"UsernsMode":"host"}}"#,
+                &[Rule::HostUserns],
+            ),
+            (
+                r#"{"HostConfig":{"UſernſMode":"host"}}"#,
+                &[Rule::HostUserns],
+            ),
+            (
+                r#"{"HostConfig":{"CgroupnsMode":"host"}}"#,
+                &[Rule::HostCgroupns],
+            ),
+            (
+                r#"{"HostConfig":{"cgroupnſmode":"host"}}"#,
+                &[Rule::HostCgroupns],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn joining_another_containers_namespace_is_denied() {
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"NetworkMode":"container:db"}}"#,
+                &[Rule::SharedNamespace],
+            ),
+            (
+                r#"{"HostConfig":{"PidMode":"container:db"}}"#,
+                &[Rule::SharedNamespace],
+            ),
+            (
+                r#"{"HostConfig":{"IpcMode":"container:db"}}"#,
+                &[Rule::SharedNamespace],
+            ),
+            (
+                r#"{"HostConfig":{"Cgroup":"container:db"}}"#,
+                &[Rule::SharedNamespace],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn private_namespace_modes_are_allowed_and_values_compare_exactly_like_dockerd() {
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (r#"{"HostConfig":{"NetworkMode":"bridge"}}"#, &[]),
+            (r#"{"HostConfig":{"NetworkMode":"default"}}"#, &[]),
+            (r#"{"HostConfig":{"NetworkMode":"none"}}"#, &[]),
+            (r#"{"HostConfig":{"NetworkMode":"my-net"}}"#, &[]),
+            (r#"{"HostConfig":{"NetworkMode":""}}"#, &[]),
+            (r#"{"HostConfig":{"IpcMode":"private"}}"#, &[]),
+            (r#"{"HostConfig":{"IpcMode":"shareable"}}"#, &[]),
+            (r#"{"HostConfig":{"PidMode":""}}"#, &[]),
+            (r#"{"HostConfig":{"CgroupnsMode":"private"}}"#, &[]),
+            (r#"{"HostConfig":{"Cgroup":""}}"#, &[]),
+            // dockerd's IsHost() is `== "host"`: "Host" is a (missing) network name.
+            (r#"{"HostConfig":{"NetworkMode":"Host"}}"#, &[]),
+        ],
+    );
+}
+
+// ---- host mounts -------------------------------------------------------------------------
+
+fn binds(spec: &str) -> String {
+    format!(r#"{{"HostConfig":{{"Binds":["{spec}"]}}}}"#)
+}
+
+#[test]
+fn without_bind_allowed_every_host_path_is_refused_and_named_volumes_are_not() {
+    let b = default_baseline();
+    for (spec, want) in [
+        ("/srv/work:/w", &[Rule::HostMounts][..]),
+        ("/tmp:/t:ro", &[Rule::HostMounts]),
+        ("data:/data", &[]),
+        ("data:/data:ro", &[]),
+        ("/data", &[]),
+    ] {
+        assert_eq!(
+            rules(&check_with(&b, CREATE, "", &binds(spec))),
+            want,
+            "{spec}"
+        );
+    }
+}
+
+#[test]
+fn bind_host_paths_are_judged_against_the_allowed_prefixes_and_the_denylist() {
+    let b = configured("bind_allowed: [/srv/work, /var/lib/app/]");
+    for (spec, want) in [
+        ("/srv/work:/w", &[][..]),
+        ("/srv/work/:/w", &[]),
+        ("/srv/work/sub/dir:/w:ro", &[]),
+        ("/srv//work/./sub:/w", &[]),
+        ("/var/lib/app:/a", &[]),
+        // Siblings that only share a string prefix, and parents, are outside.
+        ("/srv/workshop:/w", &[Rule::HostMounts]),
+        ("/srv:/w", &[Rule::HostMounts]),
+        // The denylist: the path itself, any child, any parent, however written.
+        ("/etc:/e", &[Rule::HostMounts]),
+        ("/etc/:/e", &[Rule::HostMounts]),
+        ("//etc:/e", &[Rule::HostMounts]),
+        ("/./etc:/e", &[Rule::HostMounts]),
+        ("/etc/ssl/certs:/e:ro", &[Rule::HostMounts]),
+        ("/var:/v", &[Rule::HostMounts]),
+        ("/var/lib:/v", &[Rule::HostMounts]),
+        ("/var/run:/v", &[Rule::HostMounts]),
+        (
+            "/var/run/docker.sock:/var/run/docker.sock",
+            &[Rule::HostMounts],
+        ),
+        ("/run/containerd:/c", &[Rule::HostMounts]),
+        ("/:/host", &[Rule::HostMounts]),
+        ("///:/host", &[Rule::HostMounts]),
+        ("/proc/1/root:/p", &[Rule::HostMounts]),
+    ] {
+        assert_eq!(
+            rules(&check_with(&b, CREATE, "", &binds(spec))),
+            want,
+            "{spec}"
+        );
+    }
+}
+
+#[test]
+fn bind_paths_that_cannot_be_judged_lexically_are_refused() {
+    let b = configured("bind_allowed: [/srv/work]");
+    assert_refused(
+        &b,
+        CREATE,
+        &[
+            (&binds("/srv/work/../../etc:/e"), Refusal::Ambiguous),
+            (&binds("/srv/work/..:/e"), Refusal::Ambiguous),
+            // dockerd refuses more than three ':'-separated parts; so do we.
+            (&binds("/srv/work:/w:ro:extra"), Refusal::Ambiguous),
+        ],
+    );
+}
+
+#[test]
+fn a_denied_path_inside_an_allowed_prefix_wins() {
+    let b = configured(
+        "
+bind_allowed: [/srv]
+bind_denied_extra: [/srv/secrets]
+",
+    );
+    for (spec, want) in [
+        ("/srv/work:/w", &[][..]),
+        ("/srv/secrets:/s", &[Rule::HostMounts]),
+        ("/srv/secrets/key:/k", &[Rule::HostMounts]),
+        // A parent of a denied path exposes it.
+        ("/srv:/s", &[Rule::HostMounts]),
+    ] {
+        assert_eq!(
+            rules(&check_with(&b, CREATE, "", &binds(spec))),
+            want,
+            "{spec}"
+        );
+    }
+}
+
+#[test]
+fn the_configured_upstream_socket_is_always_a_denied_host_path() {
+    let mut problems = Problems::default();
+    let b = Baseline::compile(
+        serde_norway::from_str("bind_allowed: [/srv]").unwrap(),
+        "t",
+        std::path::Path::new("/srv/docker/docker.sock"),
+        &mut problems,
+    );
+    assert!(problems.0.is_empty(), "{:?}", problems.0);
+    for (spec, want) in [
+        ("/srv/work:/w", &[][..]),
+        ("/srv/docker/docker.sock:/s", &[Rule::HostMounts]),
+        ("/srv/docker:/d", &[Rule::HostMounts]),
+    ] {
+        assert_eq!(
+            rules(&check_with(&b, CREATE, "", &binds(spec))),
+            want,
+            "{spec}"
+        );
+    }
+}
+
+#[test]
+fn shared_mount_propagation_is_denied_in_binds_and_mounts() {
+    let b = configured("bind_allowed: [/srv/work]");
+    for (spec, want) in [
+        ("/srv/work:/w:shared", &[Rule::MountPropagation][..]),
+        ("/srv/work:/w:rshared", &[Rule::MountPropagation]),
+        ("/srv/work:/w:ro,rshared", &[Rule::MountPropagation]),
+        ("/srv/work:/w:RSHARED", &[Rule::MountPropagation]),
+        ("data:/d:rshared", &[Rule::MountPropagation]),
+        ("/srv/work:/w:rslave", &[]),
+        ("/srv/work:/w:ro,rprivate,z", &[]),
+    ] {
+        assert_eq!(
+            rules(&check_with(&b, CREATE, "", &binds(spec))),
+            want,
+            "{spec}"
+        );
+    }
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"Mounts":[{"Type":"bind","Source":"/srv/work","Target":"/w","BindOptions":{"Propagation":"rshared"}}]}}"#,
+                &[Rule::MountPropagation],
+            ),
+            (
+                r#"{"HostConfig":{"mounts":[{"type":"bind","source":"/srv/work","target":"/w","bindoptions":{"propagation":"shared"}}]}}"#,
+                &[Rule::MountPropagation],
+            ),
+            (
+                r#"{"HostConfig":{"Mounts":[{"Type":"bind","Source":"/srv/work","Target":"/w","BindOptions":{"Propagation":"rslave"}}]}}"#,
+                &[],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn mounts_are_judged_by_type() {
+    let b = configured("bind_allowed: [/srv/work]");
+    let mount = |m: &str| format!(r#"{{"HostConfig":{{"Mounts":[{m}]}}}}"#);
+    for (m, want) in [
+        (
+            r#"{"Type":"bind","Source":"/srv/work","Target":"/w"}"#,
+            &[][..],
+        ),
+        (
+            r#"{"Type":"bind","Source":"/var","Target":"/v"}"#,
+            &[Rule::HostMounts],
+        ),
+        (
+            r#"{"type":"bind","source":"/etc","target":"/e"}"#,
+            &[Rule::HostMounts],
+        ),
+        (
+            r#"{"TYPE":"bind","ſOURCE":"/","Target":"/h"}"#,
+            &[Rule::HostMounts],
+        ),
+        (r#"{"Type":"volume","Source":"data","Target":"/d"}"#, &[]),
+        (r#"{"Type":"tmpfs","Target":"/tmp"}"#, &[]),
+        // Named-volume mounts with a bind device in the driver options.
+        (
+            r#"{"Type":"volume","Source":"v","Target":"/d","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"none","o":"bind","device":"/etc"}}}}"#,
+            &[Rule::HostMounts],
+        ),
+        (
+            r#"{"Type":"volume","Source":"v","Target":"/d","VolumeOptions":{"DriverConfig":{"Options":{"type":"none","o":"bind","device":"/srv/work/v"}}}}"#,
+            &[],
+        ),
+        (
+            r#"{"Type":"volume","Source":"v","Target":"/d","VolumeOptions":{"DriverConfig":{"Options":{"device":"etc"}}}}"#,
+            &[Rule::HostMounts],
+        ),
+        (
+            r#"{"Type":"volume","Source":"v","Target":"/d","VolumeOptions":{"DriverConfig":{"Name":"sshfs"}}}"#,
+            &[Rule::VolumeDriver],
+        ),
+        // Types dockerd does not know, or that reach the host some other way.
+        (
+            r#"{"Type":"npipe","Source":"x","Target":"/x"}"#,
+            &[Rule::HostMounts],
+        ),
+        (
+            r#"{"Type":"Bind","Source":"/srv/work","Target":"/w"}"#,
+            &[Rule::HostMounts],
+        ),
+        (
+            r#"{"Source":"/srv/work","Target":"/w"}"#,
+            &[Rule::HostMounts],
+        ),
+    ] {
+        let body = mount(m);
+        assert_eq!(rules(&check_with(&b, CREATE, "", &body)), want, "{body}");
+    }
+    assert_refused(
+        &b,
+        CREATE,
+        &[
+            (
+                &mount(r#"{"Type":"bind","Source":"/srv/work","ſource":"/"}"#),
+                Refusal::FoldDuplicate,
+            ),
+            (
+                &mount(r#"{"Type":"bind","Source":"srv/work","Target":"/w"}"#),
+                Refusal::Ambiguous,
+            ),
+            (
+                r#"{"HostConfig":{"Mounts":[],"Mountſ":[{"Type":"bind","Source":"/"}]}}"#,
+                Refusal::FoldDuplicate,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn volumes_from_and_foreign_volume_drivers_are_denied() {
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"VolumesFrom":["db"]}}"#,
+                &[Rule::HostMounts],
+            ),
+            (
+                r#"{"HostConfig":{"volumeſfrom":["db:ro"]}}"#,
+                &[Rule::HostMounts],
+            ),
+            (r#"{"HostConfig":{"VolumesFrom":[]}}"#, &[]),
+            (
+                r#"{"HostConfig":{"VolumeDriver":"convoy"}}"#,
+                &[Rule::VolumeDriver],
+            ),
+            (r#"{"HostConfig":{"VolumeDriver":"local"}}"#, &[]),
+            (r#"{"HostConfig":{"VolumeDriver":""}}"#, &[]),
+        ],
+    );
+}
+
+#[test]
+fn volume_create_with_a_bind_device_is_judged_as_a_host_mount() {
+    let b = configured("bind_allowed: [/srv/work]");
+    assert_rules(
+        &b,
+        VOLUME_CREATE,
+        &[
+            (
+                r#"{"Name":"v","DriverOpts":{"type":"none","o":"bind","device":"/etc"}}"#,
+                &[Rule::HostMounts],
+            ),
+            (r#"{"driveropts":{"device":"/"}}"#, &[Rule::HostMounts]),
+            (
+                r#"{"DriverOptſ":{"device":"/var/run"}}"#,
+                &[Rule::HostMounts],
+            ),
+            (
+                r#"{"DriverOpts":{"device":"//var/lib/docker/"}}"#,
+                &[Rule::HostMounts],
+            ),
+            (r#"{"DriverOpts":{"device":"/srv/work/v"}}"#, &[]),
+            // A relative device is mounted relative to dockerd's working directory.
+            (r#"{"DriverOpts":{"device":"etc"}}"#, &[Rule::HostMounts]),
+            (
+                r#"{"DriverOpts":{"device":"nfs.example:/export"}}"#,
+                &[Rule::HostMounts],
+            ),
+            // DriverOpts is a map: keys are exact, and the local driver refuses "Device".
+            (r#"{"DriverOpts":{"Device":"/etc"}}"#, &[]),
+            (r#"{"Name":"v"}"#, &[]),
+            (r#"{"Driver":"local","DriverOpts":{"size":"1g"}}"#, &[]),
+            (r#"{"Driver":"rexray"}"#, &[Rule::VolumeDriver]),
+            (r#"{"driver":"rexray"}"#, &[Rule::VolumeDriver]),
+            ("", &[]),
+        ],
+    );
+    assert_refused(
+        &b,
+        VOLUME_CREATE,
+        &[
+            (
+                r#"{"DriverOpts":{"device":"/srv/work/../../etc"}}"#,
+                Refusal::Ambiguous,
+            ),
+            (
+                r#"{"DriverOpts":{},"driveropts":{"device":"/"}}"#,
+                Refusal::FoldDuplicate,
+            ),
+            (r#"{"DriverOpts":{"device":1}}"#, Refusal::WrongType),
+        ],
+    );
+}
+
+// ---- capabilities ------------------------------------------------------------------------
+
+#[test]
+fn added_capabilities_are_normalised_like_dockerd_before_the_allowlist() {
+    let cap_add = |caps: &str| format!(r#"{{"HostConfig":{{"CapAdd":{caps}}}}}"#);
+    let b = default_baseline();
+    for (caps, want) in [
+        (r#"["CHOWN"]"#, &[][..]),
+        (r#"["chown"]"#, &[]),
+        (r#"["CAP_CHOWN"]"#, &[]),
+        (r#"["cap_chown"]"#, &[]),
+        (r#"["Cap_Net_Bind_Service"]"#, &[]),
+        (r#""NET_BIND_SERVICE""#, &[]),
+        (r#"[]"#, &[]),
+        (r#"null"#, &[]),
+        (r#"["SYS_ADMIN"]"#, &[Rule::Capabilities]),
+        (r#"["sys_admin"]"#, &[Rule::Capabilities]),
+        (r#"["CAP_SYS_ADMIN"]"#, &[Rule::Capabilities]),
+        // Go's strings.ToUpper maps ſ to S: this is SYS_ADMIN to dockerd.
+        (r#"["ſys_admin"]"#, &[Rule::Capabilities]),
+        (r#"["cap_\u017fys_admin"]"#, &[Rule::Capabilities]),
+        (r#""SYS_PTRACE""#, &[Rule::Capabilities]),
+        (r#"["ALL"]"#, &[Rule::Capabilities]),
+        (r#"["all"]"#, &[Rule::Capabilities]),
+        (r#"["NET_RAW"]"#, &[Rule::Capabilities]),
+        (r#"["chown","sys_module"]"#, &[Rule::Capabilities]),
+    ] {
+        let body = cap_add(caps);
+        assert_eq!(rules(&check_with(&b, CREATE, "", &body)), want, "{body}");
+    }
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"capadd":["SYS_ADMIN"]}}"#,
+                &[Rule::Capabilities],
+            ),
+            (
+                r#"{"HostConfig":{"CAPADD":["SYS_ADMIN"]}}"#,
+                &[Rule::Capabilities],
+            ),
+            (r#"{"HostConfig":{"CapDrop":["ALL"]}}"#, &[]),
+            // The 19.03 field, removed in 20.10: refused rather than guessed at.
+            (
+                r#"{"HostConfig":{"Capabilities":["CAP_SYS_ADMIN"]}}"#,
+                &[Rule::Capabilities],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn capability_denials_name_the_normalised_capability() {
+    let outcome = check(CREATE, r#"{"HostConfig":{"CapAdd":["ſys_admin"]}}"#);
+    assert_eq!(rules(&outcome), [Rule::Capabilities]);
+    assert!(
+        outcome.violations[0].reason.contains("SYS_ADMIN"),
+        "{}",
+        outcome.violations[0].reason
+    );
+}
+
+#[test]
+fn configured_capabilities_replace_the_default_allowlist_in_any_spelling() {
+    let b = configured("capabilities_allowed: [cap_net_raw, Sys_Time]");
+    let cap_add = |cap: &str| format!(r#"{{"HostConfig":{{"CapAdd":["{cap}"]}}}}"#);
+    for (cap, want) in [
+        ("NET_RAW", &[][..]),
+        ("net_raw", &[]),
+        ("CAP_SYS_TIME", &[]),
+        ("CHOWN", &[Rule::Capabilities]),
+        ("SYS_ADMIN", &[Rule::Capabilities]),
+    ] {
+        assert_eq!(
+            rules(&check_with(&b, CREATE, "", &cap_add(cap))),
+            want,
+            "{cap}"
+        );
+    }
+}
+
+// ---- security options --------------------------------------------------------------------
+
+fn security_opt(opts: &str) -> String {
+    format!(r#"{{"HostConfig":{{"SecurityOpt":{opts}}}}}"#)
+}
+
+#[test]
+fn security_options_are_parsed_like_dockerd() {
+    let b = configured(NO_INJECTION);
+    for (opts, want) in [
+        (r#"["seccomp=unconfined"]"#, &[Rule::SecurityOpt][..]),
+        (r#"["seccomp:unconfined"]"#, &[Rule::SecurityOpt]),
+        (
+            r#"["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"]"#,
+            &[Rule::SecurityOpt],
+        ),
+        (r#"["apparmor=unconfined"]"#, &[Rule::SecurityOpt]),
+        (r#"["apparmor:unconfined"]"#, &[Rule::SecurityOpt]),
+        (r#"["apparmor=docker-default"]"#, &[]),
+        (r#"["label=disable"]"#, &[Rule::SecurityOpt]),
+        (r#"["label:disable"]"#, &[Rule::SecurityOpt]),
+        (r#"["disable"]"#, &[Rule::SecurityOpt]),
+        (r#"["label=type:spc_t"]"#, &[Rule::SecurityOpt]),
+        (r#"["label:type:unconfined_t"]"#, &[Rule::SecurityOpt]),
+        (r#"["label=level:s0:c100,c200"]"#, &[]),
+        (r#"["label=user:system_u"]"#, &[]),
+        (r#"["no-new-privileges"]"#, &[]),
+        (r#"["no-new-privileges=true"]"#, &[]),
+        (r#"["no-new-privileges:1"]"#, &[]),
+        (r#"["no-new-privileges=T"]"#, &[]),
+        (r#"["no-new-privileges=false"]"#, &[Rule::NoNewPrivileges]),
+        (r#"["no-new-privileges:false"]"#, &[Rule::NoNewPrivileges]),
+        (r#"["no-new-privileges=0"]"#, &[Rule::NoNewPrivileges]),
+        (r#"["no-new-privileges=F"]"#, &[Rule::NoNewPrivileges]),
+        // Not a Go bool: dockerd refuses it, and so do we.
+        (r#"["no-new-privileges=yes"]"#, &[Rule::SecurityOpt]),
+        (r#"["systempaths=unconfined"]"#, &[Rule::MaskedPaths]),
+        // dockerd's option keys are exact: these are errors there, unknown here.
+        (r#"["Seccomp=unconfined"]"#, &[Rule::SecurityOpt]),
+        (r#"["unknown"]"#, &[Rule::SecurityOpt]),
+        (r#"["foo=bar"]"#, &[Rule::SecurityOpt]),
+        (r#"[]"#, &[]),
+        (r#"null"#, &[]),
+        (
+            r#"["apparmor=docker-default","seccomp=unconfined","label=disable"]"#,
+            &[Rule::SecurityOpt, Rule::SecurityOpt, Rule::SecurityOpt],
+        ),
+    ] {
+        let body = security_opt(opts);
+        assert_eq!(rules(&check_with(&b, CREATE, "", &body)), want, "{body}");
+    }
+}
+
+#[test]
+fn security_options_are_found_under_any_spelling_of_the_field() {
+    assert_rules(
+        &configured(NO_INJECTION),
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"securityopt":["seccomp=unconfined"]}}"#,
+                &[Rule::SecurityOpt],
+            ),
+            (
+                r#"{"HostConfig":{"ſecurityOpt":["seccomp=unconfined"]}}"#,
+                &[Rule::SecurityOpt],
+            ),
+            (
+                r#"{"HostConfig":{"\u017fECURITYOPT":["disable"]}}"#,
+                &[Rule::SecurityOpt],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn masked_and_readonly_paths_may_not_be_replaced() {
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (r#"{"HostConfig":{"MaskedPaths":[]}}"#, &[Rule::MaskedPaths]),
+            (
+                r#"{"HostConfig":{"maſkedpaths":["/proc/kcore"]}}"#,
+                &[Rule::MaskedPaths],
+            ),
+            (
+                r#"{"HostConfig":{"Ma\u017f\u212aedPaths":[]}}"#,
+                &[Rule::MaskedPaths],
+            ),
+            (
+                r#"{"HostConfig":{"ReadonlyPaths":[]}}"#,
+                &[Rule::MaskedPaths],
+            ),
+            (
+                r#"{"HostConfig":{"MaskedPaths":null,"ReadonlyPaths":null}}"#,
+                &[],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn no_new_privileges_require_denies_bodies_whose_last_setting_is_not_true() {
+    let b = configured("no_new_privileges: require");
+    for (opts, want) in [
+        (r#"["no-new-privileges"]"#, &[][..]),
+        (r#"["no-new-privileges=true"]"#, &[]),
+        (r#"["no-new-privileges:1"]"#, &[]),
+        // dockerd lets the last entry win: a false entry followed by true ends true.
+        (
+            r#"["no-new-privileges=false","no-new-privileges"]"#,
+            &[Rule::NoNewPrivileges],
+        ),
+        (
+            r#"["no-new-privileges","no-new-privileges=false"]"#,
+            &[Rule::NoNewPrivileges, Rule::NoNewPrivileges],
+        ),
+        (r#"["apparmor=docker-default"]"#, &[Rule::NoNewPrivileges]),
+        (r#"[]"#, &[Rule::NoNewPrivileges]),
+    ] {
+        let body = security_opt(opts);
+        assert_eq!(rules(&check_with(&b, CREATE, "", &body)), want, "{body}");
+    }
+    assert_eq!(
+        rules(&check_with(&b, CREATE, "", "{}")),
+        [Rule::NoNewPrivileges]
+    );
+    // Require checks; it does not rewrite the options.
+    let outcome = check_with(&b, CREATE, "", &security_opt(r#"["no-new-privileges"]"#));
+    assert!(!rewritten(&outcome).contains("no-new-privileges=true"));
+}
+
+// ---- devices, sysctls, cgroup parent, runtime, OOM killer ---------------------------------
+
+#[test]
+fn host_devices_are_denied_unless_allowlisted_exactly() {
+    let device = |path: &str| {
+        format!(
+            r#"{{"HostConfig":{{"Devices":[{{"PathOnHost":"{path}","PathInContainer":"/dev/x","CgroupPermissions":"rwm"}}]}}}}"#
+        )
+    };
+    let default = default_baseline();
+    let fuse = configured("devices_allowed: [/dev/fuse]");
+    for (b, path, want) in [
+        (&default, "/dev/sda", &[Rule::Devices][..]),
+        (&default, "/dev/fuse", &[Rule::Devices]),
+        (&fuse, "/dev/fuse", &[]),
+        (&fuse, "/dev/fuse/", &[Rule::Devices]),
+        (&fuse, "/dev/../dev/fuse", &[Rule::Devices]),
+        (&fuse, "/dev/sda", &[Rule::Devices]),
+    ] {
+        assert_eq!(
+            rules(&check_with(b, CREATE, "", &device(path))),
+            want,
+            "{path}"
+        );
+    }
+    assert_rules(
+        &default,
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"deviceſ":[{"pathonhost":"/dev/mem"}]}}"#,
+                &[Rule::Devices],
+            ),
+            (
+                r#"{"HostConfig":{"DeviceCgroupRules":["a *:* rwm"]}}"#,
+                &[Rule::Devices],
+            ),
+            (r#"{"HostConfig":{"DeviceCgroupRules":[]}}"#, &[]),
+            (
+                r#"{"HostConfig":{"DeviceRequests":[{"Count":-1,"Capabilities":[["gpu"]]}]}}"#,
+                &[Rule::Devices],
+            ),
+            (
+                r#"{"HostConfig":{"devicereque\u017fts":[{}]}}"#,
+                &[Rule::Devices],
+            ),
+            (r#"{"HostConfig":{"Devices":[]}}"#, &[]),
+        ],
+    );
+}
+
+#[test]
+fn sysctls_outside_the_namespaced_allowlist_are_denied() {
+    let sysctls = |map: &str| format!(r#"{{"HostConfig":{{"Sysctls":{map}}}}}"#);
+    let b = default_baseline();
+    for (map, want) in [
+        (r#"{"net.ipv4.ip_unprivileged_port_start":"0"}"#, &[][..]),
+        (r#"{"net.core.somaxconn":"1024"}"#, &[]),
+        (r#"{"kernel.shmmax":"1"}"#, &[]),
+        (r#"{"kernel.shm_rmid_forced":"1"}"#, &[]),
+        (r#"{"kernel.sem":"250 32000 32 128"}"#, &[]),
+        (r#"{"fs.mqueue.msg_max":"10"}"#, &[]),
+        (r#"{"kernel.core_pattern":"|/tmp/x"}"#, &[Rule::Sysctls]),
+        (r#"{"kernel.domainname":"x"}"#, &[Rule::Sysctls]),
+        (r#"{"vm.swappiness":"1"}"#, &[Rule::Sysctls]),
+        (r#"{"fs.file-max":"1"}"#, &[Rule::Sysctls]),
+        // A map: keys are exact, and "Net." is not namespaced to runc either.
+        (r#"{"Net.ipv4.ip_forward":"1"}"#, &[Rule::Sysctls]),
+        (
+            r#"{"net.ipv4.ip_forward":"1","kernel.panic":"1"}"#,
+            &[Rule::Sysctls],
+        ),
+        (r#"{}"#, &[]),
+    ] {
+        let body = sysctls(map);
+        assert_eq!(rules(&check_with(&b, CREATE, "", &body)), want, "{body}");
+    }
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"sysctls":{"kernel.panic":"1"}}}"#,
+                &[Rule::Sysctls],
+            ),
+            (
+                r#"{"HostConfig":{"ſyſctlſ":{"kernel.panic":"1"}}}"#,
+                &[Rule::Sysctls],
+            ),
+        ],
+    );
+    let narrow = configured(r#"sysctls_allowed: ["net.ipv4.ping_group_range", "kernel.shm*"]"#);
+    for (map, want) in [
+        (r#"{"net.ipv4.ping_group_range":"0 0"}"#, &[][..]),
+        (r#"{"kernel.shmall":"1"}"#, &[]),
+        (r#"{"net.ipv4.ip_forward":"1"}"#, &[Rule::Sysctls]),
+    ] {
+        let body = sysctls(map);
+        assert_eq!(
+            rules(&check_with(&narrow, CREATE, "", &body)),
+            want,
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn cgroup_parent_runtime_and_oom_kill_disable_are_judged() {
+    let b = configured("runtimes: [runc, runsc]");
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"CgroupParent":"/system.slice"}}"#,
+                &[Rule::CgroupParent],
+            ),
+            (
+                r#"{"HostConfig":{"cgroupparent":"x"}}"#,
+                &[Rule::CgroupParent],
+            ),
+            (r#"{"HostConfig":{"CgroupParent":""}}"#, &[]),
+            (r#"{"HostConfig":{"Runtime":"runc"}}"#, &[]),
+            (r#"{"HostConfig":{"runtime":"runsc"}}"#, &[]),
+            (r#"{"HostConfig":{"Runtime":""}}"#, &[]),
+            (r#"{"HostConfig":{"Runtime":"nvidia"}}"#, &[Rule::Runtime]),
+            (r#"{"HostConfig":{"Runtime":"RUNC"}}"#, &[Rule::Runtime]),
+            (
+                r#"{"HostConfig":{"OomKillDisable":true}}"#,
+                &[Rule::OomKillDisable],
+            ),
+            (
+                r#"{"HostConfig":{"Oom\u212aillDiſable":true}}"#,
+                &[Rule::OomKillDisable],
+            ),
+            (r#"{"HostConfig":{"OomKillDisable":false}}"#, &[]),
+        ],
+    );
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[(r#"{"HostConfig":{"Runtime":"runsc"}}"#, &[Rule::Runtime])],
+    );
+}
+
+// ---- ports -------------------------------------------------------------------------------
+
+fn host_port(port: &str) -> String {
+    format!(r#"{{"HostConfig":{{"PortBindings":{{"80/tcp":[{{"HostPort":"{port}"}}]}}}}}}"#)
+}
+
+#[test]
+fn host_ports_below_1024_are_denied_including_ranges_that_start_there() {
+    let b = default_baseline();
+    for (port, want) in [
+        ("80", &[Rule::PrivilegedPorts][..]),
+        ("443", &[Rule::PrivilegedPorts]),
+        ("1", &[Rule::PrivilegedPorts]),
+        ("1023", &[Rule::PrivilegedPorts]),
+        ("1-2000", &[Rule::PrivilegedPorts]),
+        ("0080", &[Rule::PrivilegedPorts]),
+        ("1024", &[]),
+        ("8080", &[]),
+        ("8000-9000", &[]),
+        ("65535", &[]),
+        // Empty and 0 ask dockerd for an ephemeral port.
+        ("", &[]),
+        ("0", &[]),
+    ] {
+        assert_eq!(
+            rules(&check_with(&b, CREATE, "", &host_port(port))),
+            want,
+            "{port:?}"
+        );
+    }
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"portbindings":{"80/tcp":[{"hostport":"80"}]}}}"#,
+                &[Rule::PrivilegedPorts],
+            ),
+            (
+                r#"{"HostConfig":{"PortBindingſ":{"80/tcp":[{"HoſtPort":"22"}]}}}"#,
+                &[Rule::PrivilegedPorts],
+            ),
+            (r#"{"HostConfig":{"PortBindings":{"80/tcp":[]}}}"#, &[]),
+            (r#"{"HostConfig":{"PortBindings":{"80/tcp":null}}}"#, &[]),
+            (
+                r#"{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080"},{"HostPort":"81"}]}}}"#,
+                &[Rule::PrivilegedPorts],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn host_ports_that_are_not_a_port_or_range_are_refused() {
+    assert_refused(
+        &default_baseline(),
+        CREATE,
+        &[
+            (&host_port("http"), Refusal::Ambiguous),
+            (&host_port("80/tcp"), Refusal::Ambiguous),
+            (&host_port("9000-8000"), Refusal::Ambiguous),
+            (&host_port("1-2-3"), Refusal::Ambiguous),
+            (&host_port("65536"), Refusal::Ambiguous),
+            (&host_port("-80"), Refusal::Ambiguous),
+            (&host_port(" 80"), Refusal::Ambiguous),
+            (
+                r#"{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080","hostPort":"80"}]}}}"#,
+                Refusal::FoldDuplicate,
+            ),
+            (
+                r#"{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":80}]}}}"#,
+                Refusal::WrongType,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn publishing_every_exposed_port_is_denied() {
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"PublishAllPorts":true}}"#,
+                &[Rule::PublishAll],
+            ),
+            (
+                r#"{"HostConfig":{"publiſhallportſ":true}}"#,
+                &[Rule::PublishAll],
+            ),
+            (r#"{"HostConfig":{"PublishAllPorts":false}}"#, &[]),
+        ],
+    );
+}
+
+#[test]
+fn with_host_ip_configured_other_addresses_are_denied() {
+    let b = configured("host_ip: 127.0.0.1");
+    let binding = |ip: &str| {
+        format!(
+            r#"{{"HostConfig":{{"PortBindings":{{"8080/tcp":[{{"HostIp":"{ip}","HostPort":"8080"}}]}}}}}}"#
+        )
+    };
+    for (ip, want) in [
+        ("127.0.0.1", &[][..]),
+        ("", &[]),
+        ("0.0.0.0", &[Rule::HostIp]),
+        ("::", &[Rule::HostIp]),
+        ("10.0.0.1", &[Rule::HostIp]),
+        ("::ffff:127.0.0.1", &[Rule::HostIp]),
+        // Go's net.ParseIP returns nil for these, which binds every address.
+        ("localhost", &[Rule::HostIp]),
+        ("127.0.0.1 ", &[Rule::HostIp]),
+    ] {
+        assert_eq!(
+            rules(&check_with(&b, CREATE, "", &binding(ip))),
+            want,
+            "{ip:?}"
+        );
+    }
+    assert_rules(
+        &b,
+        CREATE,
+        &[(
+            r#"{"HostConfig":{"PortBindings":{"8080/tcp":[{"hoſtip":"0.0.0.0","HostPort":"8080"}]}}}"#,
+            &[Rule::HostIp],
+        )],
+    );
+    // Without host_ip, any address may be given.
+    assert_eq!(rules(&check(CREATE, &binding("0.0.0.0"))), []);
+}
+
+#[test]
+fn host_ip_is_injected_into_bindings_that_give_none() {
+    let b = configured("host_ip: 127.0.0.1");
+    let outcome = check_with(
+        &b,
+        CREATE,
+        "",
+        r#"{"HostConfig":{"PortBindings":{"8080/tcp":[{"HostPort":"8080"},{"HostIp":"","HostPort":"8081"},{"hostip":null,"HostPort":"8082"},{"HostIp":"127.0.0.1","HostPort":"8083"}]}}}"#,
+    );
+    assert_eq!(rules(&outcome), []);
+    let hc = rewritten_host_config(&outcome);
+    assert!(
+        hc.contains(r#""PortBindings":{"8080/tcp":[{"HostPort":"8080","HostIp":"127.0.0.1"},{"HostIp":"127.0.0.1","HostPort":"8081"},{"HostIp":"127.0.0.1","HostPort":"8082"},{"HostIp":"127.0.0.1","HostPort":"8083"}]}"#),
+        "{hc}"
+    );
+    let injected = outcome
+        .mutations
+        .iter()
+        .filter(|m| m.contains("HostIp=127.0.0.1"))
+        .count();
+    assert_eq!(injected, 3, "{:?}", outcome.mutations);
+}
+
+#[test]
+fn host_ip_rule_off_neither_injects_nor_denies() {
+    let b = configured(
+        "
+host_ip: 127.0.0.1
+rules: { host-ip: off }
+",
+    );
+    let outcome = check_with(
+        &b,
+        CREATE,
+        "",
+        r#"{"HostConfig":{"PortBindings":{"8080/tcp":[{"HostPort":"8080"},{"HostIp":"0.0.0.0","HostPort":"8081"}]}}}"#,
+    );
+    assert_eq!(rules(&outcome), []);
+    assert!(
+        !rewritten(&outcome).contains("127.0.0.1"),
+        "{}",
+        rewritten(&outcome)
+    );
+}
+
+// ---- restart policy ----------------------------------------------------------------------
+
+fn restart(name: &str, retries: i64) -> String {
+    format!(
+        r#"{{"HostConfig":{{"RestartPolicy":{{"Name":"{name}","MaximumRetryCount":{retries}}}}}}}"#
+    )
+}
+
+#[test]
+fn restart_policies_are_limited_to_on_failure_with_few_retries() {
+    let default = default_baseline();
+    let lenient = configured("{restart_always: true, restart_max_retries: 10}");
+    for (b, name, retries, want) in [
+        (&default, "no", 0, &[][..]),
+        (&default, "", 0, &[]),
+        (&default, "on-failure", 1, &[]),
+        (&default, "on-failure", 5, &[]),
+        (&default, "on-failure", 0, &[Rule::RestartPolicy]),
+        (&default, "on-failure", 6, &[Rule::RestartPolicy]),
+        (&default, "on-failure", -1, &[Rule::RestartPolicy]),
+        (&default, "always", 0, &[Rule::RestartPolicy]),
+        (&default, "unless-stopped", 0, &[Rule::RestartPolicy]),
+        (&default, "ALWAYS", 0, &[Rule::RestartPolicy]),
+        (&lenient, "always", 0, &[]),
+        (&lenient, "unless-stopped", 0, &[]),
+        (&lenient, "on-failure", 10, &[]),
+        (&lenient, "on-failure", 11, &[Rule::RestartPolicy]),
+    ] {
+        let body = restart(name, retries);
+        assert_eq!(rules(&check_with(b, CREATE, "", &body)), want, "{body}");
+    }
+    assert_rules(
+        &default,
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"restartpolicy":{"name":"always"}}}"#,
+                &[Rule::RestartPolicy],
+            ),
+            (
+                r#"{"HostConfig":{"ReſtartPolicy":{"Name":"on-failure"}}}"#,
+                &[Rule::RestartPolicy],
+            ),
+            (r#"{"HostConfig":{"RestartPolicy":{}}}"#, &[]),
+        ],
+    );
+}
+
+// ---- resources ---------------------------------------------------------------------------
+
+#[test]
+fn resources_above_the_maxima_are_denied_on_create() {
+    let eight_gib = 8i64 << 30;
+    let b = default_baseline();
+    let hc = |fields: &str| format!(r#"{{"HostConfig":{{{fields}}}}}"#);
+    for (fields, want) in [
+        (format!(r#""Memory":{eight_gib}"#), &[][..]),
+        (format!(r#""Memory":{}"#, eight_gib + 1), &[Rule::Resources]),
+        (format!(r#""memory":{}"#, eight_gib + 1), &[Rule::Resources]),
+        (r#""Memory":-1"#.into(), &[Rule::Resources]),
+        (r#""MemorySwap":-1"#.into(), &[Rule::Resources]),
+        (r#""NanoCpus":2000000000"#.into(), &[]),
+        (r#""NanoCpus":2000000001"#.into(), &[Rule::Resources]),
+        (r#""nanocpuſ":-1"#.into(), &[Rule::Resources]),
+        // A CFS quota is CPUs × period (default period 100ms).
+        (r#""CpuQuota":200000"#.into(), &[]),
+        (r#""CpuQuota":300000"#.into(), &[Rule::Resources]),
+        (
+            r#""CpuQuota":100000,"CpuPeriod":10000"#.into(),
+            &[Rule::Resources],
+        ),
+        (r#""CpuQuota":-1"#.into(), &[Rule::Resources]),
+        (r#""PidsLimit":4096"#.into(), &[]),
+        (r#""PidsLimit":4097"#.into(), &[Rule::Resources]),
+        (r#""pidſlimit":4097"#.into(), &[Rule::Resources]),
+        // On create, no PIDs limit is replaced by the default rather than refused.
+        (r#""PidsLimit":0"#.into(), &[]),
+        (r#""PidsLimit":-1"#.into(), &[]),
+        (r#""\u212aernelMemory":-1"#.into(), &[Rule::Resources]),
+    ] {
+        let body = hc(&fields);
+        assert_eq!(rules(&check_with(&b, CREATE, "", &body)), want, "{body}");
+    }
+}
+
+#[test]
+fn configured_maxima_accept_size_suffixes() {
+    let b = configured("{memory_default: 256m, memory_max: 1g, cpus_default: 0.5, cpus_max: 1.5}");
+    for (memory, want) in [(1i64 << 30, &[][..]), ((1 << 30) + 1, &[Rule::Resources])] {
+        let body = format!(r#"{{"HostConfig":{{"Memory":{memory}}}}}"#);
+        assert_eq!(rules(&check_with(&b, CREATE, "", &body)), want, "{body}");
+    }
+    let body = r#"{"HostConfig":{"NanoCpus":1600000000}}"#;
+    assert_eq!(rules(&check_with(&b, CREATE, "", body)), [Rule::Resources]);
+    let outcome = check_with(&b, CREATE, "", "{}");
+    let hc = rewritten_host_config(&outcome);
+    assert!(hc.contains(r#""Memory":268435456"#), "{hc}");
+    assert!(hc.contains(r#""NanoCpus":500000000"#), "{hc}");
+}
+
+#[test]
+fn ulimits_above_the_maximum_are_denied_whatever_the_case_of_the_name() {
+    // dockerd names the rlimit "RLIMIT_" + strings.ToUpper(Name): NOFILE is nofile.
+    let b = configured("ulimits: { nofile: { max: 65536 } }");
+    let ulimit = |name: &str, soft: i64, hard: i64| {
+        format!(
+            r#"{{"HostConfig":{{"Ulimits":[{{"Name":"{name}","Soft":{soft},"Hard":{hard}}}]}}}}"#
+        )
+    };
+    for (name, soft, hard, want) in [
+        ("nofile", 1024, 65536, &[][..]),
+        ("nofile", 1024, 65537, &[Rule::Resources]),
+        ("nofile", 70000, 1024, &[Rule::Resources]),
+        ("nofile", -1, -1, &[Rule::Resources]),
+        ("NOFILE", 1024, 1048576, &[Rule::Resources]),
+        ("NoFile", 1048576, 1048576, &[Rule::Resources]),
+        // No maximum configured for other limits.
+        ("nproc", 1048576, 1048576, &[]),
+    ] {
+        let body = ulimit(name, soft, hard);
+        assert_eq!(rules(&check_with(&b, CREATE, "", &body)), want, "{body}");
+    }
+    assert_rules(
+        &b,
+        CREATE,
+        &[(
+            r#"{"HostConfig":{"ulimitſ":[{"name":"nofile","ſoft":1,"hard":100000}]}}"#,
+            &[Rule::Resources],
+        )],
+    );
+}
+
+// ---- read-only root filesystem -----------------------------------------------------------
+
+#[test]
+fn readonly_rootfs_require_denies_writable_root_filesystems() {
+    let b = configured("readonly_rootfs: require");
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (r#"{"HostConfig":{"ReadonlyRootfs":true}}"#, &[]),
+            (r#"{"HostConfig":{"readonlyrootfſ":true}}"#, &[]),
+            (
+                r#"{"HostConfig":{"ReadonlyRootfs":false}}"#,
+                &[Rule::ReadonlyRootfs],
+            ),
+            (r#"{"HostConfig":{}}"#, &[Rule::ReadonlyRootfs]),
+            (r#"{}"#, &[Rule::ReadonlyRootfs]),
+        ],
+    );
+    let outcome = check_with(&b, CREATE, "", "{}");
+    assert!(!rewritten(&outcome).contains("ReadonlyRootfs"));
+}
+
+// ---- images, pulls and builds ------------------------------------------------------------
+
+const IMAGES: &str = r#"
+images:
+  - "docker.io/library/busybox:*"
+  - "docker.io/library/alpine@sha256:*"
+  - "registry.example.com/team/*"
+"#;
+
+#[test]
+fn create_images_are_normalised_before_the_allowlist() {
+    let b = configured(IMAGES);
+    let image = |name: &str| format!(r#"{{"Image":"{name}"}}"#);
+    for (name, want) in [
+        ("busybox".to_string(), &[][..]),
+        ("busybox:1.36".into(), &[]),
+        ("library/busybox:musl".into(), &[]),
+        ("docker.io/library/busybox:latest".into(), &[]),
+        (format!("alpine@sha256:{HEX64}"), &[]),
+        ("registry.example.com/team/app:1".into(), &[]),
+        ("registry.example.com/team/sub/app".into(), &[]),
+        ("alpine".into(), &[Rule::Images]),
+        ("alpine:3.19".into(), &[Rule::Images]),
+        (format!("busybox@sha256:{HEX64}"), &[Rule::Images]),
+        ("evil/busybox".into(), &[Rule::Images]),
+        ("busybox.evil.example/busybox".into(), &[Rule::Images]),
+        ("localhost:5000/busybox".into(), &[Rule::Images]),
+        ("registry.example.com/other/app".into(), &[Rule::Images]),
+        // Image IDs run whatever image they name; no pattern can vouch for them.
+        (format!("sha256:{HEX64}"), &[Rule::Images]),
+        ("sha256:0123".into(), &[Rule::Images]),
+        (HEX64.into(), &[Rule::Images]),
+    ] {
+        let body = image(&name);
+        assert_eq!(rules(&check_with(&b, CREATE, "", &body)), want, "{body}");
+    }
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (r#"{"image":"alpine"}"#, &[Rule::Images]),
+            (r#"{"IMAGE":"busybox"}"#, &[]),
+            (r#"{"Cmd":["sh"]}"#, &[]),
+        ],
+    );
+    assert_refused(
+        &b,
+        CREATE,
+        &[(
+            r#"{"Image":"busybox","image":"alpine"}"#,
+            Refusal::FoldDuplicate,
+        )],
+    );
+}
+
+#[test]
+fn without_an_image_allowlist_any_image_may_run() {
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (r#"{"Image":"alpine"}"#, &[]),
+            (&format!(r#"{{"Image":"sha256:{HEX64}"}}"#), &[]),
+        ],
+    );
+}
+
+#[test]
+fn image_pulls_are_checked_against_the_allowlist_and_imports_are_denied() {
+    let b = configured(IMAGES);
+    assert_query_rules(
+        &b,
+        IMAGE_PULL,
+        &[
+            ("fromImage=busybox&tag=1.36", &[]),
+            ("fromImage=busybox", &[]),
+            ("fromImage=docker.io%2Flibrary%2Fbusybox&tag=latest", &[]),
+            (&format!("fromImage=alpine&tag=sha256:{HEX64}"), &[]),
+            ("fromImage=alpine&tag=latest", &[Rule::Images]),
+            ("fromImage=evil%2Fbusybox&tag=1", &[Rule::Images]),
+            ("fromSrc=-&repo=busybox", &[Rule::ImageImport]),
+            (
+                "fromSrc=http%3A%2F%2Fevil.example%2Froot.tar",
+                &[Rule::ImageImport],
+            ),
+            // Query keys are case-sensitive in Go: this names no image.
+            ("FromImage=alpine", &[]),
+        ],
+    );
+    match try_check(&b, IMAGE_PULL, "fromImage=busybox&fromImage=alpine", "") {
+        Err(e) => assert_eq!(refusal(&e), Refusal::Query, "{e}"),
+        Ok(outcome) => panic!("a repeated fromImage should be refused, got {outcome:#?}"),
+    }
+}
+
+#[test]
+fn builds_from_remote_contexts_or_with_host_settings_are_denied() {
+    assert_query_rules(
+        &default_baseline(),
+        BUILD,
+        &[
+            ("t=app", &[]),
+            ("remote=client-session", &[]),
+            ("networkmode=default", &[]),
+            ("networkmode=bridge", &[]),
+            (
+                "remote=https%3A%2F%2Fgithub.com%2Fx%2Fy.git",
+                &[Rule::Build],
+            ),
+            ("networkmode=host", &[Rule::Build]),
+            ("networkmode=container%3Adb", &[Rule::Build]),
+            ("cgroupparent=%2Fsystem.slice", &[Rule::CgroupParent]),
+            ("cgroupparent=", &[]),
+            ("NetworkMode=host", &[]),
+        ],
+    );
+}
+
+// ---- networks and uninspectable routes ---------------------------------------------------
+
+#[test]
+fn network_create_is_limited_to_allowed_drivers_and_new_bridges() {
+    let b = default_baseline();
+    assert_rules(
+        &b,
+        NETWORK_CREATE,
+        &[
+            (r#"{"Name":"n"}"#, &[]),
+            (r#"{"Name":"n","Driver":"bridge"}"#, &[]),
+            (r#"{"Name":"n","Driver":""}"#, &[]),
+            (r#"{"Name":"n","Driver":"macvlan"}"#, &[Rule::NetworkDriver]),
+            (r#"{"Name":"n","driver":"ipvlan"}"#, &[Rule::NetworkDriver]),
+            (r#"{"Name":"n","Driver":"Bridge"}"#, &[Rule::NetworkDriver]),
+            (
+                r#"{"Name":"n","Options":{"com.docker.network.bridge.name":"docker0"}}"#,
+                &[Rule::NetworkDriver],
+            ),
+            (
+                r#"{"Name":"n","optionſ":{"com.docker.network.bridge.name":"eth0"}}"#,
+                &[Rule::NetworkDriver],
+            ),
+            (
+                r#"{"Name":"n","Options":{"com.docker.network.bridge.enable_icc":"false"}}"#,
+                &[],
+            ),
+            ("", &[]),
+        ],
+    );
+    let overlay = configured("network_drivers: [bridge, overlay]");
+    assert_rules(
+        &overlay,
+        NETWORK_CREATE,
+        &[(r#"{"Name":"n","Driver":"overlay"}"#, &[])],
+    );
+}
+
+#[test]
+fn service_and_plugin_routes_are_denied_as_uninspectable() {
+    let b = default_baseline();
+    for template in [
+        "/services/create",
+        "/services/{id}/update",
+        "/plugins/pull",
+        "/plugins/{name}/upgrade",
+        "/plugins/{name}/set",
+        "/plugins/create",
+    ] {
+        let outcome = check_with(&b, ("POST", template), "", "");
+        assert_eq!(rules(&outcome), [Rule::Uninspectable], "{template}");
+    }
+}
+
+#[test]
+fn routes_without_baseline_rules_pass_untouched() {
+    let b = default_baseline();
+    for (route, body) in [
+        (("GET", "/containers/json"), ""),
+        (("POST", "/containers/{id}/kill"), ""),
+        (("POST", "/networks/{id}/connect"), r#"{"Container":"c"}"#),
+        (("DELETE", "/containers/{id}"), ""),
+    ] {
+        let outcome = check_with(&b, route, "", body);
+        assert_eq!(rules(&outcome), [], "{route:?}");
+        assert!(outcome.rewritten.is_none(), "{route:?}");
+    }
+}
+
+// ---- exec user -----------------------------------------------------------------------------
+
+#[test]
+fn exec_as_root_is_reported_in_warn_mode_by_default() {
+    let b = default_baseline();
+    let exec_user = |user: &str| format!(r#"{{"Cmd":["sh"],"User":"{user}"}}"#);
+    for user in [
+        "root",
+        "0",
+        "00",
+        "+0",
+        "-0",
+        "0:0",
+        "root:root",
+        "0:1000",
+        "root:",
+    ] {
+        let outcome = check_with(&b, EXEC, "", &exec_user(user));
+        assert_eq!(rules(&outcome), [Rule::ExecRoot], "{user:?}");
+        assert_eq!(outcome.violations[0].mode, Mode::Warn, "{user:?}");
+    }
+    for user in [
+        "1000",
+        "nobody",
+        "1000:0",
+        "nobody:root",
+        "",
+        "ROOT",
+        "rooty",
+        "0x0",
+        "1",
+    ] {
+        assert_eq!(
+            rules(&check_with(&b, EXEC, "", &exec_user(user))),
+            [],
+            "{user:?}"
+        );
+    }
+    assert_rules(
+        &b,
+        EXEC,
+        &[
+            (r#"{"user":"root"}"#, &[Rule::ExecRoot]),
+            (r#"{"Uſer":"0"}"#, &[Rule::ExecRoot]),
+            (r#"{"USER":"1000"}"#, &[]),
+        ],
+    );
+    assert_refused(
+        &b,
+        EXEC,
+        &[
+            (r#"{"User":"1000","user":"0"}"#, Refusal::FoldDuplicate),
+            (r#"{"User":0}"#, Refusal::WrongType),
+        ],
+    );
+}
+
+#[test]
+fn exec_with_an_empty_user_part_runs_as_root_and_is_reported() {
+    // runc's GetExecUser resolves an empty user name to its default, uid 0, not to the
+    // container's user; only an entirely empty User inherits the container's user.
+    let b = configured("rules: { exec-root: enforce }");
+    for user in [":0", ":", ":1000", ":root"] {
+        let body = format!(r#"{{"User":"{user}"}}"#);
+        let outcome = check_with(&b, EXEC, "", &body);
+        assert_eq!(rules(&outcome), [Rule::ExecRoot], "{user:?}");
+        assert_eq!(outcome.violations[0].mode, Mode::Enforce, "{user:?}");
+    }
+    assert_rules(&b, EXEC, &[(r#"{"User":""}"#, &[]), (r#"{}"#, &[])]);
+}
+
+// ---- modes -------------------------------------------------------------------------------
+
+/// One request that triggers exactly one rule, with the settings it needs.
+struct Trigger {
+    rule: Rule,
+    settings: &'static str,
+    route: (&'static str, &'static str),
+    query: &'static str,
+    body: &'static str,
+}
+
+const fn trigger(
+    rule: Rule,
+    settings: &'static str,
+    route: (&'static str, &'static str),
+    query: &'static str,
+    body: &'static str,
+) -> Trigger {
+    Trigger {
+        rule,
+        settings,
+        route,
+        query,
+        body,
+    }
+}
+
+const TRIGGERS: &[Trigger] = &[
+    trigger(
+        Rule::Privileged,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"Privileged":true}}"#,
+    ),
+    trigger(Rule::ExecPrivileged, "", EXEC, "", r#"{"Privileged":true}"#),
+    trigger(Rule::ExecRoot, "", EXEC, "", r#"{"User":"root"}"#),
+    trigger(
+        Rule::HostNetwork,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"NetworkMode":"host"}}"#,
+    ),
+    trigger(
+        Rule::HostPid,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"PidMode":"host"}}"#,
+    ),
+    trigger(
+        Rule::HostIpc,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"IpcMode":"host"}}"#,
+    ),
+    trigger(
+        Rule::HostUts,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"UTSMode":"host"}}"#,
+    ),
+    trigger(
+        Rule::HostUserns,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"UsernsMode":"host"}}"#,
+    ),
+    trigger(
+        Rule::HostCgroupns,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"CgroupnsMode":"host"}}"#,
+    ),
+    trigger(
+        Rule::SharedNamespace,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"PidMode":"container:x"}}"#,
+    ),
+    trigger(
+        Rule::HostMounts,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"Binds":["/etc:/e"]}}"#,
+    ),
+    trigger(
+        Rule::MountPropagation,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"Binds":["v:/d:rshared"]}}"#,
+    ),
+    trigger(
+        Rule::Capabilities,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"CapAdd":["SYS_ADMIN"]}}"#,
+    ),
+    trigger(
+        Rule::SecurityOpt,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"SecurityOpt":["seccomp=unconfined"]}}"#,
+    ),
+    trigger(
+        Rule::MaskedPaths,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"MaskedPaths":[]}}"#,
+    ),
+    trigger(
+        Rule::NoNewPrivileges,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"SecurityOpt":["no-new-privileges=false"]}}"#,
+    ),
+    trigger(
+        Rule::Devices,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"DeviceCgroupRules":["a *:* rwm"]}}"#,
+    ),
+    trigger(
+        Rule::Sysctls,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"Sysctls":{"kernel.panic":"1"}}}"#,
+    ),
+    trigger(
+        Rule::CgroupParent,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"CgroupParent":"/x"}}"#,
+    ),
+    trigger(
+        Rule::Runtime,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"Runtime":"nvidia"}}"#,
+    ),
+    trigger(
+        Rule::OomKillDisable,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"OomKillDisable":true}}"#,
+    ),
+    trigger(
+        Rule::PrivilegedPorts,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"80"}]}}}"#,
+    ),
+    trigger(
+        Rule::PublishAll,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"PublishAllPorts":true}}"#,
+    ),
+    trigger(
+        Rule::HostIp,
+        "host_ip: 127.0.0.1\n",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"PortBindings":{"8080/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}]}}}"#,
+    ),
+    trigger(
+        Rule::Resources,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"Memory":99999999999}}"#,
+    ),
+    trigger(
+        Rule::RestartPolicy,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"RestartPolicy":{"Name":"always"}}}"#,
+    ),
+    trigger(
+        Rule::ReadonlyRootfs,
+        "readonly_rootfs: require\n",
+        CREATE,
+        "",
+        r#"{}"#,
+    ),
+    trigger(
+        Rule::Images,
+        "images: [docker.io/library/busybox:*]\n",
+        CREATE,
+        "",
+        r#"{"Image":"alpine"}"#,
+    ),
+    trigger(Rule::ImageImport, "", IMAGE_PULL, "fromSrc=-", ""),
+    trigger(Rule::Build, "", BUILD, "remote=https%3A%2F%2Fx", ""),
+    trigger(
+        Rule::VolumeDriver,
+        "",
+        VOLUME_CREATE,
+        "",
+        r#"{"Driver":"rexray"}"#,
+    ),
+    trigger(
+        Rule::NetworkDriver,
+        "",
+        NETWORK_CREATE,
+        "",
+        r#"{"Driver":"macvlan"}"#,
+    ),
+    trigger(
+        Rule::Uninspectable,
+        "",
+        ("POST", "/services/create"),
+        "",
+        "",
+    ),
+];
+
+#[test]
+fn every_rule_has_a_trigger_that_yields_only_that_rule() {
+    for rule in Rule::ALL {
+        let count = TRIGGERS.iter().filter(|t| t.rule == rule).count();
+        assert_eq!(count, 1, "{} needs exactly one trigger", rule.id());
+    }
+    for t in TRIGGERS {
+        let outcome = check_with(&configured(t.settings), t.route, t.query, t.body);
+        assert_eq!(rules(&outcome), [t.rule], "{}: {}", t.rule.id(), t.body);
+    }
+}
+
+#[test]
+fn every_rule_enforces_by_default_except_exec_root_which_warns() {
+    for t in TRIGGERS {
+        let outcome = check_with(&configured(t.settings), t.route, t.query, t.body);
+        let want = if t.rule == Rule::ExecRoot {
+            Mode::Warn
+        } else {
+            Mode::Enforce
+        };
+        let modes: Vec<Mode> = outcome.violations.iter().map(|v| v.mode).collect();
+        assert_eq!(modes, [want], "{}", t.rule.id());
+    }
+}
+
+#[test]
+fn a_rule_set_to_warn_reports_in_warn_mode_and_off_reports_nothing() {
+    for t in TRIGGERS {
+        for (mode, want) in [
+            ("warn", vec![Mode::Warn]),
+            ("enforce", vec![Mode::Enforce]),
+            ("off", vec![]),
+        ] {
+            let yaml = format!("{}rules: {{ {}: {mode} }}\n", t.settings, t.rule.id());
+            let outcome = check_with(&configured(&yaml), t.route, t.query, t.body);
+            let modes: Vec<Mode> = outcome.violations.iter().map(|v| v.mode).collect();
+            assert_eq!(modes, want, "{} set to {mode}", t.rule.id());
+        }
+    }
+}
+
+#[test]
+fn every_rule_id_is_accepted_in_config_and_unknown_ids_are_reported() {
+    for rule in Rule::ALL {
+        assert_eq!(Rule::from_id(rule.id()), Some(rule));
+        assert!(problems_of(&format!("rules: {{ {}: warn }}", rule.id())).is_empty());
+    }
+    let problems = problems_of("rules: { privileged-mode: off }");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("t.rules.privileged-mode: unknown rule"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn invalid_settings_are_reported_with_their_field() {
+    for (yaml, field) in [
+        ("bind_allowed: [srv/work]", "t.bind_allowed[0]"),
+        ("bind_allowed: [/srv/../etc]", "t.bind_allowed[0]"),
+        ("{memory_default: 16g}", "t.memory_default"),
+        ("{pids_default: 0}", "t.pids_default"),
+        ("{cpus_default: 4.0}", "t.cpus_default"),
+    ] {
+        let problems = problems_of(yaml);
+        assert_eq!(problems.len(), 1, "{yaml}: {problems:?}");
+        assert!(
+            problems[0].starts_with(&format!("{field}: ")),
+            "{yaml}: {problems:?}"
+        );
+    }
+    assert!(serde_norway::from_str::<RawBaseline>("memory_max: lots").is_err());
+    assert!(serde_norway::from_str::<RawBaseline>("rules: { privileged: deny }").is_err());
+    assert!(serde_norway::from_str::<RawBaseline>("unknown_setting: 1").is_err());
+}
+
+// ---- injected defaults -------------------------------------------------------------------
+
+#[test]
+fn create_without_limits_gets_the_default_limits_and_no_new_privileges() {
+    let outcome = check(CREATE, r#"{"Image":"busybox"}"#);
+    assert_eq!(rules(&outcome), []);
+    assert_eq!(
+        rewritten(&outcome),
+        r#"{"Image":"busybox","HostConfig":{"Memory":2147483648,"MemorySwap":2147483648,"NanoCpus":1000000000,"PidsLimit":512,"SecurityOpt":["no-new-privileges=true"]}}"#
+    );
+    assert_eq!(
+        outcome.mutations,
+        [
+            "HostConfig.Memory=2147483648",
+            "HostConfig.MemorySwap=2147483648",
+            "HostConfig.NanoCpus=1000000000",
+            "HostConfig.PidsLimit=512",
+            "HostConfig.SecurityOpt+=no-new-privileges=true",
+        ]
+    );
+}
+
+#[test]
+fn an_empty_create_body_is_rewritten_with_the_defaults() {
+    for body in ["", "{}", "null"] {
+        let outcome = check(CREATE, body);
+        assert!(
+            rewritten_host_config(&outcome).contains(r#""PidsLimit":512"#),
+            "{body:?}"
+        );
+    }
+}
+
+#[test]
+fn limits_the_request_sets_are_kept() {
+    let one_gib = 1i64 << 30;
+    for (fields, want) in [
+        (
+            format!(r#""Memory":{one_gib}"#),
+            format!(r#""Memory":{one_gib},"MemorySwap":{one_gib}"#),
+        ),
+        (
+            format!(r#""Memory":{one_gib},"MemorySwap":{}"#, 3 * one_gib),
+            format!(r#""Memory":{one_gib},"MemorySwap":{}"#, 3 * one_gib),
+        ),
+        (
+            r#""NanoCpus":500000000"#.into(),
+            r#""NanoCpus":500000000"#.into(),
+        ),
+        (r#""PidsLimit":100"#.into(), r#""PidsLimit":100"#.into()),
+        (r#""PidsLimit":0"#.into(), r#""PidsLimit":512"#.into()),
+        (r#""PidsLimit":-1"#.into(), r#""PidsLimit":512"#.into()),
+        (r#""PidsLimit":null"#.into(), r#""PidsLimit":512"#.into()),
+        (r#""Memory":0"#.into(), r#""Memory":2147483648"#.into()),
+    ] {
+        let body = format!(r#"{{"HostConfig":{{{fields}}}}}"#);
+        let hc = rewritten_host_config(&check(CREATE, &body));
+        assert!(hc.contains(&want), "{body}\n  → {hc}\n  wanted {want}");
+    }
+}
+
+#[test]
+fn a_cpu_quota_is_kept_instead_of_injecting_nano_cpus() {
+    let hc = rewritten_host_config(&check(CREATE, r#"{"HostConfig":{"CpuQuota":50000}}"#));
+    assert!(hc.contains(r#""CpuQuota":50000"#), "{hc}");
+    assert!(!hc.contains("NanoCpus"), "{hc}");
+}
+
+#[test]
+fn a_cpu_period_without_quota_gets_a_default_quota_not_nano_cpus() {
+    // dockerd refuses NanoCpus together with CpuPeriod ("Conflicting options").
+    let outcome = check(CREATE, r#"{"HostConfig":{"CpuPeriod":50000}}"#);
+    let hc = rewritten_host_config(&outcome);
+    assert!(hc.contains(r#""CpuPeriod":50000,"#), "{hc}");
+    assert!(hc.contains(r#""CpuQuota":50000"#), "{hc}");
+    assert!(!hc.contains("NanoCpus"), "{hc}");
+    assert!(outcome
+        .mutations
+        .contains(&"HostConfig.CpuQuota=50000".to_string()));
+    let half = configured("cpus_default: 0.5");
+    let hc = rewritten_host_config(&check_with(
+        &half,
+        CREATE,
+        "",
+        r#"{"HostConfig":{"CpuPeriod":1000}}"#,
+    ));
+    // Half of 1ms is below the 1ms minimum quota dockerd accepts.
+    assert!(hc.contains(r#""CpuQuota":1000"#), "{hc}");
+}
+
+#[test]
+fn no_new_privileges_variants_are_stripped_and_true_appended_last() {
+    let outcome = check(
+        CREATE,
+        r#"{"HostConfig":{"SecurityOpt":["no-new-privileges=false","apparmor=docker-default","no-new-privileges","no-new-privileges:false","label=level:s0"]}}"#,
+    );
+    assert_eq!(
+        rules(&outcome),
+        [Rule::NoNewPrivileges, Rule::NoNewPrivileges]
+    );
+    let hc = rewritten_host_config(&outcome);
+    assert!(
+        hc.contains(
+            r#""SecurityOpt":["apparmor=docker-default","label=level:s0","no-new-privileges=true"]"#
+        ),
+        "{hc}"
+    );
+}
+
+#[test]
+fn injected_fields_replace_every_fold_variant_with_the_canonical_name() {
+    let outcome = check(
+        CREATE,
+        r#"{"Image":"busybox","hoſtconfig":{"pidslimit":0,"ſecurityopt":["no-new-privileges=false"],"memory":1073741824,"CapDrop":["ALL"]},"Labels":{"a":"b"}}"#,
+    );
+    assert_eq!(
+        rewritten(&outcome),
+        r#"{"Image":"busybox","HostConfig":{"PidsLimit":512,"SecurityOpt":["no-new-privileges=true"],"memory":1073741824,"CapDrop":["ALL"],"MemorySwap":1073741824,"NanoCpus":1000000000},"Labels":{"a":"b"}}"#
+    );
+}
+
+#[test]
+fn rewritten_create_bodies_keep_every_other_key_and_value() {
+    let body = r#"{"Hostname":"h","Image":"busybox","Cmd":["sh","-c","echo \"hi\""],"Env":["A=1"],"Labels":{"HostConfig":"x","Privileged":"true"},"ExposedPorts":{"8080/tcp":{}},"HostConfig":{"Binds":null,"CapDrop":["ALL"],"Tmpfs":{"/tmp":"rw"},"LogConfig":{"Type":"json-file","Config":{}},"Memory":1073741824,"MemorySwap":1073741824,"NanoCpus":1000000000,"PidsLimit":64},"NetworkingConfig":{"EndpointsConfig":{"app":{"Aliases":["a"]}}}}"#;
+    let outcome = check(CREATE, body);
+    assert_eq!(rules(&outcome), []);
+    let expected = body.replace(
+        r#""PidsLimit":64}"#,
+        r#""PidsLimit":64,"SecurityOpt":["no-new-privileges=true"]}"#,
+    );
+    assert_eq!(rewritten(&outcome), expected);
+    assert_eq!(
+        outcome.mutations,
+        ["HostConfig.SecurityOpt+=no-new-privileges=true"]
+    );
+}
+
+#[test]
+fn a_create_body_that_needs_no_defaults_is_forwarded_unchanged() {
+    let outcome = check_with(
+        &configured(NO_INJECTION),
+        CREATE,
+        "",
+        r#"{"Image":"busybox","HostConfig":{}}"#,
+    );
+    assert!(outcome.rewritten.is_none());
+    assert!(outcome.mutations.is_empty());
+}
+
+#[test]
+fn resources_rule_off_injects_no_limits() {
+    let b = configured("rules: { resources: off }");
+    let hc = rewritten_host_config(&check_with(&b, CREATE, "", r#"{"Image":"busybox"}"#));
+    assert_eq!(hc, r#"{"SecurityOpt":["no-new-privileges=true"]}"#);
+}
+
+#[test]
+fn readonly_rootfs_inject_sets_it_unless_already_true() {
+    let b = configured("readonly_rootfs: inject");
+    for (hc_in, want) in [
+        (r#"{}"#, r#""ReadonlyRootfs":true"#),
+        (r#"{"ReadonlyRootfs":false}"#, r#""ReadonlyRootfs":true"#),
+        (r#"{"readonlyrootfſ":false}"#, r#""ReadonlyRootfs":true"#),
+        (r#"{"readonlyrootfs":true}"#, r#""readonlyrootfs":true"#),
+    ] {
+        let body = format!(r#"{{"HostConfig":{hc_in}}}"#);
+        let outcome = check_with(&b, CREATE, "", &body);
+        let hc = rewritten_host_config(&outcome);
+        assert!(hc.contains(want), "{body} → {hc}");
+        assert_eq!(
+            hc.matches("eadonlyrootf").count() + hc.matches("eadonlyRootf").count(),
+            1,
+            "{hc}"
+        );
+    }
+}
+
+#[test]
+fn ulimit_defaults_are_injected_only_when_the_request_sets_none_of_that_name() {
+    let b = configured("ulimits: { nofile: { default: { soft: 4096, hard: 8192 }, max: 65536 } }");
+    let hc = rewritten_host_config(&check_with(&b, CREATE, "", "{}"));
+    assert!(
+        hc.contains(r#""Ulimits":[{"Name":"nofile","Soft":4096,"Hard":8192}]"#),
+        "{hc}"
+    );
+    for name in ["nofile", "NOFILE"] {
+        let body = format!(
+            r#"{{"HostConfig":{{"Ulimits":[{{"Name":"{name}","Soft":1024,"Hard":2048}}]}}}}"#
+        );
+        let outcome = check_with(&b, CREATE, "", &body);
+        let hc = rewritten_host_config(&outcome);
+        assert!(
+            hc.contains(&format!(
+                r#""Ulimits":[{{"Name":"{name}","Soft":1024,"Hard":2048}}]"#
+            )),
+            "{body} → {hc}"
+        );
+        assert!(
+            !outcome.mutations.iter().any(|m| m.contains("Ulimits")),
+            "{name}"
+        );
+    }
+    let hc = rewritten_host_config(&check_with(
+        &b,
+        CREATE,
+        "",
+        r#"{"HostConfig":{"Ulimits":[{"Name":"nproc","Soft":1,"Hard":1}]}}"#,
+    ));
+    assert!(
+        hc.contains(r#""Ulimits":[{"Name":"nproc","Soft":1,"Hard":1},{"Name":"nofile","Soft":4096,"Hard":8192}]"#),
+        "{hc}"
+    );
+}
+
+#[test]
+fn violations_are_still_reported_when_defaults_are_injected() {
+    let outcome = check(
+        CREATE,
+        r#"{"HostConfig":{"Privileged":true,"PidsLimit":0}}"#,
+    );
+    assert_eq!(rules(&outcome), [Rule::Privileged]);
+    assert!(rewritten_host_config(&outcome).contains(r#""Privileged":true"#));
+}
+
+// ---- regressions -------------------------------------------------------------------------
+
+#[test]
+fn regression_injected_defaults_reach_the_rewritten_body() {
+    // The HostConfig with the injected defaults was built but never put back into the body,
+    // so `rewritten` carried the request unchanged while `mutations` claimed the defaults.
+    let outcome = check(
+        CREATE,
+        r#"{"Image":"busybox","HostConfig":{"Privileged":false}}"#,
+    );
+    assert!(!outcome.mutations.is_empty());
+    let hc = rewritten_host_config(&outcome);
+    for want in ["Memory", "PidsLimit", "no-new-privileges=true"] {
+        assert!(hc.contains(want), "{want} missing from {hc}");
+    }
+}
+
+#[test]
+fn regression_exec_user_with_an_empty_name_is_root() {
+    let outcome = check(EXEC, r#"{"User":":1000"}"#);
+    assert_eq!(rules(&outcome), [Rule::ExecRoot]);
+}
+
+#[test]
+fn regression_ulimit_max_applies_to_upper_case_names() {
+    let b = configured("ulimits: { nofile: { max: 65536 } }");
+    let body = r#"{"HostConfig":{"Ulimits":[{"Name":"NOFILE","Soft":1048576,"Hard":1048576}]}}"#;
+    assert_eq!(rules(&check_with(&b, CREATE, "", body)), [Rule::Resources]);
+}
+
+#[test]
+fn regression_no_new_privileges_require_is_enforced() {
+    let b = configured("no_new_privileges: require");
+    assert_eq!(
+        rules(&check_with(&b, CREATE, "", "{}")),
+        [Rule::NoNewPrivileges]
+    );
+}
+
+#[test]
+fn regression_cpu_period_alone_does_not_get_conflicting_nano_cpus() {
+    let hc = rewritten_host_config(&check(CREATE, r#"{"HostConfig":{"CpuPeriod":100000}}"#));
+    assert!(!hc.contains("NanoCpus"), "{hc}");
+}
+
+#[test]
+fn regression_image_ids_do_not_match_name_patterns() {
+    let b = configured(r#"images: ["docker.io/library/*"]"#);
+    for image in [
+        format!("sha256:{HEX64}"),
+        HEX64.to_string(),
+        "sha256:01".into(),
+    ] {
+        let body = format!(r#"{{"Image":"{image}"}}"#);
+        assert_eq!(
+            rules(&check_with(&b, CREATE, "", &body)),
+            [Rule::Images],
+            "{image}"
+        );
+    }
+    assert_eq!(
+        rules(&check_with(&b, CREATE, "", r#"{"Image":"busybox"}"#)),
+        []
+    );
+}

@@ -99,6 +99,10 @@ pub fn go_fold_eq(key: &str, field: &str) -> bool {
     if key.len() == field.len() && key.eq_ignore_ascii_case(field) {
         return true;
     }
+    // Two ASCII strings fold-match only if they are equal ignoring ASCII case (checked above).
+    if key.is_ascii() && field.is_ascii() {
+        return false;
+    }
     let mut key_chars = key.chars();
     let mut field_chars = field.chars();
     loop {
@@ -108,6 +112,47 @@ pub fn go_fold_eq(key: &str, field: &str) -> bool {
             _ => return false,
         }
     }
+}
+
+/// The byte lengths a key folding to `name` can have: at least `name`'s, longer only by the
+/// multi-byte letters that fold to s (ſ, +1 byte) or k (K, +2 bytes). Lets lookups skip most
+/// keys with one comparison.
+#[inline]
+fn fold_lengths(name: &str) -> std::ops::RangeInclusive<usize> {
+    let extra = name
+        .bytes()
+        .filter(|b| matches!(b, b's' | b'S' | b'k' | b'K'))
+        .count();
+    name.len()..=name.len() + 2 * extra
+}
+
+/// FNV-1a over the key as Go folds it for an ASCII field name: ASCII letters lower-cased, `ſ`
+/// as `s`, `K` as `k`. A key holding any other non-ASCII character can match no ASCII field;
+/// it hashes its raw bytes (a collision only costs one [`go_fold_eq`] call).
+fn fold_hash(key: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(PRIME);
+    };
+    if key.is_ascii() {
+        key.bytes().for_each(|b| eat(b.to_ascii_lowercase()));
+    } else {
+        for c in key.chars() {
+            match c {
+                '\u{17f}' => eat(b's'),
+                '\u{212a}' => eat(b'k'),
+                c if c.is_ascii() => eat((c as u8).to_ascii_lowercase()),
+                c => {
+                    let mut buf = [0u8; 4];
+                    c.encode_utf8(&mut buf).bytes().for_each(&mut eat);
+                }
+            }
+        }
+    }
+    h
 }
 
 /// A JSON value as dockerd's decoder would see it, with object entries kept in document order.
@@ -258,11 +303,26 @@ impl fmt::Display for Json {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Object {
     entries: Vec<(String, Json)>,
+    /// [`fold_hash`] of each entry's key, kept in step with `entries`: a field lookup compares
+    /// these integers and runs [`go_fold_eq`] only on a hash match.
+    folds: Vec<u64>,
 }
 
 impl Object {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn from_entries(entries: Vec<(String, Json)>) -> Self {
+        let folds = entries.iter().map(|(k, _)| fold_hash(k)).collect();
+        Object { entries, folds }
+    }
+
+    /// Recomputes `folds` after `entries` changed.
+    fn refold(&mut self) {
+        self.folds.clear();
+        self.folds
+            .extend(self.entries.iter().map(|(k, _)| fold_hash(k)));
     }
 
     pub fn len(&self) -> usize {
@@ -333,9 +393,12 @@ impl Object {
             .iter()
             .position(|(key, _)| go_fold_eq(key, name))
             .unwrap_or(self.entries.len());
-        self.entries.retain(|(key, _)| !go_fold_eq(key, name));
+        let lengths = fold_lengths(name);
+        self.entries
+            .retain(|(key, _)| !(lengths.contains(&key.len()) && go_fold_eq(key, name)));
         let at = at.min(self.entries.len());
         self.entries.insert(at, (name.to_owned(), value));
+        self.refold();
     }
 
     /// Removes every key that fold-matches `name`; returns the value of the last one removed
@@ -351,6 +414,7 @@ impl Object {
             }
         }
         self.entries = kept;
+        self.refold();
         removed
     }
 
@@ -388,13 +452,17 @@ impl Object {
     pub fn set_entry(&mut self, key: &str, value: Json) {
         match self.entries.iter_mut().find(|(k, _)| k == key) {
             Some((_, slot)) => *slot = value,
-            None => self.entries.push((key.to_owned(), value)),
+            None => {
+                self.entries.push((key.to_owned(), value));
+                self.folds.push(fold_hash(key));
+            }
         }
     }
 
     /// Map removal by exact key.
     pub fn remove_entry(&mut self, key: &str) -> Option<Json> {
         let at = self.entries.iter().position(|(k, _)| k == key)?;
+        self.folds.remove(at);
         Some(self.entries.remove(at).1)
     }
 
@@ -417,9 +485,12 @@ impl Object {
     }
 
     fn find_field(&self, name: &str, parent: &Path) -> Result<Option<usize>, InspectError> {
+        // A key that folds to `name` is at least as long in bytes, and longer only by the
+        // multi-byte letters folding to s (ſ, +1 byte) or k (K, +2 bytes): skip the rest cheaply.
+        let want = fold_hash(name);
         let mut found = None;
         for (at, (key, _)) in self.entries.iter().enumerate() {
-            if go_fold_eq(key, name) {
+            if self.folds.get(at) == Some(&want) && go_fold_eq(key, name) {
                 if found.is_some() {
                     return Err(InspectError::AmbiguousKey {
                         path: parent.field(name),
@@ -777,7 +848,7 @@ impl Parser<'_> {
                 key: shown_key(key),
             }));
         }
-        Ok(Json::Object(Object { entries }))
+        Ok(Json::Object(Object::from_entries(entries)))
     }
 
     /// The `: value` part of an object entry.

@@ -97,7 +97,8 @@ impl std::error::Error for Denial {}
 pub struct RequestView<'a> {
     pub endpoint: &'a Endpoint,
     pub query: &'a Query,
-    pub body: Option<&'a Json>,
+    /// Owned, so injected defaults rewrite it in place instead of copying it.
+    pub body: Option<Json>,
 }
 
 /// Roles as written in the config file.
@@ -283,7 +284,7 @@ impl Policy {
             return lines;
         };
         let route = req.endpoint.route;
-        match baseline.check(route.method, route.template, req.query, req.body) {
+        match baseline.check(route.method, route.template, req.query, req.body.clone()) {
             Ok(outcome) if outcome.violations.is_empty() => {
                 lines.push("baseline: no violations".into())
             }
@@ -303,7 +304,7 @@ impl Policy {
     }
 
     /// Decides one request for `role`. `Err` means the request cannot be judged (400).
-    pub fn decide(&self, role: &Role, req: &RequestView<'_>) -> Result<Decision, Unreadable> {
+    pub fn decide(&self, role: &Role, req: RequestView<'_>) -> Result<Decision, Unreadable> {
         let decision = role.decide(req)?;
         Ok(match decision {
             Decision::Deny(denial) if self.audit_only => Decision::Allow(Permit {
@@ -317,7 +318,7 @@ impl Policy {
 }
 
 impl Role {
-    fn decide(&self, req: &RequestView<'_>) -> Result<Decision, Unreadable> {
+    fn decide(&self, req: RequestView<'_>) -> Result<Decision, Unreadable> {
         let mut permit = match self.decide_route(req.endpoint) {
             Ok(p) => p,
             Err(d) => return Ok(Decision::Deny(d)),
