@@ -193,7 +193,13 @@ impl IdentityMatcher {
                 out
             }
         };
-        policy.has_role(&role).then_some(role)
+        // A template may only produce roles declared under `roles:`, never a built-in such as
+        // `admin`: a certificate's free-form text must not be able to name the most powerful role.
+        let allowed = match &self.role {
+            RoleTemplate::Fixed(_) => policy.has_role(&role),
+            RoleTemplate::Template(_) => policy.is_declared(&role),
+        };
+        allowed.then_some(role)
     }
 }
 

@@ -155,22 +155,25 @@ async fn serve(
     };
     let resp = state.upstream.send(parts, upstream_body, upgrade).await?;
     if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(client_upgrade) = client_upgrade {
-            record.upgraded = true;
-            let mut resp = resp;
-            let upstream_upgrade = hyper::upgrade::on(&mut resp);
-            let stop = state.stop_hijacks.clone();
-            let peer = conn.peer;
-            state.hijacks.spawn(async move {
-                match upgrade::splice(client_upgrade, upstream_upgrade, stop).await {
-                    Ok((up, down)) => {
-                        tracing::debug!(%peer, bytes_in = up, bytes_out = down, "hijacked stream closed")
-                    }
-                    Err(e) => tracing::debug!(%peer, error = %e, "hijacked stream ended"),
+        let Some(client_upgrade) = client_upgrade else {
+            return Err(Refusal::BadRequest(
+                "the Docker daemon switched protocols on a request that did not ask to".into(),
+            ));
+        };
+        record.upgraded = true;
+        let mut resp = resp;
+        let upstream_upgrade = hyper::upgrade::on(&mut resp);
+        let stop = state.stop_hijacks.clone();
+        let peer = conn.peer;
+        state.hijacks.spawn(async move {
+            match upgrade::splice(client_upgrade, upstream_upgrade, stop).await {
+                Ok((up, down)) => {
+                    tracing::debug!(%peer, bytes_in = up, bytes_out = down, "hijacked stream closed")
                 }
-            });
-            return Ok(crate::forward::to_client(resp));
-        }
+                Err(e) => tracing::debug!(%peer, error = %e, "hijacked stream ended"),
+            }
+        });
+        return Ok(crate::forward::to_client(resp));
     }
     Ok(crate::forward::to_client(resp))
 }

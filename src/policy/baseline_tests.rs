@@ -17,6 +17,9 @@ const NETWORK_CREATE: (&str, &str) = ("POST", "/networks/create");
 const IMAGE_PULL: (&str, &str) = ("POST", "/images/create");
 const BUILD: (&str, &str) = ("POST", "/build");
 
+/// No violations.
+const NONE: [Rule; 0] = [];
+
 /// A 64-hex image ID / digest used wherever a full one is needed.
 const HEX64: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -209,9 +212,10 @@ fn look_alike_keys_that_go_does_not_fold_are_not_the_field() {
         &default_baseline(),
         CREATE,
         &[
-            (r#"{"HostConfig":{"Prıvileged":true}}"#, &[]),
+            (r#"{"HostConfig":{"Pr\u0131vileged":true}}"#, &[]),
             (r#"{"HostConfig":{"Privileged ":true}}"#, &[]),
-            (r#"{"Hostcоnfig":{"Privileged":true}}"#, &[]),
+            (r#"{"Hostc\u043enfig":{"Privileged":true}}"#, &[]),
+            (r#"{"HostConfig":{"Privileged\u0000":true}}"#, &[]),
         ],
     );
 }
@@ -971,7 +975,7 @@ fn security_options_are_parsed_like_dockerd() {
         (r#"null"#, &[]),
         (
             r#"["apparmor=docker-default","seccomp=unconfined","label=disable"]"#,
-            &[Rule::SecurityOpt, Rule::SecurityOpt, Rule::SecurityOpt],
+            &[Rule::SecurityOpt, Rule::SecurityOpt],
         ),
     ] {
         let body = security_opt(opts);
@@ -1334,7 +1338,7 @@ fn with_host_ip_configured_other_addresses_are_denied() {
         )],
     );
     // Without host_ip, any address may be given.
-    assert_eq!(rules(&check(CREATE, &binding("0.0.0.0"))), []);
+    assert_eq!(rules(&check(CREATE, &binding("0.0.0.0"))), NONE);
 }
 
 #[test]
@@ -1346,7 +1350,7 @@ fn host_ip_is_injected_into_bindings_that_give_none() {
         "",
         r#"{"HostConfig":{"PortBindings":{"8080/tcp":[{"HostPort":"8080"},{"HostIp":"","HostPort":"8081"},{"hostip":null,"HostPort":"8082"},{"HostIp":"127.0.0.1","HostPort":"8083"}]}}}"#,
     );
-    assert_eq!(rules(&outcome), []);
+    assert_eq!(rules(&outcome), NONE);
     let hc = rewritten_host_config(&outcome);
     assert!(
         hc.contains(r#""PortBindings":{"8080/tcp":[{"HostPort":"8080","HostIp":"127.0.0.1"},{"HostIp":"127.0.0.1","HostPort":"8081"},{"HostIp":"127.0.0.1","HostPort":"8082"},{"HostIp":"127.0.0.1","HostPort":"8083"}]}"#),
@@ -1374,7 +1378,7 @@ rules: { host-ip: off }
         "",
         r#"{"HostConfig":{"PortBindings":{"8080/tcp":[{"HostPort":"8080"},{"HostIp":"0.0.0.0","HostPort":"8081"}]}}}"#,
     );
-    assert_eq!(rules(&outcome), []);
+    assert_eq!(rules(&outcome), NONE);
     assert!(
         !rewritten(&outcome).contains("127.0.0.1"),
         "{}",
@@ -1719,7 +1723,7 @@ fn routes_without_baseline_rules_pass_untouched() {
         (("DELETE", "/containers/{id}"), ""),
     ] {
         let outcome = check_with(&b, route, "", body);
-        assert_eq!(rules(&outcome), [], "{route:?}");
+        assert_eq!(rules(&outcome), NONE, "{route:?}");
         assert!(outcome.rewritten.is_none(), "{route:?}");
     }
 }
@@ -2002,7 +2006,7 @@ const TRIGGERS: &[Trigger] = &[
     ),
     trigger(
         Rule::Images,
-        "images: [docker.io/library/busybox:*]\n",
+        "images: [\"docker.io/library/busybox:*\"]\n",
         CREATE,
         "",
         r#"{"Image":"alpine"}"#,
@@ -2114,7 +2118,7 @@ fn invalid_settings_are_reported_with_their_field() {
 #[test]
 fn create_without_limits_gets_the_default_limits_and_no_new_privileges() {
     let outcome = check(CREATE, r#"{"Image":"busybox"}"#);
-    assert_eq!(rules(&outcome), []);
+    assert_eq!(rules(&outcome), NONE);
     assert_eq!(
         rewritten(&outcome),
         r#"{"Image":"busybox","HostConfig":{"Memory":2147483648,"MemorySwap":2147483648,"NanoCpus":1000000000,"PidsLimit":512,"SecurityOpt":["no-new-privileges=true"]}}"#
@@ -2234,7 +2238,7 @@ fn injected_fields_replace_every_fold_variant_with_the_canonical_name() {
 fn rewritten_create_bodies_keep_every_other_key_and_value() {
     let body = r#"{"Hostname":"h","Image":"busybox","Cmd":["sh","-c","echo \"hi\""],"Env":["A=1"],"Labels":{"HostConfig":"x","Privileged":"true"},"ExposedPorts":{"8080/tcp":{}},"HostConfig":{"Binds":null,"CapDrop":["ALL"],"Tmpfs":{"/tmp":"rw"},"LogConfig":{"Type":"json-file","Config":{}},"Memory":1073741824,"MemorySwap":1073741824,"NanoCpus":1000000000,"PidsLimit":64},"NetworkingConfig":{"EndpointsConfig":{"app":{"Aliases":["a"]}}}}"#;
     let outcome = check(CREATE, body);
-    assert_eq!(rules(&outcome), []);
+    assert_eq!(rules(&outcome), NONE);
     let expected = body.replace(
         r#""PidsLimit":64}"#,
         r#""PidsLimit":64,"SecurityOpt":["no-new-privileges=true"]}"#,
@@ -2278,11 +2282,10 @@ fn readonly_rootfs_inject_sets_it_unless_already_true() {
         let outcome = check_with(&b, CREATE, "", &body);
         let hc = rewritten_host_config(&outcome);
         assert!(hc.contains(want), "{body} → {hc}");
-        assert_eq!(
-            hc.matches("eadonlyrootf").count() + hc.matches("eadonlyRootf").count(),
-            1,
-            "{hc}"
-        );
+        let Ok(Json::Object(hc)) = crate::policy::inspect::parse(hc.as_bytes()) else {
+            panic!("{hc} is not an object");
+        };
+        assert_eq!(hc.keys_folding_to("ReadonlyRootfs").count(), 1, "{body}");
     }
 }
 

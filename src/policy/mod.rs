@@ -26,6 +26,8 @@ use query::Query;
 #[derive(Debug)]
 pub struct Policy {
     roles: HashMap<String, Role>,
+    /// Names declared under `roles:` in the file (built-ins not redeclared are absent).
+    declared: Vec<String>,
     /// Global rollout mode: every denial is turned into an allow recorded as "would deny".
     audit_only: bool,
 }
@@ -140,6 +142,7 @@ impl Policy {
         problems: &mut Problems,
     ) -> Policy {
         let mut roles = HashMap::new();
+        let declared: Vec<String> = raw.keys().cloned().collect();
         for (name, role) in raw {
             let field = format!("roles.{name}");
             let networks = parse_networks(&format!("{field}.networks"), &role.networks, problems);
@@ -233,12 +236,18 @@ impl Policy {
         }
         Policy {
             roles,
+            declared,
             audit_only: settings.audit_only,
         }
     }
 
     pub fn has_role(&self, name: &str) -> bool {
         self.roles.contains_key(name)
+    }
+
+    /// Whether `name` is declared under `roles:` (templates may only produce these).
+    pub fn is_declared(&self, name: &str) -> bool {
+        self.declared.iter().any(|d| d == name)
     }
 
     pub fn role(&self, name: &str) -> Option<&Role> {

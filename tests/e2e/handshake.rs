@@ -133,3 +133,14 @@ fn malformed_request_gets_400_not_a_hang() {
     let resp = gate.raw(ADMIN, b"GARBAGE\r\n\r\n");
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
 }
+
+#[test]
+fn role_template_cannot_produce_a_built_in_role() {
+    let gate = Gate::start(&nowhere(), "");
+    let resp = gate.raw(
+        TEAM_ADMIN,
+        b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    assert!(resp.contains("maps to no role"), "{resp}");
+}

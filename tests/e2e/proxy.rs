@@ -226,3 +226,25 @@ ct.remove(force=True)
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "hello from sdk");
 }
+
+#[test]
+fn buildkit_session_h2c_upgrade_is_relayed() {
+    use std::io::{Read, Write};
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let mut s = gate.tls(ADMIN);
+    s.write_all(
+        b"POST /session HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\
+          X-Docker-Expose-Session-Uuid: dgtest\r\nX-Docker-Expose-Session-Name: dgtest\r\n\
+          X-Docker-Expose-Session-Sharedkey: dgtest\r\n\r\n",
+    )
+    .unwrap();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("upgrade: h2c"), "{head}");
+    let rec = gate.wait_audit(|r| r["route"] == "POST /session");
+    assert_eq!(rec["upgraded"], true);
+    assert_eq!(rec["group"], "build");
+}

@@ -29,6 +29,8 @@ pub const EXPIRED: &str = "expired";
 pub const NOT_YET_VALID: &str = "not-yet-valid";
 pub const NO_CLIENT_AUTH: &str = "no-client-auth";
 pub const NO_EKU: &str = "no-eku";
+/// A certificate whose SAN URI would make the `{*}` role template produce "admin".
+pub const TEAM_ADMIN: &str = "team-admin";
 
 pub fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
@@ -53,6 +55,10 @@ pub fn pki() -> &'static Pki {
         );
         client(MONITOR, Subject::client("monitor").ou("monitoring"));
         client(NOBODY, Subject::client("nobody").ou("visitors"));
+        client(
+            TEAM_ADMIN,
+            Subject::client("mallory").uri("spiffe://test/team/admin"),
+        );
         let now = OffsetDateTime::now_utc();
         let mut expired = Subject::client("admin").ou("admins");
         expired.not_before = now - time::Duration::days(30);
