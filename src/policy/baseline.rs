@@ -470,10 +470,6 @@ impl Baseline {
         let strings = |v: Option<Vec<String>>, d: &[&str]| {
             v.unwrap_or_else(|| d.iter().map(|s| s.to_string()).collect())
         };
-        let mut bind_denied: Vec<String> =
-            DENIED_HOST_PATHS.iter().map(|s| s.to_string()).collect();
-        bind_denied.extend(raw.bind_denied_extra.unwrap_or_default());
-        bind_denied.push(socket.to_string_lossy().into_owned());
         let mut normalise_list = |list: Vec<String>, name: &str| -> Vec<String> {
             list.into_iter()
                 .enumerate()
@@ -486,8 +482,20 @@ impl Baseline {
                 })
                 .collect()
         };
-        let bind_denied = normalise_list(bind_denied, "bind_denied_extra");
+        // Extras are normalised on their own so a problem names its index in the setting.
+        let mut bind_denied: Vec<String> =
+            DENIED_HOST_PATHS.iter().map(|s| s.to_string()).collect();
+        bind_denied.extend(normalise_list(
+            raw.bind_denied_extra.unwrap_or_default(),
+            "bind_denied_extra",
+        ));
         let bind_allowed = normalise_list(raw.bind_allowed.unwrap_or_default(), "bind_allowed");
+        match clean_host_path(&socket.to_string_lossy()) {
+            Ok(socket) => bind_denied.push(socket),
+            // Empty: the config's `upstream` was invalid and has reported its own problem.
+            Err(_) if socket.as_os_str().is_empty() => {}
+            Err(e) => problems.push("upstream", e),
+        }
         let caps_allowed = strings(raw.capabilities_allowed, DEFAULT_CAPS)
             .iter()
             .map(|c| normalise_cap(c))

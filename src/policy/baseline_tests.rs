@@ -2100,6 +2100,10 @@ fn invalid_settings_are_reported_with_their_field() {
         ("{memory_default: 16g}", "t.memory_default"),
         ("{pids_default: 0}", "t.pids_default"),
         ("{cpus_default: 4.0}", "t.cpus_default"),
+        (
+            "bind_denied_extra: [/srv/secrets, srv/keys]",
+            "t.bind_denied_extra[1]",
+        ),
     ] {
         let problems = problems_of(yaml);
         assert_eq!(problems.len(), 1, "{yaml}: {problems:?}");
@@ -2400,4 +2404,36 @@ fn regression_image_ids_do_not_match_name_patterns() {
         rules(&check_with(&b, CREATE, "", r#"{"Image":"busybox"}"#)),
         []
     );
+}
+
+#[test]
+fn regression_bind_denied_extra_problems_name_their_own_index() {
+    // The extras were normalised together with the built-in list, so the first extra was
+    // reported as bind_denied_extra[18].
+    assert_eq!(
+        problems_of("bind_denied_extra: [srv]"),
+        [r#"t.bind_denied_extra[0]: host path "srv" is not absolute"#]
+    );
+}
+
+#[test]
+fn an_upstream_socket_that_cannot_be_cleaned_is_reported_as_upstream() {
+    let mut problems = Problems::default();
+    Baseline::compile(
+        RawBaseline::default(),
+        "t",
+        std::path::Path::new("/srv/x/../docker.sock"),
+        &mut problems,
+    );
+    let fields: Vec<&str> = problems.0.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, ["upstream"]);
+    // An empty path means the config's own `upstream` check already failed.
+    let mut problems = Problems::default();
+    Baseline::compile(
+        RawBaseline::default(),
+        "t",
+        std::path::Path::new(""),
+        &mut problems,
+    );
+    assert!(problems.0.is_empty(), "{:?}", problems.0);
 }
