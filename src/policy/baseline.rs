@@ -813,6 +813,13 @@ impl Findings<'_> {
             );
         }
         for (port, bindings) in hc.field("PortBindings")?.entries()? {
+            // dockerd ≥ 25 back-fills an empty list with a wildcard binding on a random port.
+            if self.b.host_ip.is_some() && bindings.as_array()?.is_none_or(|b| b.is_empty()) {
+                self.violation(
+                    Rule::HostIp,
+                    format!("port {port} has an empty binding list, which newer dockerd publishes on every address; give -p {}::{port}", self.b.host_ip.map(|i| i.to_string()).unwrap_or_default()),
+                );
+            }
             for binding in bindings.items()? {
                 self.port_binding(port, &binding)?;
             }
@@ -1071,13 +1078,13 @@ impl Findings<'_> {
     fn port_binding(&mut self, port: &str, binding: &Cursor<'_>) -> R {
         let host_port = binding.field("HostPort")?.as_str()?.unwrap_or("");
         if !host_port.is_empty() {
-            let (lo, _hi) = parse_port_range(host_port).ok_or_else(|| {
+            let (lo, hi) = parse_port_range(host_port).ok_or_else(|| {
                 Unreadable::Ambiguous(format!(
                     "{}: host port {host_port:?} is not a port or range",
                     binding.path()
                 ))
             })?;
-            if lo != 0 && lo < 1024 {
+            if (lo, hi) != (0, 0) && lo < 1024 {
                 self.violation(
                     Rule::PrivilegedPorts,
                     format!("host ports below 1024 are not allowed (-p {host_port}:{port})"),
@@ -1430,12 +1437,7 @@ impl Findings<'_> {
             return;
         }
         let full = normalise_image(image);
-        if !self
-            .b
-            .images
-            .iter()
-            .any(|p| glob(p, &full) || glob(p, image))
-        {
+        if !self.b.images.iter().any(|p| glob(p, &full)) {
             self.violation(
                 Rule::Images,
                 format!(

@@ -2437,3 +2437,60 @@ fn an_upstream_socket_that_cannot_be_cleaned_is_reported_as_upstream() {
     );
     assert!(problems.0.is_empty(), "{:?}", problems.0);
 }
+
+#[test]
+fn empty_port_binding_list_is_denied_when_a_host_ip_is_configured() {
+    // dockerd ≥ 25 back-fills `[]`/`null` with a wildcard binding on a random port.
+    let b = configured("host_ip: 127.0.0.1");
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"PortBindings":{"80/tcp":[]}}}"#,
+                &[Rule::HostIp],
+            ),
+            (
+                r#"{"HostConfig":{"PortBindings":{"80/tcp":null}}}"#,
+                &[Rule::HostIp],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn host_port_range_starting_at_zero_is_a_privileged_range() {
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"0-80"}]}}}"#,
+                &[Rule::PrivilegedPorts],
+            ),
+            (
+                r#"{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"0"}]}}}"#,
+                &NONE,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn image_patterns_match_only_the_normalised_reference() {
+    // Patterns are matched against docker.io/library/busybox:local, never the raw spelling,
+    // so a raw-looking pattern cannot be satisfied by a look-alike reference.
+    let b = configured(r#"images: ["busybox:*", "docker.io/library/alpine:*"]"#);
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (r#"{"Image":"busybox:local"}"#, &[Rule::Images]),
+            (r#"{"Image":"alpine:3"}"#, &NONE),
+            (
+                r#"{"Image":"docker.io/library/alpine.evil/x:3"}"#,
+                &[Rule::Images],
+            ),
+        ],
+    );
+}
