@@ -1203,8 +1203,13 @@ impl Findings<'_> {
         let Json::Object(root) = doc else {
             return Ok(false);
         };
-        let mut hc = match root.field("HostConfig")? {
-            Some(Json::Object(o)) => o.clone(),
+        // Taken out (leaving null in its place) and put back by set_field at the same position
+        // under the canonical name: no copy of the HostConfig is made.
+        let mut hc = match root.field_mut("HostConfig")? {
+            Some(slot @ Json::Object(_)) => match std::mem::replace(slot, Json::Null) {
+                Json::Object(o) => o,
+                _ => Object::new(),
+            },
             _ => Object::new(),
         };
         let hc_path = super::inspect::Path::of(&["HostConfig"]);
@@ -1313,11 +1318,9 @@ impl Findings<'_> {
                 }
             }
         }
+        root.set_field("HostConfig", Json::Object(hc));
         let changed = !changes.is_empty();
-        if changed {
-            root.set_field("HostConfig", Json::Object(hc));
-            self.out.mutations.extend(changes);
-        }
+        self.out.mutations.extend(changes);
         Ok(changed)
     }
 
