@@ -2222,41 +2222,4 @@ mod tests {
         )
     }
 
-    /// Prints parse and lookup times for ~4 KiB and ~64 KiB bodies (parse includes dropping the
-    /// result): `cargo test --release -- --ignored --nocapture parse_speed`.
-    #[test]
-    #[ignore = "timing report, run in release"]
-    fn parse_speed_report() {
-        fn time_each(rounds: usize, mut run: impl FnMut() -> bool) -> std::time::Duration {
-            let started = std::time::Instant::now();
-            for _ in 0..rounds {
-                assert!(std::hint::black_box(run()));
-            }
-            started.elapsed() / u32::try_from(rounds).unwrap()
-        }
-        for (name, extra) in [("~4 KiB", 20), ("~64 KiB", 700)] {
-            let body = create_body(extra);
-            let bytes = body.as_bytes();
-            let rounds = 20_000_000 / body.len();
-            let ours = time_each(rounds, || parse(std::hint::black_box(bytes)).is_ok());
-            let serde = time_each(rounds, || {
-                serde_json::from_slice::<serde_json::Value>(std::hint::black_box(bytes)).is_ok()
-            });
-            let root = doc(&body);
-            let names = ["HostConfig", "Privileged"];
-            let cursor = time_each(rounds, || {
-                let at = std::hint::black_box(&root).cursor().field_path(&names);
-                at.and_then(|c| c.as_bool()) == Ok(Some(false))
-            });
-            let obj = root.as_object(&Path::root()).unwrap().unwrap();
-            let plain = time_each(rounds, || {
-                std::hint::black_box(obj).field_path(&names) == Ok(Some(&Json::Bool(false)))
-            });
-            println!(
-                "{name} ({} bytes): parse {ours:?} (serde_json::Value {serde:?}); \
-                 HostConfig.Privileged via Cursor {cursor:?}, via Object::field_path {plain:?}",
-                body.len()
-            );
-        }
-    }
 }
