@@ -133,6 +133,8 @@ pub fn nginx(dir: &Path, name: &str, pki: &Pki, upstream: &Path) -> Result<Front
     fs::create_dir_all(&d).map_err(|e| e.to_string())?;
     let config = format!(
         r#"worker_processes auto;
+# Workers run as the bench's user (root when the sockets are root's), like the other fronts.
+user root root;
 daemon off;
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
