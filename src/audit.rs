@@ -2,17 +2,16 @@
 //! from where, and why it was allowed or refused.
 //!
 //! It must not decide anything; it writes what the request path hands it, and never drops a
-//! record: writes go to a dedicated thread through an unbounded channel that is drained and
-//! flushed before shutdown completes.
+//! record: records are batched for a dedicated writer thread, and the last batch is
+//! written before shutdown completes.
 
 use std::fs::OpenOptions;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -86,10 +85,31 @@ enum Sink {
     Log,
     /// JSON lines appended to a file by a writer thread.
     File {
-        tx: Mutex<Option<mpsc::Sender<Record>>>,
+        shared: Arc<Shared>,
         thread: Mutex<Option<JoinHandle<()>>>,
     },
 }
+
+/// The batch between request tasks and the writer thread.
+///
+/// Request tasks serialise their record straight into `pending.bytes` under the lock and wake
+/// the writer only when the batch was empty, so a busy proxy costs one wake-up per batch, not
+/// per request. The writer waits a moment to let a batch fill, swaps the buffer out and writes
+/// it with one `write` call.
+struct Shared {
+    pending: Mutex<Batch>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    /// Set by `close`: the writer drains what is left and stops; later records go to the log.
+    closed: bool,
+}
+
+/// How long the writer lets a batch fill after the first record arrives.
+const BATCH_WINDOW: Duration = Duration::from_millis(5);
 
 #[derive(Debug, thiserror::Error)]
 #[error("audit.path: cannot open {path} for appending: {source}")]
@@ -113,17 +133,21 @@ impl Audit {
                 path: path.to_path_buf(),
                 source,
             })?;
-        let (tx, rx) = mpsc::channel::<Record>();
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Batch::default()),
+            wake: Condvar::new(),
+        });
+        let writer = shared.clone();
         let thread = std::thread::Builder::new()
             .name("dockgate-audit".into())
-            .spawn(move || write_loop(rx, BufWriter::new(file)))
+            .spawn(move || write_loop(&writer, file))
             .map_err(|source| AuditError {
                 path: path.to_path_buf(),
                 source,
             })?;
         Ok(Audit {
             sink: Sink::File {
-                tx: Mutex::new(Some(tx)),
+                shared,
                 thread: Mutex::new(Some(thread)),
             },
         })
@@ -131,30 +155,37 @@ impl Audit {
 
     /// Records one event. Never blocks on disk.
     pub fn write(&self, record: Record) {
-        match &self.sink {
-            Sink::Log => log_record(&record),
-            Sink::File { tx, .. } => {
-                let sent = match tx.lock() {
-                    Ok(guard) => match guard.as_ref() {
-                        Some(tx) => tx.send(record).map_err(|e| e.0),
-                        None => Err(record),
-                    },
-                    Err(_) => Err(record),
-                };
-                // The writer is gone (shutdown, or a disk error): keep the record in the log.
-                if let Err(record) = sent {
-                    log_record(&record);
-                }
-            }
+        let Sink::File { shared, .. } = &self.sink else {
+            return log_record(&record);
+        };
+        let Ok(mut batch) = shared.pending.lock() else {
+            return log_record(&record);
+        };
+        if batch.closed {
+            drop(batch);
+            return log_record(&record);
+        }
+        let was_empty = batch.bytes.is_empty();
+        let before = batch.bytes.len();
+        if serde_json::to_writer(&mut batch.bytes, &record).is_err() {
+            batch.bytes.truncate(before);
+            drop(batch);
+            return log_record(&record);
+        }
+        batch.bytes.push(b'\n');
+        drop(batch);
+        if was_empty {
+            shared.wake.notify_one();
         }
     }
 
     /// Drains and flushes every pending record; later records go to the log.
     pub fn close(&self) {
-        if let Sink::File { tx, thread } = &self.sink {
-            if let Ok(mut tx) = tx.lock() {
-                tx.take();
+        if let Sink::File { shared, thread } = &self.sink {
+            if let Ok(mut batch) = shared.pending.lock() {
+                batch.closed = true;
             }
+            shared.wake.notify_one();
             if let Some(handle) = thread.lock().ok().and_then(|mut t| t.take()) {
                 let _ = handle.join();
             }
@@ -168,25 +199,45 @@ impl Drop for Audit {
     }
 }
 
-fn write_loop(rx: mpsc::Receiver<Record>, mut out: BufWriter<std::fs::File>) {
-    while let Ok(first) = rx.recv() {
-        let mut pending = Some(first);
-        // Write everything queued, then flush once.
-        while let Some(record) = pending.take().or_else(|| rx.try_recv().ok()) {
-            if let Err(e) = write_line(&mut out, &record) {
-                tracing::error!(target: "dockgate::audit", error = %e, "audit file write failed; record follows in the log");
-                log_record(&record);
+fn write_loop(shared: &Shared, mut file: std::fs::File) {
+    let mut out = Vec::new();
+    loop {
+        let closed = {
+            let Ok(mut batch) = shared.pending.lock() else {
+                return;
+            };
+            while batch.bytes.is_empty() && !batch.closed {
+                batch = match shared.wake.wait(batch) {
+                    Ok(b) => b,
+                    Err(_) => return,
+                };
             }
+            if !batch.closed {
+                // Let the batch fill a little before taking it.
+                drop(batch);
+                std::thread::sleep(BATCH_WINDOW);
+                batch = match shared.pending.lock() {
+                    Ok(b) => b,
+                    Err(_) => return,
+                };
+            }
+            std::mem::swap(&mut out, &mut batch.bytes);
+            batch.closed
+        };
+        if !out.is_empty() {
+            if let Err(e) = file.write_all(&out) {
+                tracing::error!(target: "dockgate::audit", error = %e, "audit file write failed; the batch follows in the log");
+                for line in String::from_utf8_lossy(&out).lines() {
+                    tracing::info!(target: "dockgate::audit", "{line}");
+                }
+            }
+            out.clear();
         }
-        if let Err(e) = out.flush() {
-            tracing::error!(target: "dockgate::audit", error = %e, "audit file flush failed");
+        if closed {
+            let _ = file.flush();
+            return;
         }
     }
-}
-
-fn write_line(out: &mut impl Write, record: &Record) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, record)?;
-    out.write_all(b"\n")
 }
 
 fn log_record(record: &Record) {

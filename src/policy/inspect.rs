@@ -2221,5 +2221,4 @@ mod tests {
             labels = labels.join(",")
         )
     }
-
 }
