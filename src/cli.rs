@@ -142,7 +142,7 @@ fn serve(path: PathBuf, overrides: Overrides) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
-        tracing::info!(%listen, upstream = %state.upstream.socket().display(), "dockgate listening");
+        tracing::info!(%listen, upstream = %state.upstream.socket.display(), "dockgate listening");
         crate::server::run(listener, state, shutdown_signal()).await;
         tracing::info!("dockgate stopped");
         Ok(())

@@ -377,6 +377,9 @@ impl RawConfig {
 /// `unix:///path/docker.sock` → `/path/docker.sock`.
 pub fn parse_upstream(raw: &str) -> Result<PathBuf, String> {
     match raw.strip_prefix("unix://") {
+        Some(path) if path.starts_with('/') && path.len() > 107 => Err(format!(
+            "invalid upstream {raw:?}: Unix socket paths are limited to 107 bytes"
+        )),
         Some(path) if path.starts_with('/') => Ok(PathBuf::from(path)),
         _ => Err(format!(
             "invalid upstream {raw:?}: expected unix:///absolute/path/docker.sock"

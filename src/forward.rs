@@ -4,54 +4,86 @@
 //! It must not judge requests (the policy already did) nor buffer bodies: whatever body it is
 //! handed is streamed as it arrives.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::http::uri::{Authority, PathAndQuery, Scheme};
-use hyper::{Request, Response, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use hyperlocal::UnixConnector;
+use hyper::{Request, Response};
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::reject::Refusal;
 
 /// The body sent upstream: the client's own stream, or bytes the policy read (and maybe changed).
 pub type UpstreamBody = Either<Incoming, Full<Bytes>>;
 
-/// A pooled HTTP/1.1 client for one Docker socket.
+/// A future that drives one upstream connection; the downstream connection's task polls it.
+pub type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Why the Docker socket could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("connecting: {0}")]
+    Connect(#[source] std::io::Error),
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+}
+
+/// The Docker socket, as configured.
+#[derive(Debug, Clone)]
 pub struct Upstream {
-    client: Client<UnixConnector, UpstreamBody>,
-    socket: PathBuf,
-    /// `unix://<hex path>:0`, the authority hyperlocal's connector reads the socket path from.
-    authority: Authority,
+    pub socket: Arc<Path>,
+    /// `unix://<hex path>:0/`, how hyperlocal's connector is told which socket to open.
+    target: hyper::Uri,
 }
 
 impl Upstream {
-    pub fn new(socket: &Path) -> Result<Upstream, hyper::http::Error> {
-        let hex: String = socket
-            .as_os_str()
-            .as_encoded_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let authority = Authority::try_from(format!("{hex}:0"))?;
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build(UnixConnector);
-        Ok(Upstream {
-            client,
-            socket: socket.to_path_buf(),
-            authority,
-        })
+    /// `socket` must be an absolute path of at most 107 bytes (checked by the config).
+    pub fn new(socket: &Path) -> Upstream {
+        Upstream {
+            socket: Arc::from(socket),
+            target: hyperlocal::Uri::new(socket, "/").into(),
+        }
     }
+}
 
-    pub fn socket(&self) -> &Path {
-        &self.socket
+/// One downstream connection's way to the Docker socket: a dedicated HTTP/1.1 connection,
+/// opened on first use and reopened when dockerd closed it.
+///
+/// HTTP/1.1 requests on a connection are sequential, so one upstream connection per downstream
+/// connection is all a client can use, and no pool is needed. Its driver future runs in the
+/// downstream connection's own task (handed over through `drivers`), so a request and its
+/// upstream exchange never cross tasks or threads.
+pub struct Link {
+    socket: Arc<Path>,
+    /// `unix://<hex path>:0/`, how hyperlocal's connector is told which socket to open.
+    target: hyper::Uri,
+    /// The idle upstream connection, taken for the length of one exchange.
+    idle: Mutex<Option<SendRequest<UpstreamBody>>>,
+    drivers: UnboundedSender<Driver>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("socket", &self.socket)
+            .finish()
+    }
+}
+
+impl Link {
+    pub fn new(upstream: &Upstream, drivers: UnboundedSender<Driver>) -> Link {
+        Link {
+            target: upstream.target.clone(),
+            socket: upstream.socket.clone(),
+            idle: Mutex::new(None),
+            drivers,
+        }
     }
 
     /// Sends `parts` + `body` upstream. `upgrade` carries the client's `Upgrade` header value when
@@ -62,50 +94,104 @@ impl Upstream {
         body: UpstreamBody,
         upgrade: Option<HeaderValue>,
     ) -> Result<Response<Incoming>, Refusal> {
-        let req = self.request(parts, body, upgrade)?;
-        self.client
-            .request(req)
-            .await
-            .map_err(|source| Refusal::Upstream {
-                socket: self.socket.clone(),
-                source,
-            })
+        let upgrading = upgrade.is_some();
+        let req = request(parts, body, upgrade);
+        let fail = |source| Refusal::Upstream {
+            socket: self.socket.to_path_buf(),
+            source,
+        };
+        let kept = self.take_idle();
+        let reused = kept.is_some();
+        let mut sender = match kept {
+            Some(s) => s,
+            None => self.connect().await.map_err(fail)?,
+        };
+        // A kept connection dockerd has closed is replaced.
+        if sender.ready().await.is_err() {
+            sender = self.connect().await.map_err(fail)?;
+            sender.ready().await.map_err(|e| fail(e.into()))?;
+        }
+        let resp = match sender.try_send_request(req).await {
+            Ok(resp) => resp,
+            // A request a kept connection never started to send goes once more on a new one.
+            Err(mut e) => match e.take_message() {
+                Some(unsent) if reused => {
+                    sender = self.connect().await.map_err(fail)?;
+                    sender.ready().await.map_err(|e| fail(e.into()))?;
+                    sender
+                        .send_request(unsent)
+                        .await
+                        .map_err(|e| fail(e.into()))?
+                }
+                _ => return Err(fail(e.into_error().into())),
+            },
+        };
+        if !upgrading {
+            self.put_idle(sender);
+        }
+        Ok(resp)
     }
 
-    fn request(
-        &self,
-        mut parts: hyper::http::request::Parts,
-        body: UpstreamBody,
-        upgrade: Option<HeaderValue>,
-    ) -> Result<Request<UpstreamBody>, Refusal> {
-        let pq = parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        let mut uri = Uri::builder()
-            .scheme(Scheme::try_from("unix").map_err(bad_uri)?)
-            .authority(self.authority.clone())
-            .path_and_query(pq)
-            .build()
-            .map_err(bad_uri)?;
-        std::mem::swap(&mut parts.uri, &mut uri);
-        strip_hop_by_hop(&mut parts.headers);
-        // Framing is hyper's job: it sets Content-Length or chunked from the body.
-        parts.headers.remove(header::CONTENT_LENGTH);
-        if let Some(proto) = upgrade {
-            parts
-                .headers
-                .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-            parts.headers.insert(header::UPGRADE, proto);
+    fn take_idle(&self) -> Option<SendRequest<UpstreamBody>> {
+        self.idle
+            .lock()
+            .ok()
+            .and_then(|mut idle| idle.take())
+            .filter(|s| !s.is_closed())
+    }
+
+    fn put_idle(&self, sender: SendRequest<UpstreamBody>) {
+        if let Ok(mut idle) = self.idle.lock() {
+            *idle = Some(sender);
         }
-        parts.version = hyper::Version::HTTP_11;
-        Ok(Request::from_parts(parts, body))
+    }
+
+    async fn connect(&self) -> Result<SendRequest<UpstreamBody>, UpstreamError> {
+        use tower_service::Service;
+        let stream = hyperlocal::UnixConnector
+            .call(self.target.clone())
+            .await
+            .map_err(UpstreamError::Connect)?;
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(stream)
+            .await?;
+        let driver: Driver = Box::pin(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        // The receiver lives as long as the downstream connection's task; if it is gone the
+        // connection is closing and this request fails with it.
+        let _ = self.drivers.send(driver);
+        Ok(sender)
     }
 }
 
-fn bad_uri(e: impl std::fmt::Display) -> Refusal {
-    Refusal::BadRequest(format!("request target cannot be forwarded: {e}"))
+/// The upstream request: origin-form target, hop-by-hop headers removed, framing left to hyper.
+fn request(
+    mut parts: hyper::http::request::Parts,
+    body: UpstreamBody,
+    upgrade: Option<HeaderValue>,
+) -> Request<UpstreamBody> {
+    if let Some(pq) = parts.uri.path_and_query().cloned() {
+        parts.uri = hyper::Uri::from(pq);
+    }
+    strip_hop_by_hop(&mut parts.headers);
+    // Framing is hyper's job: it sets Content-Length or chunked from the body.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if !parts.headers.contains_key(header::HOST) {
+        parts
+            .headers
+            .insert(header::HOST, HeaderValue::from_static("docker"));
+    }
+    if let Some(proto) = upgrade {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        parts.headers.insert(header::UPGRADE, proto);
+    }
+    parts.version = hyper::Version::HTTP_11;
+    Request::from_parts(parts, body)
 }
 
 /// Removes the hop-by-hop headers: those RFC 9110 names, and any named in `Connection`.

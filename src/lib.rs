@@ -36,21 +36,12 @@ use std::sync::Arc;
 use config::{Config, ConfigErrors, Problems};
 use proxy::State;
 
-/// Builds everything `serve` needs from a compiled config: TLS state, the upstream client and
+/// Builds everything `serve` needs from a compiled config: TLS state, the upstream socket and
 /// the audit sink. Every problem is reported, one per entry.
 pub fn build_state(config: Config) -> Result<Arc<State>, ConfigErrors> {
     let mut problems = Problems::default();
     let tls = tls::server_config(&config.tls, &mut problems);
-    let upstream = match forward::Upstream::new(&config.upstream) {
-        Ok(u) => Some(u),
-        Err(e) => {
-            problems.push(
-                "upstream",
-                format_args!("{}: {e}", config.upstream.display()),
-            );
-            None
-        }
-    };
+    let upstream = forward::Upstream::new(&config.upstream);
     let audit = match audit::Audit::open(config.audit.path.as_deref()) {
         Ok(a) => Some(a),
         Err(e) => {
@@ -58,8 +49,8 @@ pub fn build_state(config: Config) -> Result<Arc<State>, ConfigErrors> {
             None
         }
     };
-    match (tls, upstream, audit) {
-        (Some(tls), Some(upstream), Some(audit)) if problems.0.is_empty() => Ok(Arc::new(State {
+    match (tls, audit) {
+        (Some(tls), Some(audit)) if problems.0.is_empty() => Ok(Arc::new(State {
             config,
             tls,
             upstream,

@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::audit::{Audit, Record};
 use crate::config::Config;
-use crate::forward::Upstream;
+use crate::forward::Link;
 use crate::identity::Identity;
 use crate::policy::baseline::Unreadable;
 use crate::policy::inspect;
@@ -34,7 +34,8 @@ pub type Body = Either<Incoming, Full<Bytes>>;
 pub struct State {
     pub config: Config,
     pub tls: Arc<ServerConfig>,
-    pub upstream: Upstream,
+    /// The Docker socket; each connection opens its own upstream connection to it.
+    pub upstream: crate::forward::Upstream,
     pub audit: Audit,
     /// Hijacked streams outlive their HTTP connection; they are tracked so shutdown can wait
     /// for them through the grace period...
@@ -50,6 +51,8 @@ pub struct Conn {
     pub identity: Identity,
     /// The role the identity maps to, resolved once per connection.
     pub role: Option<String>,
+    /// This connection's way to the Docker socket.
+    pub link: Link,
 }
 
 /// Serves one request and records it in the audit log, whatever happens.
@@ -153,7 +156,7 @@ async fn serve(
         (Some(body), None, _) => Either::Left(body),
         (None, None, _) => Either::Right(Full::new(Bytes::new())),
     };
-    let resp = state.upstream.send(parts, upstream_body, upgrade).await?;
+    let resp = conn.link.send(parts, upstream_body, upgrade).await?;
     if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_upgrade) = client_upgrade else {
             return Err(Refusal::BadRequest(

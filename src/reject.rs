@@ -49,7 +49,7 @@ pub enum Refusal {
     Upstream {
         socket: PathBuf,
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: crate::forward::UpstreamError,
     },
 }
 

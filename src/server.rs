@@ -17,8 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::Record;
+use crate::forward::{Driver, Link};
 use crate::identity::{self, Identity};
 use crate::proxy::{self, Conn, State};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 /// Serves connections from `listener` until `shutdown` completes, then drains: stops accepting,
 /// lets in-flight requests and hijacked streams finish within the grace period, cuts what is
@@ -117,10 +119,13 @@ async fn serve_connection(
     };
     let role = identity::resolve_role(&state.config.identities, &identity, &state.config.policy);
     tracing::debug!(%peer, cn = identity.display_name(), role = role.as_deref().unwrap_or("-"), "client connected");
+    // Upstream connections opened for this client are driven by this task (see forward::Link).
+    let (driver_tx, mut driver_rx) = tokio::sync::mpsc::unbounded_channel::<Driver>();
     let conn = Arc::new(Conn {
         peer,
         identity,
         role,
+        link: Link::new(&state.upstream, driver_tx),
     });
     let svc_state = state.clone();
     let service = service_fn(move |req| {
@@ -133,20 +138,36 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
-    let http = builder
-        .serve_connection(TokioIo::new(tls), service)
-        .with_upgrades();
-    tokio::pin!(http);
-    let result = tokio::select! {
-        r = http.as_mut() => r,
-        _ = draining.cancelled() => {
-            http.as_mut().graceful_shutdown();
-            http.await
+    let mut http = Box::pin(
+        builder
+            .serve_connection(TokioIo::new(tls), service)
+            .with_upgrades(),
+    );
+    let mut drivers = FuturesUnordered::new();
+    let mut shutting_down = false;
+    let result = loop {
+        tokio::select! {
+            r = http.as_mut() => break r,
+            Some(driver) = driver_rx.recv() => drivers.push(driver),
+            Some(()) = drivers.next(), if !drivers.is_empty() => {}
+            _ = draining.cancelled(), if !shutting_down => {
+                shutting_down = true;
+                http.as_mut().graceful_shutdown();
+            }
         }
     };
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
+    // Dropping the HTTP connection drops the service and with it the link: idle upstream
+    // connections then close, and one being upgraded hands its stream to the hijack task.
+    drop(http);
+    while let Ok(driver) = driver_rx.try_recv() {
+        drivers.push(driver);
+    }
+    // An upgrade hands over at once; anything still waiting on dockerd after this is dropped.
+    let drained = async { while drivers.next().await.is_some() {} };
+    let _ = tokio::time::timeout(Duration::from_secs(10), drained).await;
 }
 
 fn handshake_refused(state: &State, peer: SocketAddr, reason: &str) {
