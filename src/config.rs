@@ -70,6 +70,10 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// How long a client may take to send its request head.
     pub header_read_timeout: Duration,
+    /// How long a client may take to send a body the policy must read.
+    pub body_read_timeout: Duration,
+    /// Connections served at once (handshaking or established); more are dropped at accept.
+    pub max_connections: usize,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -248,6 +252,10 @@ struct RawLimits {
     handshake_timeout_secs: u64,
     #[serde(default = "default_header_timeout")]
     header_read_timeout_secs: u64,
+    #[serde(default = "default_body_timeout")]
+    body_read_timeout_secs: u64,
+    #[serde(default = "default_max_connections")]
+    max_connections: usize,
 }
 
 impl Default for RawLimits {
@@ -256,6 +264,8 @@ impl Default for RawLimits {
             max_body_bytes: default_max_body(),
             handshake_timeout_secs: default_handshake_timeout(),
             header_read_timeout_secs: default_header_timeout(),
+            body_read_timeout_secs: default_body_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -283,6 +293,12 @@ fn default_handshake_timeout() -> u64 {
 }
 fn default_header_timeout() -> u64 {
     30
+}
+fn default_body_timeout() -> u64 {
+    30
+}
+fn default_max_connections() -> usize {
+    10_000
 }
 
 impl RawConfig {
@@ -364,6 +380,8 @@ impl RawConfig {
                 header_read_timeout: Duration::from_secs(
                     self.limits.header_read_timeout_secs.max(1),
                 ),
+                body_read_timeout: Duration::from_secs(self.limits.body_read_timeout_secs.max(1)),
+                max_connections: self.limits.max_connections.max(1),
             },
             audit: AuditConfig {
                 path: self.audit.path.map(|p| base.join(p)),

@@ -127,7 +127,16 @@ async fn serve(
     let (parts, body) = req.into_parts();
     // Only bodies a rule must read are buffered (up to the limit); everything else streams.
     let (body, bytes) = if policy.reads_body(role, &endpoint) {
-        let bytes = read_json_body(&parts, body, state.config.limits.max_body_bytes).await?;
+        let limits = state.config.limits;
+        let read = read_json_body(&parts, body, limits.max_body_bytes);
+        let bytes = tokio::time::timeout(limits.body_read_timeout, read)
+            .await
+            .map_err(|_| {
+                Refusal::BadRequest(format!(
+                    "the request body did not arrive within {}s (limits.body_read_timeout_secs)",
+                    limits.body_read_timeout.as_secs()
+                ))
+            })??;
         (None, Some(bytes))
     } else {
         (Some(body), None)
@@ -192,15 +201,17 @@ fn check_form_encoding(req: &Request<Incoming>) -> Result<(), Refusal> {
         ));
     }
     let Some(ct) = first else { return Ok(()) };
-    let media = media_type(ct);
-    if media.as_deref() != Some("application/x-www-form-urlencoded")
-        && media.as_deref() != Some("multipart/form-data")
-    {
+    // Go's mime.ParseMediaType returns the media type even when the parameters after it are
+    // invalid, and dockerd ignores that error: so judge the part before ';' whatever follows,
+    // and refuse what cannot be read as text at all.
+    let media = media_type(ct).ok_or_else(|| {
+        Refusal::BadRequest("Content-Type is not visible ASCII; send a plain media type".into())
+    })?;
+    if media != "application/x-www-form-urlencoded" && media != "multipart/form-data" {
         return Ok(());
     }
     Err(Refusal::BadRequest(format!(
-        "Content-Type {} is refused: dockerd would read the body as query parameters",
-        media.unwrap_or_default()
+        "Content-Type {media} is refused: dockerd would read the body as query parameters"
     )))
 }
 

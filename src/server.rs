@@ -30,6 +30,9 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
     let draining = CancellationToken::new();
     let kill = CancellationToken::new();
     let acceptor = TlsAcceptor::from(state.tls.clone());
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        state.config.limits.max_connections,
+    ));
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -53,12 +56,24 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
             state.audit.write(r);
             continue;
         }
+        // A connection slot is held from accept to close; past the limit, new peers are
+        // dropped at once rather than left to pile up in handshakes.
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, limit = state.config.limits.max_connections, "connection dropped: limits.max_connections reached");
+            let mut r = Record::new("connection", peer);
+            r.decision = "deny";
+            r.rule = Some("max-connections".into());
+            r.reason = Some("limits.max_connections reached".into());
+            state.audit.write(r);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let state = state.clone();
         let acceptor = acceptor.clone();
         let draining = draining.clone();
         let kill = kill.clone();
         connections.spawn(async move {
+            let _slot = slot;
             tokio::select! {
                 _ = serve_connection(tcp, peer, acceptor, state, draining) => {}
                 _ = kill.cancelled() => {}

@@ -50,11 +50,12 @@ pub enum Rule {
     Build,
     VolumeDriver,
     NetworkDriver,
+    LogDriver,
     Uninspectable,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 33] = [
+    pub const ALL: [Rule; 34] = [
         Rule::Privileged,
         Rule::ExecPrivileged,
         Rule::ExecRoot,
@@ -87,6 +88,7 @@ impl Rule {
         Rule::Build,
         Rule::VolumeDriver,
         Rule::NetworkDriver,
+        Rule::LogDriver,
         Rule::Uninspectable,
     ];
 
@@ -124,6 +126,7 @@ impl Rule {
             Rule::Build => "build",
             Rule::VolumeDriver => "volume-driver",
             Rule::NetworkDriver => "network-driver",
+            Rule::LogDriver => "log-driver",
             Rule::Uninspectable => "uninspectable",
         }
     }
@@ -188,6 +191,7 @@ pub struct Baseline {
     modes: BTreeMap<Rule, Mode>,
     caps_allowed: Vec<String>,
     bind_allowed: Vec<String>,
+    bind_writable: bool,
     bind_denied: Vec<String>,
     images: Vec<String>,
     runtimes: Vec<String>,
@@ -195,6 +199,7 @@ pub struct Baseline {
     devices_allowed: Vec<String>,
     volume_drivers: Vec<String>,
     network_drivers: Vec<String>,
+    log_drivers: Vec<String>,
     host_ip: Option<IpAddr>,
     restart_max_retries: i64,
     restart_always: bool,
@@ -234,6 +239,8 @@ pub struct RawBaseline {
     rules: BTreeMap<String, Mode>,
     capabilities_allowed: Option<Vec<String>>,
     bind_allowed: Option<Vec<String>>,
+    /// Allow writable binds of allowed paths (a container can then plant symlinks there).
+    bind_writable: Option<bool>,
     bind_denied_extra: Option<Vec<String>>,
     images: Option<Vec<String>>,
     runtimes: Option<Vec<String>>,
@@ -241,6 +248,9 @@ pub struct RawBaseline {
     devices_allowed: Option<Vec<String>>,
     volume_drivers: Option<Vec<String>>,
     network_drivers: Option<Vec<String>>,
+    /// Log drivers a container may use (default: json-file, local, journald, none); remote
+    /// drivers (gelf, fluentd, syslog, …) send to addresses the request names.
+    log_drivers: Option<Vec<String>>,
     host_ip: Option<IpAddr>,
     restart_max_retries: Option<i64>,
     restart_always: Option<bool>,
@@ -505,6 +515,7 @@ impl Baseline {
             modes,
             caps_allowed,
             bind_allowed,
+            bind_writable: raw.bind_writable.unwrap_or(false),
             bind_denied,
             images: raw.images.unwrap_or_default(),
             runtimes: strings(raw.runtimes, &["runc"]),
@@ -512,6 +523,7 @@ impl Baseline {
             devices_allowed: raw.devices_allowed.unwrap_or_default(),
             volume_drivers: strings(raw.volume_drivers, &["local"]),
             network_drivers: strings(raw.network_drivers, &["bridge"]),
+            log_drivers: strings(raw.log_drivers, &["json-file", "local", "journald", "none"]),
             host_ip: raw.host_ip,
             restart_max_retries: raw.restart_max_retries.unwrap_or(5),
             restart_always: raw.restart_always.unwrap_or(false),
@@ -806,6 +818,33 @@ impl Findings<'_> {
                 "disabling the OOM killer is not allowed (--oom-kill-disable)",
             );
         }
+        if hc.field("OomScoreAdj")?.as_i64()?.unwrap_or(0) < 0 {
+            self.violation(
+                Rule::OomKillDisable,
+                "a negative OOM score adjustment is not allowed (--oom-score-adj)",
+            );
+        }
+        let shm = hc.field("ShmSize")?.as_i64()?.unwrap_or(0);
+        if shm > self.b.memory_max || shm < 0 {
+            self.violation(
+                Rule::Resources,
+                format!(
+                    "shared memory size {shm} exceeds the memory maximum {} (--shm-size)",
+                    self.b.memory_max
+                ),
+            );
+        }
+        if let Some(driver) = hc.field_path(&["LogConfig", "Type"])?.as_str()? {
+            if !driver.is_empty() && !self.b.log_drivers.iter().any(|d| d == driver) {
+                self.violation(
+                    Rule::LogDriver,
+                    format!(
+                        "log driver {driver:?} is not allowed (allowed: {})",
+                        self.b.log_drivers.join(", ")
+                    ),
+                );
+            }
+        }
         if hc.field("PublishAllPorts")?.as_bool()? == Some(true) {
             self.violation(
                 Rule::PublishAll,
@@ -876,7 +915,8 @@ impl Findings<'_> {
                 }
             };
             if source.starts_with('/') {
-                self.host_path(source, &format!("-v {spec}"))?;
+                let read_only = mode.split(',').any(|t| t == "ro");
+                self.host_path(source, read_only, &format!("-v {spec}"))?;
             }
             for token in mode.split(',') {
                 if is_shared_propagation(token) {
@@ -892,7 +932,12 @@ impl Findings<'_> {
             let source = m.field("Source")?.as_str()?.unwrap_or("");
             match ty {
                 "bind" => {
-                    self.host_path(source, &format!("--mount type=bind,source={source}"))?;
+                    let read_only = m.field("ReadOnly")?.as_bool()? == Some(true);
+                    self.host_path(
+                        source,
+                        read_only,
+                        &format!("--mount type=bind,source={source}"),
+                    )?;
                     if let Some(p) = m.field_path(&["BindOptions", "Propagation"])?.as_str()? {
                         if is_shared_propagation(p) {
                             self.violation(Rule::MountPropagation, format!("shared mount propagation is not allowed (bind-propagation={p})"));
@@ -931,22 +976,53 @@ impl Findings<'_> {
                 format!("volume driver {driver:?} is not allowed ({what})"),
             );
         }
-        let device = options.as_object()?.and_then(|o| o.entry("device"));
-        if let Some(device) = device {
-            let device = device.as_str(options.path())?.unwrap_or("");
-            if device.starts_with('/') {
-                self.host_path(device, &format!("{what}, volume device {device}"))?;
-            } else {
-                self.violation(
-                    Rule::HostMounts,
-                    format!("volume driver option device={device:?} is not allowed ({what})"),
-                );
+        // The local driver mounts `device` with `type` and `o` (mount(8) semantics): only a
+        // plain bind of an allowed host path, or a tmpfs, is judged safe; overlay lowerdirs,
+        // procfs, NFS and the like can expose any host path whatever `device` says.
+        let Some(opts) = options.as_object()? else {
+            return Ok(());
+        };
+        let text = |key: &str| -> Result<Option<&str>, Unreadable> {
+            match opts.entry(key) {
+                Some(v) => Ok(v.as_str(&options.path().field(key))?),
+                None => Ok(None),
             }
+        };
+        let (ty, o, device) = (text("type")?, text("o")?, text("device")?);
+        if let Some((key, _)) = opts
+            .entries()
+            .find(|(k, _)| !matches!(*k, "type" | "o" | "device"))
+        {
+            self.violation(
+                Rule::HostMounts,
+                format!("volume driver option {key:?} is not allowed ({what})"),
+            );
+        }
+        let binds = o.is_some_and(|o| o.split(',').any(|t| t == "bind" || t == "rbind"));
+        match (ty.unwrap_or(""), device) {
+            ("tmpfs", _) if !binds && device.is_none_or(|d| d == "tmpfs") => {}
+            ("" | "none", Some(device)) if binds && device.starts_with('/') => {
+                let read_only = o.is_some_and(|o| o.split(',').any(|t| t == "ro"));
+                self.host_path(device, read_only, &format!("{what}, volume device {device}"))?;
+            }
+            (_, None) if ty.is_none() && o.is_none() => {}
+            (ty, device) => self.violation(
+                Rule::HostMounts,
+                format!(
+                    "volume driver options type={ty:?} o={:?} device={:?} are not allowed; only type=none,o=bind of an allowed host path or type=tmpfs ({what})",
+                    o.unwrap_or(""),
+                    device.unwrap_or("")
+                ),
+            ),
         }
         Ok(())
     }
 
-    fn host_path(&mut self, raw: &str, what: &str) -> R {
+    /// Judges a bind source. `read_only` says whether the container gets it read-only: a
+    /// writable bind lets a container plant a symlink that a later bind of a path under it
+    /// would follow (the kernel resolves it at mount time), so writable binds need
+    /// `bind_writable: true`.
+    fn host_path(&mut self, raw: &str, read_only: bool, what: &str) -> R {
         let path = clean_host_path(raw).map_err(Unreadable::Ambiguous)?;
         let related = |d: &String| {
             path == *d
@@ -971,6 +1047,11 @@ impl Findings<'_> {
                     "host path {path} is outside the allowed bind prefixes [{}] ({what})",
                     self.b.bind_allowed.join(", ")
                 ),
+            );
+        } else if !read_only && !self.b.bind_writable {
+            self.violation(
+                Rule::HostMounts,
+                format!("host path {path} must be bound read-only (:ro): a writable bind lets a container plant symlinks a later bind would follow ({what})"),
             );
         }
         Ok(())
@@ -1118,6 +1199,16 @@ impl Findings<'_> {
         if memory < 0 {
             self.violation(Rule::Resources, "a negative memory limit is not allowed");
         }
+        let swap = r.field("MemorySwap")?.as_i64()?.unwrap_or(0);
+        if swap > b.memory_max.saturating_mul(2) {
+            self.violation(
+                Rule::Resources,
+                format!(
+                    "memory+swap limit {swap} exceeds twice the memory maximum {} (--memory-swap)",
+                    b.memory_max
+                ),
+            );
+        }
         if r.field("MemorySwap")?.as_i64()? == Some(-1) {
             self.violation(
                 Rule::Resources,
@@ -1162,12 +1253,23 @@ impl Findings<'_> {
             let name = u.field("Name")?.as_str()?.unwrap_or("");
             let soft = u.field("Soft")?.as_i64()?.unwrap_or(0);
             let hard = u.field("Hard")?.as_i64()?.unwrap_or(0);
-            if let Some(max) = b.ulimit_setting(name).and_then(|s| s.max) {
-                if soft > max || hard > max || soft < 0 || hard < 0 {
-                    self.violation(
-                        Rule::Resources,
-                        format!("ulimit {name}={soft}:{hard} exceeds the maximum {max} (--ulimit)"),
-                    );
+            match b.ulimit_setting(name) {
+                None => self.violation(
+                    Rule::Resources,
+                    format!(
+                        "ulimit {name:?} is not allowed (configured: {})",
+                        b.ulimits.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+                Some(setting) => {
+                    if let Some(max) = setting.max {
+                        if soft > max || hard > max || soft < 0 || hard < 0 {
+                            self.violation(
+                                Rule::Resources,
+                                format!("ulimit {name}={soft}:{hard} exceeds the maximum {max} (--ulimit)"),
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -1328,6 +1430,16 @@ impl Findings<'_> {
 
     fn container_update(&mut self, body: Cursor<'_>) -> R {
         self.resources(&body, true)?;
+        // The stored quota or period is not known here: changing one alone can turn a bounded
+        // quota into many CPUs (period 100000 → 1000), so both must come together.
+        let period = body.field("CpuPeriod")?.as_i64()?.unwrap_or(0);
+        let quota = body.field("CpuQuota")?.as_i64()?.unwrap_or(0);
+        if (period != 0) != (quota != 0) {
+            self.violation(
+                Rule::Resources,
+                "on update, CpuPeriod and CpuQuota must be set together (--cpu-period with --cpu-quota, or --cpus)",
+            );
+        }
         let mem = body.field("Memory")?.as_i64()?;
         if mem == Some(0) {
             // 0 leaves the limit unchanged on update: fine.
@@ -1430,9 +1542,8 @@ impl Findings<'_> {
         }
         // dockerd reads `sha256:<hex>` (any length) and a 64-hex string as an image ID and runs
         // that image whatever its name, so no name pattern can vouch for it.
-        if image.starts_with("sha256:")
-            || (image.len() == 64 && image.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
+        // A bare all-hex name is also tried as an ID prefix (`imageStore.Search`).
+        if image.starts_with("sha256:") || image.bytes().all(|b| b.is_ascii_hexdigit()) {
             self.violation(
                 Rule::Images,
                 format!("image {image:?} is an image ID, which no allowed image pattern can vouch for; name the image ({field})"),

@@ -558,7 +558,7 @@ fn without_bind_allowed_every_host_path_is_refused_and_named_volumes_are_not() {
 
 #[test]
 fn bind_host_paths_are_judged_against_the_allowed_prefixes_and_the_denylist() {
-    let b = configured("bind_allowed: [/srv/work, /var/lib/app/]");
+    let b = configured("bind_allowed: [/srv/work, /var/lib/app/]\nbind_writable: true");
     for (spec, want) in [
         ("/srv/work:/w", &[][..]),
         ("/srv/work/:/w", &[]),
@@ -596,7 +596,7 @@ fn bind_host_paths_are_judged_against_the_allowed_prefixes_and_the_denylist() {
 
 #[test]
 fn bind_paths_that_cannot_be_judged_lexically_are_refused() {
-    let b = configured("bind_allowed: [/srv/work]");
+    let b = configured("bind_allowed: [/srv/work]\nbind_writable: true");
     assert_refused(
         &b,
         CREATE,
@@ -614,6 +614,7 @@ fn a_denied_path_inside_an_allowed_prefix_wins() {
     let b = configured(
         "
 bind_allowed: [/srv]
+bind_writable: true
 bind_denied_extra: [/srv/secrets]
 ",
     );
@@ -636,7 +637,7 @@ bind_denied_extra: [/srv/secrets]
 fn the_configured_upstream_socket_is_always_a_denied_host_path() {
     let mut problems = Problems::default();
     let b = Baseline::compile(
-        serde_norway::from_str("bind_allowed: [/srv]").unwrap(),
+        serde_norway::from_str("bind_allowed: [/srv]\nbind_writable: true").unwrap(),
         "t",
         std::path::Path::new("/srv/docker/docker.sock"),
         &mut problems,
@@ -657,7 +658,7 @@ fn the_configured_upstream_socket_is_always_a_denied_host_path() {
 
 #[test]
 fn shared_mount_propagation_is_denied_in_binds_and_mounts() {
-    let b = configured("bind_allowed: [/srv/work]");
+    let b = configured("bind_allowed: [/srv/work]\nbind_writable: true");
     for (spec, want) in [
         ("/srv/work:/w:shared", &[Rule::MountPropagation][..]),
         ("/srv/work:/w:rshared", &[Rule::MountPropagation]),
@@ -695,7 +696,7 @@ fn shared_mount_propagation_is_denied_in_binds_and_mounts() {
 
 #[test]
 fn mounts_are_judged_by_type() {
-    let b = configured("bind_allowed: [/srv/work]");
+    let b = configured("bind_allowed: [/srv/work]\nbind_writable: true");
     let mount = |m: &str| format!(r#"{{"HostConfig":{{"Mounts":[{m}]}}}}"#);
     for (m, want) in [
         (
@@ -797,7 +798,7 @@ fn volumes_from_and_foreign_volume_drivers_are_denied() {
 
 #[test]
 fn volume_create_with_a_bind_device_is_judged_as_a_host_mount() {
-    let b = configured("bind_allowed: [/srv/work]");
+    let b = configured("bind_allowed: [/srv/work]\nbind_writable: true");
     assert_rules(
         &b,
         VOLUME_CREATE,
@@ -815,17 +816,28 @@ fn volume_create_with_a_bind_device_is_judged_as_a_host_mount() {
                 r#"{"DriverOpts":{"device":"//var/lib/docker/"}}"#,
                 &[Rule::HostMounts],
             ),
-            (r#"{"DriverOpts":{"device":"/srv/work/v"}}"#, &[]),
+            // `device` alone is not a bind: only type=none,o=bind of an allowed path passes.
+            (
+                r#"{"DriverOpts":{"device":"/srv/work/v"}}"#,
+                &[Rule::HostMounts],
+            ),
+            (
+                r#"{"DriverOpts":{"type":"none","o":"bind","device":"/srv/work/v"}}"#,
+                &[],
+            ),
             // A relative device is mounted relative to dockerd's working directory.
             (r#"{"DriverOpts":{"device":"etc"}}"#, &[Rule::HostMounts]),
             (
                 r#"{"DriverOpts":{"device":"nfs.example:/export"}}"#,
                 &[Rule::HostMounts],
             ),
-            // DriverOpts is a map: keys are exact, and the local driver refuses "Device".
-            (r#"{"DriverOpts":{"Device":"/etc"}}"#, &[]),
+            // DriverOpts is a map with exact keys; options other than type/o/device are refused.
+            (r#"{"DriverOpts":{"Device":"/etc"}}"#, &[Rule::HostMounts]),
             (r#"{"Name":"v"}"#, &[]),
-            (r#"{"Driver":"local","DriverOpts":{"size":"1g"}}"#, &[]),
+            (
+                r#"{"Driver":"local","DriverOpts":{"size":"1g"}}"#,
+                &[Rule::HostMounts],
+            ),
             (r#"{"Driver":"rexray"}"#, &[Rule::VolumeDriver]),
             (r#"{"driver":"rexray"}"#, &[Rule::VolumeDriver]),
             ("", &[]),
@@ -836,7 +848,7 @@ fn volume_create_with_a_bind_device_is_judged_as_a_host_mount() {
         VOLUME_CREATE,
         &[
             (
-                r#"{"DriverOpts":{"device":"/srv/work/../../etc"}}"#,
+                r#"{"DriverOpts":{"type":"none","o":"bind","device":"/srv/work/../../etc"}}"#,
                 Refusal::Ambiguous,
             ),
             (
@@ -1502,8 +1514,8 @@ fn ulimits_above_the_maximum_are_denied_whatever_the_case_of_the_name() {
         ("nofile", -1, -1, &[Rule::Resources]),
         ("NOFILE", 1024, 1048576, &[Rule::Resources]),
         ("NoFile", 1048576, 1048576, &[Rule::Resources]),
-        // No maximum configured for other limits.
-        ("nproc", 1048576, 1048576, &[]),
+        // Limits with no configured setting are refused.
+        ("nproc", 1048576, 1048576, &[Rule::Resources]),
     ] {
         let body = ulimit(name, soft, hard);
         assert_eq!(rules(&check_with(&b, CREATE, "", &body)), want, "{body}");
@@ -1827,6 +1839,13 @@ const fn trigger(
 }
 
 const TRIGGERS: &[Trigger] = &[
+    trigger(
+        Rule::LogDriver,
+        "",
+        CREATE,
+        "",
+        r#"{"HostConfig":{"LogConfig":{"Type":"gelf","Config":{"gelf-address":"udp://10.0.0.1:12201"}}}}"#,
+    ),
     trigger(
         Rule::Privileged,
         "",
@@ -2491,6 +2510,131 @@ fn image_patterns_match_only_the_normalised_reference() {
                 r#"{"Image":"docker.io/library/alpine.evil/x:3"}"#,
                 &[Rule::Images],
             ),
+        ],
+    );
+}
+
+#[test]
+fn volume_driver_options_other_than_a_plain_bind_or_tmpfs_are_denied() {
+    let b = configured("bind_allowed: [/srv/work]\nbind_writable: true");
+    assert_rules(
+        &b,
+        VOLUME_CREATE,
+        &[
+            (
+                r#"{"Driver":"local","DriverOpts":{"type":"none","o":"bind","device":"/srv/work/a"}}"#,
+                &NONE,
+            ),
+            (
+                r#"{"Driver":"local","DriverOpts":{"type":"tmpfs","device":"tmpfs","o":"size=10m"}}"#,
+                &NONE,
+            ),
+            // overlay lowerdirs and procfs expose host paths whatever `device` says.
+            (
+                r#"{"Driver":"local","DriverOpts":{"type":"overlay","device":"/srv/work","o":"lowerdir=/var/run,upperdir=/srv/work/u,workdir=/srv/work/w"}}"#,
+                &[Rule::HostMounts],
+            ),
+            (
+                r#"{"Driver":"local","DriverOpts":{"type":"proc","device":"/srv/work"}}"#,
+                &[Rule::HostMounts],
+            ),
+            (
+                r#"{"Driver":"local","DriverOpts":{"type":"nfs","o":"addr=10.0.0.1","device":":/export"}}"#,
+                &[Rule::HostMounts],
+            ),
+            (
+                r#"{"Driver":"local","DriverOpts":{"type":"none","o":"bind","device":"/srv/work","extra":"x"}}"#,
+                &[Rule::HostMounts],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn writable_binds_of_allowed_paths_need_bind_writable() {
+    // A writable bind lets a container plant a symlink that a later bind would follow.
+    let b = configured("bind_allowed: [/srv/work]");
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (r#"{"HostConfig":{"Binds":["/srv/work:/w:ro"]}}"#, &NONE),
+            (
+                r#"{"HostConfig":{"Binds":["/srv/work:/w"]}}"#,
+                &[Rule::HostMounts],
+            ),
+            (
+                r#"{"HostConfig":{"Mounts":[{"Type":"bind","Source":"/srv/work","Target":"/w","ReadOnly":true}]}}"#,
+                &NONE,
+            ),
+            (
+                r#"{"HostConfig":{"Mounts":[{"Type":"bind","Source":"/srv/work","Target":"/w"}]}}"#,
+                &[Rule::HostMounts],
+            ),
+        ],
+    );
+    let writable = configured("bind_allowed: [/srv/work]\nbind_writable: true");
+    assert_rules(
+        &writable,
+        CREATE,
+        &[(r#"{"HostConfig":{"Binds":["/srv/work:/w"]}}"#, &NONE)],
+    );
+}
+
+#[test]
+fn update_must_set_cpu_period_and_quota_together() {
+    assert_rules(
+        &default_baseline(),
+        UPDATE,
+        &[
+            (r#"{"CpuPeriod":1000}"#, &[Rule::Resources]),
+            (r#"{"CpuQuota":50000}"#, &[Rule::Resources]),
+            (r#"{"CpuPeriod":100000,"CpuQuota":50000}"#, &NONE),
+        ],
+    );
+}
+
+#[test]
+fn negative_oom_score_large_shm_and_swap_and_unconfigured_ulimits_are_denied() {
+    let b = configured("ulimits:\n  nofile: { max: 65536 }");
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"OomScoreAdj":-1000}}"#,
+                &[Rule::OomKillDisable],
+            ),
+            (r#"{"HostConfig":{"OomScoreAdj":500}}"#, &NONE),
+            (
+                r#"{"HostConfig":{"ShmSize":100000000000}}"#,
+                &[Rule::Resources],
+            ),
+            (
+                r#"{"HostConfig":{"MemorySwap":1000000000000000}}"#,
+                &[Rule::Resources],
+            ),
+            (
+                r#"{"HostConfig":{"Ulimits":[{"Name":"memlock","Soft":-1,"Hard":-1}]}}"#,
+                &[Rule::Resources],
+            ),
+            (
+                r#"{"HostConfig":{"Ulimits":[{"Name":"nofile","Soft":1024,"Hard":2048}]}}"#,
+                &NONE,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn all_hex_image_names_are_treated_as_id_prefixes_when_an_allowlist_is_set() {
+    let b = configured(r#"images: ["docker.io/library/*"]"#);
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (r#"{"Image":"52844d639dca"}"#, &[Rule::Images]),
+            (r#"{"Image":"busybox"}"#, &NONE),
         ],
     );
 }

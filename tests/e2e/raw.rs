@@ -319,3 +319,43 @@ fn cap_add_given_as_a_string_or_with_folded_letters_is_still_checked() {
     let folded = "{\"Image\":\"busybox:local\",\"HostConfig\":{\"CapAdd\":[\"\u{17f}ys_admin\"]}}";
     expect(&gate, &create(folded), 403, "(rule capabilities, role dev)");
 }
+
+#[test]
+fn form_content_type_with_unreadable_parameters_is_still_refused() {
+    // Go's mime.ParseMediaType returns the type even when a parameter is invalid, and dockerd
+    // then reads the body as form fields (fromSrc=… would import any image).
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let mut req = b"POST /v1.41/images/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded; x=\xc3\xbf\r\nContent-Length: 32\r\n\r\n".to_vec();
+    req.extend_from_slice(b"fromSrc=http://127.0.0.1:1/x.tar");
+    let resp = gate.raw(DEV, &req);
+    assert_eq!(status(&resp), 400, "{resp}");
+    assert!(resp.contains("Content-Type"), "{resp}");
+}
+
+#[test]
+fn a_body_that_trickles_in_is_cut_off_after_the_read_timeout() {
+    use std::io::{Read, Write};
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "limits:\n  body_read_timeout_secs: 1\n");
+    let mut s = gate.tls(DEV);
+    s.write_all(b"POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{").unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let resp = String::from_utf8_lossy(&out);
+    assert_eq!(status(&resp), 400, "{resp}");
+    assert!(resp.contains("body_read_timeout_secs"), "{resp}");
+}
+
+#[test]
+fn connections_past_the_limit_are_dropped_at_accept() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "limits:\n  max_connections: 2\n");
+    // Two connections that never finish their handshake hold both slots.
+    let _a = std::net::TcpStream::connect(gate.addr).unwrap();
+    let _b = std::net::TcpStream::connect(gate.addr).unwrap();
+    let err = handshake(gate.addr, Some(ADMIN)).expect_err("third connection must be dropped");
+    assert!(!err.is_empty());
+    let rec = gate.wait_audit(|r| r["rule"] == "max-connections");
+    assert_eq!(rec["decision"], "deny");
+}
