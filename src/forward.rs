@@ -40,7 +40,13 @@ pub struct Upstream {
     pub socket: Arc<Path>,
     /// `unix://<hex path>:0/`, how hyperlocal's connector is told which socket to open.
     target: hyper::Uri,
+    /// Idle upstream connections left by client connections that ended, for the next new
+    /// client connection (docker CLI calls are short connections: this saves a connect each).
+    spare: Arc<Mutex<Vec<SendRequest<UpstreamBody>>>>,
 }
+
+/// Spare upstream connections kept at most.
+const MAX_SPARE: usize = 32;
 
 impl Upstream {
     /// `socket` must be an absolute path of at most 107 bytes (checked by the config).
@@ -48,6 +54,7 @@ impl Upstream {
         Upstream {
             socket: Arc::from(socket),
             target: hyperlocal::Uri::new(socket, "/").into(),
+            spare: Arc::default(),
         }
     }
 }
@@ -61,6 +68,7 @@ impl Upstream {
 /// upstream exchange never cross tasks or threads.
 pub struct Link {
     socket: Arc<Path>,
+    spare: Arc<Mutex<Vec<SendRequest<UpstreamBody>>>>,
     /// `unix://<hex path>:0/`, how hyperlocal's connector is told which socket to open.
     target: hyper::Uri,
     /// The idle upstream connection, taken for the length of one exchange.
@@ -81,6 +89,7 @@ impl Link {
         Link {
             target: upstream.target.clone(),
             socket: upstream.socket.clone(),
+            spare: upstream.spare.clone(),
             idle: Mutex::new(None),
             drivers,
         }
@@ -132,12 +141,37 @@ impl Link {
         Ok(resp)
     }
 
+    /// Hands this link's idle upstream connection to the spares when the client connection
+    /// ends. Returns whether it did (its driver must then outlive the client's task).
+    pub fn release(&self) -> bool {
+        let Some(sender) = self.take_idle() else {
+            return false;
+        };
+        match self.spare.lock() {
+            Ok(mut spare) if spare.len() < MAX_SPARE => {
+                spare.push(sender);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn take_idle(&self) -> Option<SendRequest<UpstreamBody>> {
-        self.idle
+        let own = self
+            .idle
             .lock()
             .ok()
             .and_then(|mut idle| idle.take())
-            .filter(|s| !s.is_closed())
+            .filter(|s| !s.is_closed());
+        own.or_else(|| {
+            let mut spare = self.spare.lock().ok()?;
+            while let Some(s) = spare.pop() {
+                if !s.is_closed() {
+                    return Some(s);
+                }
+            }
+            None
+        })
     }
 
     fn put_idle(&self, sender: SendRequest<UpstreamBody>) {

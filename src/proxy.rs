@@ -52,7 +52,7 @@ pub struct Conn {
     /// The role the identity maps to, resolved once per connection.
     pub role: Option<String>,
     /// This connection's way to the Docker socket.
-    pub link: Link,
+    pub link: Arc<Link>,
 }
 
 /// Serves one request and records it in the audit log, whatever happens.

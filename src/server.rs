@@ -136,11 +136,12 @@ async fn serve_connection(
     tracing::debug!(%peer, cn = identity.display_name(), role = role.as_deref().unwrap_or("-"), "client connected");
     // Upstream connections opened for this client are driven by this task (see forward::Link).
     let (driver_tx, mut driver_rx) = tokio::sync::mpsc::unbounded_channel::<Driver>();
+    let link = Arc::new(Link::new(&state.upstream, driver_tx));
     let conn = Arc::new(Conn {
         peer,
         identity,
         role,
-        link: Link::new(&state.upstream, driver_tx),
+        link: link.clone(),
     });
     let svc_state = state.clone();
     let service = service_fn(move |req| {
@@ -174,15 +175,23 @@ async fn serve_connection(
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
-    // Dropping the HTTP connection drops the service and with it the link: idle upstream
-    // connections then close, and one being upgraded hands its stream to the hijack task.
+    // The idle upstream connection, if any, goes to the spares; its driver then runs on in a
+    // task of its own. Dropping the HTTP connection drops the service and with it the link:
+    // other idle upstream connections close, and one being upgraded hands its stream to the
+    // hijack task.
+    let released = link.release();
+    drop(link);
     drop(http);
     while let Ok(driver) = driver_rx.try_recv() {
         drivers.push(driver);
     }
-    // An upgrade hands over at once; anything still waiting on dockerd after this is dropped.
-    let drained = async { while drivers.next().await.is_some() {} };
-    let _ = tokio::time::timeout(Duration::from_secs(10), drained).await;
+    let drained = async move { while drivers.next().await.is_some() {} };
+    if released {
+        tokio::spawn(drained);
+    } else {
+        // An upgrade hands over at once; anything still waiting on dockerd after this is dropped.
+        let _ = tokio::time::timeout(Duration::from_secs(10), drained).await;
+    }
 }
 
 fn handshake_refused(state: &State, peer: SocketAddr, reason: &str) {

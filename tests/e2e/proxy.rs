@@ -248,3 +248,60 @@ fn buildkit_session_h2c_upgrade_is_relayed() {
     assert_eq!(rec["upgraded"], true);
     assert_eq!(rec["group"], "build");
 }
+
+/// A stub Docker socket that answers every request with `200 OK` and counts connections.
+fn counting_stub() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stub.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            counter.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if line == "\r\n" => {
+                            let _ =
+                                stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    (dir, path, count)
+}
+
+#[test]
+fn short_client_connections_reuse_upstream_connections() {
+    let (_dir, sock, accepted) = counting_stub();
+    let gate = Gate::start(&sock, "");
+    for _ in 0..10 {
+        let resp = gate.raw(
+            ADMIN,
+            b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    }
+    // Without reuse every client connection opens its own (10); a connection handed over as a
+    // client leaves is picked up by the next one unless that one was faster.
+    let opened = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        opened < 10,
+        "{opened} upstream connections for 10 short clients"
+    );
+}
