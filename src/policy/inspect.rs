@@ -114,18 +114,6 @@ pub fn go_fold_eq(key: &str, field: &str) -> bool {
     }
 }
 
-/// The byte lengths a key folding to `name` can have: at least `name`'s, longer only by the
-/// multi-byte letters that fold to s (ſ, +1 byte) or k (K, +2 bytes). Lets lookups skip most
-/// keys with one comparison.
-#[inline]
-fn fold_lengths(name: &str) -> std::ops::RangeInclusive<usize> {
-    let extra = name
-        .bytes()
-        .filter(|b| matches!(b, b's' | b'S' | b'k' | b'K'))
-        .count();
-    name.len()..=name.len() + 2 * extra
-}
-
 /// FNV-1a over the key as Go folds it for an ASCII field name: ASCII letters lower-cased, `ſ`
 /// as `s`, `K` as `k`. A key holding any other non-ASCII character can match no ASCII field;
 /// it hashes its raw bytes (a collision only costs one [`go_fold_eq`] call).
@@ -273,7 +261,7 @@ impl Json {
     /// by Go's int64 either way). Recurses once per nesting level: parsed values are at most
     /// [`MAX_DEPTH`] deep.
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = String::new();
+        let mut out = String::with_capacity(1024);
         write_json(self, &mut out);
         out.into_bytes()
     }
@@ -316,13 +304,6 @@ impl Object {
     fn from_entries(entries: Vec<(String, Json)>) -> Self {
         let folds = entries.iter().map(|(k, _)| fold_hash(k)).collect();
         Object { entries, folds }
-    }
-
-    /// Recomputes `folds` after `entries` changed.
-    fn refold(&mut self) {
-        self.folds.clear();
-        self.folds
-            .extend(self.entries.iter().map(|(k, _)| fold_hash(k)));
     }
 
     pub fn len(&self) -> usize {
@@ -388,33 +369,45 @@ impl Object {
     /// Sets a struct field: removes every key that fold-matches `name` and puts `name` (the
     /// canonical spelling) where the first of them was, or at the end.
     pub fn set_field(&mut self, name: &str, value: Json) {
-        let at = self
+        let want = fold_hash(name);
+        let matches =
+            |at: usize, key: &str| self.folds.get(at) == Some(&want) && go_fold_eq(key, name);
+        let found: Vec<usize> = self
             .entries
             .iter()
-            .position(|(key, _)| go_fold_eq(key, name))
-            .unwrap_or(self.entries.len());
-        let lengths = fold_lengths(name);
-        self.entries
-            .retain(|(key, _)| !(lengths.contains(&key.len()) && go_fold_eq(key, name)));
-        let at = at.min(self.entries.len());
-        self.entries.insert(at, (name.to_owned(), value));
-        self.refold();
-    }
-
-    /// Removes every key that fold-matches `name`; returns the value of the last one removed
-    /// (the one Go would have kept for a scalar field), or `None` if there was none.
-    pub fn remove_field(&mut self, name: &str) -> Option<Json> {
-        let mut removed = None;
-        let mut kept = Vec::with_capacity(self.entries.len());
-        for (key, value) in std::mem::take(&mut self.entries) {
-            if go_fold_eq(&key, name) {
-                removed = Some(value);
-            } else {
-                kept.push((key, value));
+            .enumerate()
+            .filter(|(at, (key, _))| matches(*at, key))
+            .map(|(at, _)| at)
+            .collect();
+        match found.split_first() {
+            // The usual case, one spelling already there: replace it in place.
+            Some((&first, rest)) => {
+                for &at in rest.iter().rev() {
+                    self.entries.remove(at);
+                    self.folds.remove(at);
+                }
+                self.entries[first] = (name.to_owned(), value);
+                self.folds[first] = want;
+            }
+            None => {
+                self.entries.push((name.to_owned(), value));
+                self.folds.push(want);
             }
         }
-        self.entries = kept;
-        self.refold();
+    }
+
+    pub fn remove_field(&mut self, name: &str) -> Option<Json> {
+        let want = fold_hash(name);
+        let mut removed = None;
+        let mut at = 0;
+        while at < self.entries.len() {
+            if self.folds.get(at) == Some(&want) && go_fold_eq(&self.entries[at].0, name) {
+                self.folds.remove(at);
+                removed = Some(self.entries.remove(at).1);
+            } else {
+                at += 1;
+            }
+        }
         removed
     }
 
