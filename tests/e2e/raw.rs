@@ -359,3 +359,50 @@ fn connections_past_the_limit_are_dropped_at_accept() {
     let rec = gate.wait_audit(|r| r["rule"] == "max-connections");
     assert_eq!(rec["decision"], "deny");
 }
+
+#[test]
+fn a_body_shorter_than_its_declared_length_is_refused_not_forwarded() {
+    use std::io::{Read, Write};
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let mut s = gate.tls(DEV);
+    // Declares 500 bytes, sends 30, then ends its side of the stream.
+    s.write_all(b"POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"Image\":\"busybox:local\"}    ").unwrap();
+    s.conn.send_close_notify();
+    let _ = s.flush();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let resp = String::from_utf8_lossy(&out);
+    assert_eq!(status(&resp), 400, "{resp}");
+    let rec = gate.wait_audit(|r| r["route"] == "POST /containers/create");
+    assert_eq!(rec["decision"], "deny");
+}
+
+#[test]
+fn audit_only_mode_allows_and_records_what_it_would_deny() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "policy:\n  audit_only: true\n");
+    let resp = gate.raw(
+        DEV,
+        &create(r#"{"Image":"busybox:local","HostConfig":{"CgroupParent":"/dgtest-audit-only"}}"#),
+    );
+    // Allowed through to dockerd (which creates it), and recorded as a would-be denial.
+    assert_eq!(status(&resp), 201, "{resp}");
+    let rec = gate.wait_audit(|r| r["route"] == "POST /containers/create");
+    assert_eq!(rec["decision"], "allow");
+    assert!(
+        rec["warnings"][0].as_str().unwrap().contains("would deny")
+            && rec["warnings"][0]
+                .as_str()
+                .unwrap()
+                .contains("cgroup-parent"),
+        "{rec}"
+    );
+    let id = resp
+        .split("\"Id\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    gate.raw(ADMIN, format!("DELETE /v1.41/containers/{id}?force=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+}
