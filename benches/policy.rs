@@ -15,10 +15,6 @@ use dockgate::policy::query::Query;
 use dockgate::policy::{inspect, Decision, RequestView};
 use dockgate::route;
 
-/// The same allocator as the dockgate binary, so the figures match what it does.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn example_config() -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dockgate.yaml");
     Config::load(&path, &Overrides::default()).expect("example config")
