@@ -124,16 +124,7 @@ fn privileged_exec_and_root_exec_are_refused() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
     let admin = gate.docker(ADMIN);
-    let name = unique("pexec");
-    admin.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "busybox:local",
-        "sleep",
-        "300",
-    ]);
+    let name = admin.sleeper("pexec");
     let dev = gate.docker(DEV);
     let err = dev.fails(&["exec", "--privileged", &name, "true"]);
     assert!(err.contains("(rule exec-privileged, role dev)"), "{err}");

@@ -65,16 +65,7 @@ fn exec_and_interactive_exec_into_a_running_container() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
     let d = gate.docker(ADMIN);
-    let name = unique("exec");
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "busybox:local",
-        "sleep",
-        "300",
-    ]);
+    let name = d.sleeper("exec");
     let out = d.ok(&["exec", &name, "echo", "from exec"]);
     assert_eq!(out.trim(), "from exec");
     let out = d.run_stdin(
@@ -166,16 +157,7 @@ fn cp_copies_into_and_out_of_a_container() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
     let d = gate.docker(ADMIN);
-    let name = unique("cp");
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "busybox:local",
-        "sleep",
-        "300",
-    ]);
+    let name = d.sleeper("cp");
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("in.txt");
     std::fs::write(&src, "copied in\n").unwrap();

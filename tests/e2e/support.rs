@@ -388,6 +388,21 @@ impl Docker {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Starts a detached busybox container that sleeps for five minutes; returns its name.
+    pub fn sleeper(&self, prefix: &str) -> String {
+        let name = unique(prefix);
+        self.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "busybox:local",
+            "sleep",
+            "300",
+        ]);
+        name
+    }
+
     /// Runs `docker ARGS`, asserts failure, returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
