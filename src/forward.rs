@@ -1,5 +1,6 @@
-//! Forwarding: one request streamed to the Docker socket over a pooled HTTP/1.1 client, and its
-//! response streamed back, with hop-by-hop headers handled as RFC 9110 §7.6.1 says.
+//! Forwarding: one request streamed to the Docker socket over the client connection's own
+//! HTTP/1.1 upstream connection, and its response streamed back, with hop-by-hop headers
+//! handled as RFC 9110 §7.6.1 says.
 //!
 //! It must not judge requests (the policy already did) nor buffer bodies: whatever body it is
 //! handed is streamed as it arrives.
@@ -63,7 +64,8 @@ impl Upstream {
 /// opened on first use and reopened when dockerd closed it.
 ///
 /// HTTP/1.1 requests on a connection are sequential, so one upstream connection per downstream
-/// connection is all a client can use, and no pool is needed. Its driver future runs in the
+/// connection is all a client can use (spares are kept only between short client
+/// connections, see [`Link::release`]). Its driver future runs in the
 /// downstream connection's own task (handed over through `drivers`), so a request and its
 /// upstream exchange never cross tasks or threads.
 pub struct Link {
