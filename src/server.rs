@@ -120,11 +120,30 @@ async fn serve_connection(
     draining: CancellationToken,
 ) {
     let limits = state.config.limits;
-    let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+    let mut tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => return handshake_refused(&state, peer, &e.to_string()),
         Err(_) => return handshake_refused(&state, peer, "handshake timed out"),
     };
+    // Until the client sends its first request, hold no HTTP buffers: an idle connection
+    // then costs its TLS state only. Bytes rustls already decrypted mean a request is here.
+    let buffered = tls
+        .get_mut()
+        .1
+        .process_new_packets()
+        .map(|io| io.plaintext_bytes_to_read() > 0)
+        .unwrap_or(true);
+    if !buffered {
+        let first_bytes = tls.get_ref().0.readable();
+        tokio::select! {
+            ready = tokio::time::timeout(limits.header_read_timeout, first_bytes) => {
+                if !matches!(ready, Ok(Ok(()))) {
+                    return;
+                }
+            }
+            _ = draining.cancelled() => return,
+        }
+    }
     let identity = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
         Some(leaf) => match Identity::from_der(leaf) {
             Ok(id) => id,

@@ -144,3 +144,23 @@ fn role_template_cannot_produce_a_built_in_role() {
     assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
     assert!(resp.contains("maps to no role"), "{resp}");
 }
+
+#[test]
+fn a_client_that_never_sends_a_request_is_closed_after_the_header_timeout() {
+    use std::io::Read;
+    let gate = Gate::start(&nowhere(), "limits:\n  header_read_timeout_secs: 1\n");
+    let mut s = gate.tls(ADMIN);
+    let started = std::time::Instant::now();
+    // Completes the handshake, then idles: the read ends when dockgate closes the connection.
+    let mut buf = [0u8; 16];
+    let _ = s.read(&mut buf);
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "closed after {waited:?}"
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(10),
+        "still open after {waited:?}"
+    );
+}
