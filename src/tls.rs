@@ -80,9 +80,25 @@ pub fn server_config(files: &TlsFiles, problems: &mut Problems) -> Option<Arc<Se
     }
 }
 
-/// The crypto provider every TLS object in dockgate uses.
+/// The crypto provider every TLS object in dockgate uses: ring, with AES-128-GCM preferred
+/// (as Go's crypto/tls does on AES-NI hardware). It is as strong as needed here and
+/// noticeably cheaper per byte than AES-256-GCM on streams (`docker cp`, logs, builds).
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    use rustls::crypto::ring::cipher_suite as cs;
+    Arc::new(CryptoProvider {
+        cipher_suites: vec![
+            cs::TLS13_AES_128_GCM_SHA256,
+            cs::TLS13_AES_256_GCM_SHA384,
+            cs::TLS13_CHACHA20_POLY1305_SHA256,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ],
+        ..rustls::crypto::ring::default_provider()
+    })
 }
 
 fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Arc<ServerConfig>, TlsError> {
@@ -151,6 +167,8 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Arc<ServerConfig>,
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Our cipher order (see `provider`), not the client's.
+    cfg.ignore_client_order = true;
     Ok(Arc::new(cfg))
 }
 

@@ -164,3 +164,16 @@ fn a_client_that_never_sends_a_request_is_closed_after_the_header_timeout() {
         "still open after {waited:?}"
     );
 }
+
+#[test]
+fn the_server_picks_aes_128_gcm_even_when_the_client_prefers_aes_256() {
+    use std::io::{Read, Write};
+    let gate = Gate::start(&nowhere(), "");
+    let mut s = tls_connect_preferring_aes256(gate.addr, ADMIN);
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let suite = s.conn.negotiated_cipher_suite().unwrap().suite();
+    assert_eq!(suite, rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+}

@@ -309,7 +309,31 @@ pub fn handshake(addr: SocketAddr, client: Option<&str>) -> Result<(), String> {
     }
 }
 
+/// Opens a TLS connection with a client whose own cipher order prefers AES-256-GCM (rustls'
+/// default), to see which suite the server picks.
+pub fn tls_connect_preferring_aes256(
+    addr: SocketAddr,
+    client: &str,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let (config, tcp) = tls_parts_with(addr, Some(client), provider);
+    let conn = rustls::ClientConnection::new(
+        Arc::new(config),
+        rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    rustls::StreamOwned::new(conn, tcp)
+}
+
 fn tls_parts(addr: SocketAddr, client: Option<&str>) -> (rustls::ClientConfig, TcpStream) {
+    tls_parts_with(addr, client, dockgate::tls::provider())
+}
+
+fn tls_parts_with(
+    addr: SocketAddr,
+    client: Option<&str>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> (rustls::ClientConfig, TcpStream) {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let pki = pki();
@@ -317,7 +341,7 @@ fn tls_parts(addr: SocketAddr, client: Option<&str>) -> (rustls::ClientConfig, T
     for ca in CertificateDer::pem_file_iter(pki.dir.join("ca.pem")).unwrap() {
         roots.add(ca.unwrap()).unwrap();
     }
-    let builder = rustls::ClientConfig::builder_with_provider(dockgate::tls::provider())
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots);
