@@ -168,8 +168,8 @@ async fn serve(
     let resp = conn.link.send(parts, upstream_body, upgrade).await?;
     if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_upgrade) = client_upgrade else {
-            return Err(Refusal::BadRequest(
-                "the Docker daemon switched protocols on a request that did not ask to".into(),
+            return Err(Refusal::UpstreamProtocol(
+                "it switched protocols on a request that did not ask to",
             ));
         };
         record.upgraded = true;

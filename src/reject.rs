@@ -45,6 +45,8 @@ pub enum Refusal {
     TooLarge { limit: usize },
     #[error("dockgate: reading the request body failed: {0}")]
     BodyRead(#[source] hyper::Error),
+    #[error("dockgate: the Docker daemon answered out of protocol: {0}")]
+    UpstreamProtocol(&'static str),
     #[error("dockgate: the Docker daemon socket {socket} is unreachable: {source}")]
     Upstream {
         socket: PathBuf,
@@ -66,7 +68,7 @@ impl Refusal {
             | Refusal::BadRequest(_)
             | Refusal::BodyRead(_) => StatusCode::BAD_REQUEST,
             Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Refusal::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            Refusal::Upstream { .. } | Refusal::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -83,7 +85,7 @@ impl Refusal {
             | Refusal::TooLarge { .. }
             | Refusal::BodyRead(_) => Some("body".into()),
             Refusal::BadRequest(_) => Some("request".into()),
-            Refusal::Upstream { .. } => None,
+            Refusal::Upstream { .. } | Refusal::UpstreamProtocol(_) => None,
         }
     }
 
