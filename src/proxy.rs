@@ -65,9 +65,14 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
     record.role = conn.role.clone();
     record.method = Some(req.method().to_string());
     record.path = Some(req.uri().to_string());
-    let response = match serve(state, conn, req, &mut record).await {
+    let (parts, body) = req.into_parts();
+    let mut unread = Some(body);
+    let response = match serve(state, conn, parts, &mut unread, &mut record).await {
         Ok(resp) => resp,
         Err(refusal) => {
+            if let Some(body) = unread {
+                linger(body);
+            }
             record.decision = if refusal.status().is_client_error() {
                 "deny"
             } else {
@@ -84,10 +89,38 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
     response
 }
 
+/// How much of a refused request's unread body is read and discarded before the connection
+/// closes, and for how long: closing with unread data makes the kernel reset the connection,
+/// and a client still uploading (`docker build`, `docker cp`) would see the reset instead of
+/// the refusal.
+const LINGER_BYTES: usize = 16 * 1024 * 1024;
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads and discards what is left of a refused request's body, within the linger bounds.
+fn linger(body: Incoming) {
+    use http_body_util::BodyExt;
+    tokio::spawn(async move {
+        let mut body = body;
+        let mut seen = 0usize;
+        let drain = async {
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, |d| d.len());
+                if seen > LINGER_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+    });
+}
+
+/// `unread` holds the request body until something reads or forwards it; a body still there
+/// when a refusal comes back is drained by [`linger`].
 async fn serve(
     state: &State,
     conn: &Conn,
-    mut req: Request<Incoming>,
+    mut parts: hyper::http::request::Parts,
+    unread: &mut Option<Incoming>,
     record: &mut Record,
 ) -> Result<Response<Body>, Refusal> {
     let policy = &state.config.policy;
@@ -105,29 +138,36 @@ async fn serve(
             peer: conn.peer.ip().to_canonical(),
         });
     }
-    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
         return Err(Refusal::BadRequest(
             "absolute-form request targets are not accepted; send the path only".into(),
         ));
     }
-    let endpoint = route::classify(req.method().as_str(), req.uri().path())?;
+    let endpoint = route::classify(parts.method.as_str(), parts.uri.path())?;
     record.route = Some(endpoint.route.to_string());
     record.group = Some(endpoint.route.group.as_str());
     record.api_version = endpoint.version.map(|v| v.to_string());
 
     let inspects = policy.inspects(role);
     let query = if inspects {
-        check_form_encoding(&req)?;
-        Query::parse(req.uri().query()).map_err(Unreadable::from)?
+        check_form_encoding(&parts.headers)?;
+        Query::parse(parts.uri.query()).map_err(Unreadable::from)?
     } else {
         Query::default()
     };
-    let upgrade = upgrade::requested(&req);
-    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
-    let (parts, body) = req.into_parts();
+    let upgrade = upgrade::requested(&parts.headers);
+    let client_upgrade = upgrade
+        .as_ref()
+        .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
     // Only bodies a rule must read are buffered (up to the limit); everything else streams.
-    let (body, bytes) = if policy.reads_body(role, &endpoint) {
+    let bytes = if policy.reads_body(role, &endpoint) {
         let limits = state.config.limits;
+        check_json_headers(&parts, limits.max_body_bytes)?;
+        let Some(body) = unread.take() else {
+            return Err(Refusal::BadRequest(
+                "the request body was already taken".into(),
+            ));
+        };
         let read = read_json_body(&parts, body, limits.max_body_bytes);
         let bytes = tokio::time::timeout(limits.body_read_timeout, read)
             .await
@@ -137,9 +177,9 @@ async fn serve(
                     limits.body_read_timeout.as_secs()
                 ))
             })??;
-        (None, Some(bytes))
+        Some(bytes)
     } else {
-        (Some(body), None)
+        None
     };
     let json = match &bytes {
         Some(b) => inspect::parse_optional(b)?,
@@ -159,11 +199,13 @@ async fn serve(
     record.warnings = permit.warnings;
     record.mutations = permit.mutations;
     // The bytes forwarded are the bytes evaluated, or the re-serialised evaluated value.
-    let upstream_body = match (body, bytes, permit.rewritten) {
-        (_, Some(_), Some(rewritten)) => Either::Right(Full::new(Bytes::from(rewritten.to_vec()))),
-        (_, Some(bytes), None) => Either::Right(Full::new(bytes)),
-        (Some(body), None, _) => Either::Left(body),
-        (None, None, _) => Either::Right(Full::new(Bytes::new())),
+    let upstream_body = match (bytes, permit.rewritten) {
+        (Some(_), Some(rewritten)) => Either::Right(Full::new(Bytes::from(rewritten.to_vec()))),
+        (Some(bytes), None) => Either::Right(Full::new(bytes)),
+        (None, _) => match unread.take() {
+            Some(body) => Either::Left(body),
+            None => Either::Right(Full::new(Bytes::new())),
+        },
     };
     let resp = conn.link.send(parts, upstream_body, upgrade).await?;
     if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
@@ -192,8 +234,8 @@ async fn serve(
 
 /// dockerd's `r.FormValue` also reads `application/x-www-form-urlencoded` bodies as query
 /// parameters; a request whose parameters the policy reads must not carry one.
-fn check_form_encoding(req: &Request<Incoming>) -> Result<(), Refusal> {
-    let mut types = req.headers().get_all(hyper::header::CONTENT_TYPE).iter();
+fn check_form_encoding(headers: &hyper::HeaderMap) -> Result<(), Refusal> {
+    let mut types = headers.get_all(hyper::header::CONTENT_TYPE).iter();
     let first = types.next();
     if types.next().is_some() {
         return Err(Refusal::BadRequest(
@@ -228,15 +270,10 @@ fn media_type(v: &hyper::header::HeaderValue) -> Option<String> {
     )
 }
 
-/// Buffers a JSON request body the policy must read: refuses compressed bodies, non-JSON
-/// content types, declared lengths over the limit (before reading) and bodies that grow past it.
-async fn read_json_body(
-    parts: &hyper::http::request::Parts,
-    body: Incoming,
-    limit: usize,
-) -> Result<Bytes, Refusal> {
-    use http_body_util::BodyExt;
-    use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+/// The checks on a JSON body's headers, made before any of it is read (so a refusal leaves the
+/// body to [`linger`]): no compression, a declared length within the limit.
+fn check_json_headers(parts: &hyper::http::request::Parts, limit: usize) -> Result<(), Refusal> {
+    use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH};
     if let Some(enc) = parts.headers.get(CONTENT_ENCODING) {
         if !enc.as_bytes().eq_ignore_ascii_case(b"identity") {
             return Err(Refusal::BadRequest(format!(
@@ -253,6 +290,18 @@ async fn read_json_body(
             return Err(Refusal::TooLarge { limit });
         }
     }
+    Ok(())
+}
+
+/// Buffers a JSON request body the policy must read: refuses compressed bodies, non-JSON
+/// content types, declared lengths over the limit (before reading) and bodies that grow past it.
+async fn read_json_body(
+    parts: &hyper::http::request::Parts,
+    body: Incoming,
+    limit: usize,
+) -> Result<Bytes, Refusal> {
+    use http_body_util::BodyExt;
+    use hyper::header::CONTENT_TYPE;
     let limited = http_body_util::Limited::new(body, limit);
     let bytes = match limited.collect().await {
         Ok(collected) => collected.to_bytes(),

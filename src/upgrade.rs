@@ -4,18 +4,15 @@
 //! It must not look inside the relayed bytes. A half-close from either side is passed on as a
 //! write shutdown while the other direction keeps flowing (`echo hi | docker run -i … cat`).
 
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::upgrade::OnUpgrade;
-use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
 
 /// The `Upgrade` header value when the request asks to switch protocols (`Connection` carries
 /// the `upgrade` token). Only `tcp` and `h2c` are relayed; anything else is not an upgrade.
-pub fn requested(req: &Request<Incoming>) -> Option<HeaderValue> {
-    let wants = req
-        .headers()
+pub fn requested(headers: &HeaderMap) -> Option<HeaderValue> {
+    let wants = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -24,7 +21,7 @@ pub fn requested(req: &Request<Incoming>) -> Option<HeaderValue> {
     if !wants {
         return None;
     }
-    let proto = req.headers().get(header::UPGRADE)?;
+    let proto = headers.get(header::UPGRADE)?;
     let p = proto.to_str().ok()?.trim();
     (p.eq_ignore_ascii_case("tcp") || p.eq_ignore_ascii_case("h2c")).then(|| proto.clone())
 }

@@ -234,6 +234,9 @@ fn swarm_plugins_secrets_and_build_are_refused_by_default() {
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Dockerfile"), "FROM busybox:local\n").unwrap();
+    // A context big enough that the CLI is still uploading when the refusal comes back: the
+    // refusal must still be what it prints (dockgate drains the unread body before closing).
+    std::fs::write(dir.path().join("blob"), vec![7u8; 8 * 1024 * 1024]).unwrap();
     let mut c = dev.cmd();
     c.env("DOCKER_BUILDKIT", "0")
         .args(["build", "-q", dir.path().to_str().unwrap()]);
