@@ -32,9 +32,11 @@ fn binary_config(
     let path = dir.path().join("dockgate.yaml");
     let yaml = format!(
         "listen: 127.0.0.1:0\nupstream: unix://{up}\nshutdown_grace_secs: {grace_secs}\n\
-         tls:\n  cert: {d}/server/cert.pem\n  key: {d}/server/key.pem\n  client_ca: [{d}/ca.pem]\n{BASE_CONFIG}",
+         tls:\n  cert: {d}/server/cert.pem\n  key: {d}/server/key.pem\n  client_ca: [{d}/ca.pem]\n\
+         audit:\n  path: {audit}\n{BASE_CONFIG}",
         up = upstream.display(),
         d = pki.dir.display(),
+        audit = dir.path().join("audit.jsonl").display(),
     );
     std::fs::write(&path, yaml).unwrap();
     (dir, path)
@@ -78,6 +80,26 @@ fn spawn_binary(config: &std::path::Path) -> (std::process::Child, std::net::Soc
     (child, addr)
 }
 
+/// Waits (with a deadline) until the binary's audit log has a record matching `pred`.
+fn wait_binary_audit(dir: &std::path::Path, pred: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default();
+        if text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|r| pred(&r))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no matching audit record in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn sigterm(child: &std::process::Child) {
     assert!(Command::new("kill")
         .arg("-TERM")
@@ -104,7 +126,7 @@ fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::process:
 #[test]
 fn sigterm_lets_an_in_flight_request_finish_and_exits_zero() {
     let sock = require_docker!();
-    let (_dir, config) = binary_config(&sock, 10);
+    let (dir, config) = binary_config(&sock, 10);
     let (mut child, addr) = spawn_binary(&config);
     let docker = Docker {
         addr,
@@ -120,8 +142,10 @@ fn sigterm_lets_an_in_flight_request_finish_and_exits_zero() {
         "sleep 2; echo finished",
     ]);
     let run = std::thread::spawn(move || run_with_deadline(cmd, None, Duration::from_secs(60)));
-    // Let the run get going (container created and attached), then ask dockgate to stop.
-    std::thread::sleep(Duration::from_millis(800));
+    // Once the container has started (so the CLI is attached and waiting), ask dockgate to stop.
+    wait_binary_audit(dir.path(), |r| {
+        r["route"] == "POST /containers/{id}/start" && r["status"] == 204
+    });
     sigterm(&child);
     let out = run.join().unwrap();
     assert!(
@@ -136,7 +160,7 @@ fn sigterm_lets_an_in_flight_request_finish_and_exits_zero() {
 #[test]
 fn sigterm_cuts_hijacked_streams_after_the_grace_period() {
     let sock = require_docker!();
-    let (_dir, config) = binary_config(&sock, 1);
+    let (dir, config) = binary_config(&sock, 1);
     let (mut child, addr) = spawn_binary(&config);
     let docker = Docker {
         addr,
@@ -150,7 +174,10 @@ fn sigterm_cuts_hijacked_streams_after_the_grace_period() {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut client = cmd.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Once the attach stream is hijacked, ask dockgate to stop.
+    wait_binary_audit(dir.path(), |r| {
+        r["route"] == "POST /containers/{id}/attach" && r["upgraded"] == true
+    });
     sigterm(&child);
     let started = Instant::now();
     let status = wait_exit(&mut child, Duration::from_secs(15));
