@@ -973,7 +973,7 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// The rest of `\uXXXX` (after the `u`), joining a surrogate pair into one character.
+    /// The rest of a `\u` escape (its four hex digits), joining a surrogate pair into one character.
     fn unicode_escape(&mut self, start: usize) -> Parsed<char> {
         let lone = || Failure::new(FailureKind::LoneSurrogate { offset: start });
         let first = self.hex4()?;
