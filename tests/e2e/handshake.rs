@@ -177,3 +177,29 @@ fn the_server_picks_aes_128_gcm_even_when_the_client_prefers_aes_256() {
     let suite = s.conn.negotiated_cipher_suite().unwrap().suite();
     assert_eq!(suite, rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
 }
+
+#[test]
+fn ipv6_peers_are_judged_by_ipv6_networks() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: this machine has no IPv6 loopback");
+        return;
+    }
+    let body = "networks: [\"::1/128\"]\n";
+    let gate = Gate::start_on("[::1]:0", &nowhere(), &format!("{BASE_CONFIG}{body}"));
+    let resp = gate.raw(
+        ADMIN,
+        b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    // Through to the (unreachable) upstream: the IPv6 peer was let in.
+    assert!(resp.starts_with("HTTP/1.1 502"), "{resp}");
+    let rec = gate.wait_audit(|r| r["kind"] == "request");
+    assert!(rec["peer"].as_str().unwrap().starts_with("[::1]:"), "{rec}");
+    // An IPv4-only allowlist drops the same peer before TLS.
+    let v4only = Gate::start_on(
+        "[::1]:0",
+        &nowhere(),
+        &format!("{BASE_CONFIG}networks: [127.0.0.0/8]\n"),
+    );
+    assert!(handshake(v4only.addr, Some(ADMIN)).is_err());
+    v4only.wait_audit(|r| r["kind"] == "connection" && r["decision"] == "deny");
+}

@@ -161,6 +161,11 @@ impl Gate {
 
     /// Starts dockgate with `body` as the policy/identity part of the config.
     pub fn start_with(upstream: &Path, body: &str) -> Gate {
+        Gate::start_on("127.0.0.1:0", upstream, body)
+    }
+
+    /// [`Gate::start_with`] listening on `bind` (e.g. `[::1]:0`).
+    pub fn start_on(bind: &'static str, upstream: &Path, body: &str) -> Gate {
         let pki = pki();
         let tmp = tempfile::tempdir().unwrap();
         let audit_path = tmp.path().join("audit.jsonl");
@@ -188,7 +193,7 @@ impl Gate {
                 .unwrap();
             rt.block_on(async move {
                 let state = dockgate::build_state(config).unwrap_or_else(|e| panic!("{e}"));
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
                 dockgate::server::run(listener, state, async {
                     let _ = stop_rx.await;
