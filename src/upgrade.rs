@@ -12,12 +12,8 @@ use tokio_util::sync::CancellationToken;
 /// The `Upgrade` header value when the request asks to switch protocols (`Connection` carries
 /// the `upgrade` token). Only `tcp` and `h2c` are relayed; anything else is not an upgrade.
 pub fn requested(headers: &HeaderMap) -> Option<HeaderValue> {
-    let wants = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    let wants =
+        crate::forward::connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"));
     if !wants {
         return None;
     }

@@ -357,20 +357,9 @@ const DEFAULT_CAPS: &[&str] = &[
 
 /// The HostConfig field a top-level create-body key names under Go's key folding, if any.
 fn host_config_field(key: &str) -> Option<&'static str> {
-    // Fold the way Go does for ASCII field names: ASCII case, ſ → s, K → k; any other
-    // non-ASCII character cannot match an ASCII name.
-    let mut folded = String::with_capacity(key.len());
-    for c in key.chars() {
-        match c {
-            'ſ' => folded.push('s'),
-            '\u{212a}' => folded.push('k'),
-            c if c.is_ascii() => folded.push(c.to_ascii_lowercase()),
-            _ => return None,
-        }
-    }
     HOST_CONFIG_FIELDS
         .iter()
-        .find(|f| f.len() == folded.len() && f.eq_ignore_ascii_case(&folded))
+        .find(|f| super::inspect::go_fold_eq(key, f))
         .copied()
 }
 
@@ -1629,10 +1618,7 @@ fn str_or_list(c: &Cursor<'_>) -> Result<Vec<String>, Unreadable> {
 
 fn is_shared_propagation(p: &str) -> bool {
     let p = p.trim();
-    p.eq_ignore_ascii_case("shared")
-        || p.eq_ignore_ascii_case("rshared")
-        || super::inspect::go_fold_eq(p, "shared")
-        || super::inspect::go_fold_eq(p, "rshared")
+    super::inspect::go_fold_eq(p, "shared") || super::inspect::go_fold_eq(p, "rshared")
 }
 
 fn is_empty_json(b: &Json) -> bool {
