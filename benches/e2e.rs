@@ -65,6 +65,10 @@ struct Settings {
     dockerd_sock: Option<PathBuf>,
     dockerd_tls: Option<SocketAddr>,
     dockerd_pid: Option<u32>,
+    /// Scenario groups to run (`DOCKGATE_BENCH_ONLY`, comma-separated); empty = all.
+    only: Vec<String>,
+    /// Fronts to start (`DOCKGATE_BENCH_FRONTS`, comma-separated column names); empty = all.
+    fronts: Vec<String>,
 }
 
 impl Settings {
@@ -90,7 +94,23 @@ impl Settings {
             dockerd_sock: var("DOCKGATE_BENCH_DOCKERD_SOCK").map(PathBuf::from),
             dockerd_tls: var("DOCKGATE_BENCH_DOCKERD_TLS").and_then(|v| v.parse().ok()),
             dockerd_pid: var("DOCKGATE_BENCH_DOCKERD_PID").and_then(|v| v.parse().ok()),
+            only: var("DOCKGATE_BENCH_ONLY")
+                .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+                .unwrap_or_default(),
+            fronts: var("DOCKGATE_BENCH_FRONTS")
+                .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+                .unwrap_or_default(),
         }
+    }
+
+    fn front(&self, name: &str) -> bool {
+        self.fronts.is_empty() || self.fronts.iter().any(|f| f == name)
+    }
+
+    /// Whether the scenario group `name` (keepalive, create, newconn, dockerd, stream, ps, idle;
+    /// `ping32` alone: only `GET /_ping` keep-alive at 32 connections) is to run.
+    fn wants(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
     }
 }
 
@@ -106,6 +126,37 @@ struct Column {
     rss: Option<(u32, bool)>,
     /// Processes kept alive for the run (stopped on drop).
     procs: Vec<Front>,
+}
+
+impl Column {
+    /// CPU seconds the stub-upstream front has used so far (None: no process to weigh).
+    fn cpu(&self) -> Option<f64> {
+        self.rss.map(|(pid, kids)| fronts::cpu_secs(pid, kids))
+    }
+}
+
+/// Records the front's CPU time per request of a load run that started at `cpu0`.
+fn record_cpu(
+    report: &mut Report,
+    row: &str,
+    col: usize,
+    c: &Column,
+    cpu0: Option<f64>,
+    load: &loadgen::Load,
+    secs: f64,
+) {
+    if let (Some(a), Some(b)) = (cpu0, c.cpu()) {
+        let n = load.per_sec * secs;
+        if n > 0.0 {
+            report.record(
+                &format!("{row}: front CPU/req"),
+                "µs",
+                Better::Lower,
+                col,
+                (b - a) * 1e6 / n,
+            );
+        }
+    }
 }
 
 async fn run(s: Settings) -> Result<(), String> {
@@ -160,9 +211,11 @@ async fn run(s: Settings) -> Result<(), String> {
 
     // Columns. Idle RSS is read right after each front starts, before any traffic.
     let mut cols: Vec<Column> = (0..NAMES.len()).map(|_| Column::default()).collect();
-    cols[BARE].stub_admin = Some(Target::Unix(stub_sock.clone()));
-    cols[BARE].stub_dev = Some(Target::Unix(stub_sock.clone()));
-    if let Some(sock) = &dockerd_sock {
+    if s.front("bare-socket") {
+        cols[BARE].stub_admin = Some(Target::Unix(stub_sock.clone()));
+        cols[BARE].stub_dev = Some(Target::Unix(stub_sock.clone()));
+    }
+    if let Some(sock) = dockerd_sock.as_ref().filter(|_| s.front("bare-socket")) {
         cols[BARE].dockerd_admin = Some(Target::Unix(sock.clone()));
         cols[BARE].docker_args = Some(vec!["-H".into(), format!("unix://{}", sock.display())]);
     }
@@ -174,6 +227,9 @@ async fn run(s: Settings) -> Result<(), String> {
         (HAPROXY, "haproxy", Some(fronts::haproxy as Start)),
     ];
     for (col, name, start) in starters {
+        if !s.front(name) {
+            continue;
+        }
         if start.is_some() && which(name).is_none() {
             notes.push(format!("{name}: not installed, column skipped"));
             continue;
@@ -205,7 +261,7 @@ async fn run(s: Settings) -> Result<(), String> {
             c.procs.push(front);
         }
     }
-    match (&dockerd_sock, s.dockerd_tls) {
+    match (&dockerd_sock, s.dockerd_tls.filter(|_| s.front("dockerd-tls"))) {
         (Some(_), Some(addr)) => {
             let c = &mut cols[DOCKERD_TLS];
             c.dockerd_admin = Some(Target::tls(addr, admin.clone()));
@@ -249,17 +305,34 @@ async fn run(s: Settings) -> Result<(), String> {
             .map(|i| (i + round) % NAMES.len())
             .collect();
         for (path, label) in [("/_ping", "GET /_ping"), ("/v1.41/version", "GET /version")] {
+            let ping32 = s.only.iter().any(|o| o == "ping32");
+            if !s.wants("keepalive") && !ping32 {
+                break;
+            }
             let raw = Arc::new(loadgen::get("GET", path, false));
             for conns in [1, 32, 256] {
+                if !s.wants("keepalive") && (conns != 32 || path != "/_ping") {
+                    continue;
+                }
                 for &i in &order {
                     let Some(t) = &cols[i].stub_admin else {
                         continue;
                     };
+                    let cpu0 = cols[i].cpu();
                     let load = loadgen::keepalive(t, conns, raw.clone(), 200, s.secs)
                         .await
                         .map_err(|e| format!("{label} c={conns} via {}: {e}", NAMES[i]))?;
                     let row = format!("{label} keep-alive c={conns}");
                     record_load(&mut report, &row, i, &load);
+                    record_cpu(
+                        &mut report,
+                        &row,
+                        i,
+                        &cols[i],
+                        cpu0,
+                        &load,
+                        s.secs.as_secs_f64(),
+                    );
                 }
             }
         }
@@ -267,16 +340,22 @@ async fn run(s: Settings) -> Result<(), String> {
             "/v1.41/containers/create?name=bench",
             CREATE_BODY,
         ));
-        for &i in &order {
+        for &i in order.iter().filter(|_| s.wants("create")) {
             let Some(t) = &cols[i].stub_dev else { continue };
+            let cpu0 = cols[i].cpu();
             let load = loadgen::keepalive(t, 32, raw.clone(), 201, s.secs)
                 .await
                 .map_err(|e| format!("create via {}: {e}", NAMES[i]))?;
-            record_load(
+            let row = "POST /containers/create (baseline role) c=32";
+            record_load(&mut report, row, i, &load);
+            record_cpu(
                 &mut report,
-                "POST /containers/create (baseline role) c=32",
+                row,
                 i,
+                &cols[i],
+                cpu0,
                 &load,
+                s.secs.as_secs_f64(),
             );
         }
         let raw = Arc::new(loadgen::get("GET", "/_ping", true));
@@ -284,16 +363,26 @@ async fn run(s: Settings) -> Result<(), String> {
             ("new conn per GET /_ping c=8, stub", false),
             ("new conn per GET /_ping c=8, dockerd", true),
         ] {
-            for &i in &order {
+            for &i in order.iter().filter(|_| s.wants("newconn")) {
                 let t = if dockerd {
                     &cols[i].dockerd_admin
                 } else {
                     &cols[i].stub_admin
                 };
                 let Some(t) = t else { continue };
+                let cpu0 = (!dockerd).then(|| cols[i].cpu()).flatten();
                 let load = loadgen::per_connection(t, 8, raw.clone(), s.secs)
                     .await
                     .map_err(|e| format!("{row} via {}: {e}", NAMES[i]))?;
+                record_cpu(
+                    &mut report,
+                    row,
+                    i,
+                    &cols[i],
+                    cpu0,
+                    &load,
+                    s.secs.as_secs_f64(),
+                );
                 report.record(
                     &format!("{row}: conn/s"),
                     "1/s",
@@ -311,7 +400,7 @@ async fn run(s: Settings) -> Result<(), String> {
             }
         }
         let ping = Arc::new(loadgen::get("GET", "/_ping", false));
-        for &i in &order {
+        for &i in order.iter().filter(|_| s.wants("dockerd")) {
             let Some(t) = &cols[i].dockerd_admin else {
                 continue;
             };
@@ -322,7 +411,7 @@ async fn run(s: Settings) -> Result<(), String> {
         }
         let mib = s.stream_bytes >> 20;
         for conns in [1, 4] {
-            for &i in &order {
+            for &i in order.iter().filter(|_| s.wants("stream")) {
                 let Some(t) = &cols[i].stub_admin else {
                     continue;
                 };
@@ -355,7 +444,7 @@ async fn run(s: Settings) -> Result<(), String> {
                 );
             }
         }
-        for &i in &order {
+        for &i in order.iter().filter(|_| s.wants("ps")) {
             let Some(args) = &cols[i].docker_args else {
                 continue;
             };
@@ -377,7 +466,7 @@ async fn run(s: Settings) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     let ping = Arc::new(loadgen::get("GET", "/_ping", false));
-    for (i, c) in cols.iter().enumerate() {
+    for (i, c) in cols.iter().enumerate().filter(|_| s.wants("idle")) {
         let (Some((pid, kids)), Some(t)) =
             (c.rss, c.stub_admin.as_ref().or(c.dockerd_admin.as_ref()))
         else {

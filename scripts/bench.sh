@@ -14,7 +14,8 @@
 #
 # Honours (passed through to the bench):
 #   DOCKGATE_BENCH_ROUNDS (3)  DOCKGATE_BENCH_SECS (2)  DOCKGATE_BENCH_STREAM_MIB (1024)
-#   DOCKGATE_BENCH_IDLE_CONNS (10000)  CARGO_TARGET_DIR
+#   DOCKGATE_BENCH_IDLE_CONNS (10000)  DOCKGATE_BENCH_ONLY (all; e.g. keepalive,newconn)
+#   DOCKGATE_BENCH_FRONTS (all; e.g. dockgate,nginx)  CARGO_TARGET_DIR
 #   DOCKGATE_BENCH_NO_DOCKERD=1   skip the real-dockerd rows (no root needed)
 #
 # The table goes to stdout; progress and logs go to stderr.

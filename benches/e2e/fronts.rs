@@ -296,3 +296,35 @@ pub fn rss_kib(pid: u32, children: bool) -> u64 {
     }
     total
 }
+
+/// CPU time (user + system) `pid` and (when `children`) its descendants have used, in seconds.
+pub fn cpu_secs(pid: u32, children: bool) -> f64 {
+    // Fields 14 and 15 of /proc/PID/stat, after the parenthesised command name.
+    let own = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0) as f64
+        / clock_ticks();
+    if !children {
+        return own;
+    }
+    let mut total = own;
+    if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            let kids = fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            for kid in kids.split_whitespace().filter_map(|k| k.parse().ok()) {
+                total += cpu_secs(kid, true);
+            }
+        }
+    }
+    total
+}
+
+/// USER_HZ: Linux reports /proc times in units of 1/100 s on every architecture.
+fn clock_ticks() -> f64 {
+    100.0
+}
