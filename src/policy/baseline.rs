@@ -357,10 +357,18 @@ const DEFAULT_CAPS: &[&str] = &[
 
 /// The HostConfig field a top-level create-body key names under Go's key folding, if any.
 fn host_config_field(key: &str) -> Option<&'static str> {
+    static FOLDS: std::sync::LazyLock<Vec<u64>> = std::sync::LazyLock::new(|| {
+        HOST_CONFIG_FIELDS
+            .iter()
+            .map(|f| super::inspect::fold_hash(f))
+            .collect()
+    });
+    let want = super::inspect::fold_hash(key);
     HOST_CONFIG_FIELDS
         .iter()
-        .find(|f| super::inspect::go_fold_eq(key, f))
-        .copied()
+        .zip(FOLDS.iter())
+        .find(|(f, fold)| **fold == want && super::inspect::go_fold_eq(key, f))
+        .map(|(f, _)| *f)
 }
 
 /// HostConfig fields dockerd (≤ 26) also reads at the top level of a create body.
@@ -1359,7 +1367,7 @@ impl Findings<'_> {
                 });
                 if !present {
                     let mut o = Object::new();
-                    o.set_field("Name", Json::String(name.clone()));
+                    o.set_field("Name", Json::String(name.as_str().into()));
                     o.set_field("Soft", Json::from(d.soft));
                     o.set_field("Hard", Json::from(d.hard));
                     ulimits.push(Json::Object(o));
@@ -1400,7 +1408,7 @@ impl Findings<'_> {
                                     Ok(None) | Ok(Some(Json::Null))
                                 ) || matches!(bo.field("HostIp"), Ok(Some(Json::String(s))) if s.is_empty());
                                 if empty {
-                                    bo.set_field("HostIp", Json::String(ip.to_string()));
+                                    bo.set_field("HostIp", Json::String(ip.to_string().into()));
                                     changes.push(format!("PortBindings HostIp={ip}"));
                                 }
                             }
@@ -1603,7 +1611,7 @@ fn go_to_upper(raw: &str) -> String {
 fn str_or_list(c: &Cursor<'_>) -> Result<Vec<String>, Unreadable> {
     match c.value() {
         None | Some(Json::Null) => Ok(Vec::new()),
-        Some(Json::String(s)) => Ok(vec![s.clone()]),
+        Some(Json::String(s)) => Ok(vec![s.to_string()]),
         Some(_) => {
             let mut out = Vec::new();
             for item in c.items()? {

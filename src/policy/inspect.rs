@@ -116,8 +116,9 @@ pub fn go_fold_eq(key: &str, field: &str) -> bool {
 
 /// FNV-1a over the key as Go folds it for an ASCII field name: ASCII letters lower-cased, `ſ`
 /// as `s`, `K` as `k`. A key holding any other non-ASCII character can match no ASCII field;
-/// it hashes its raw bytes (a collision only costs one [`go_fold_eq`] call).
-fn fold_hash(key: &str) -> u64 {
+/// it hashes its raw bytes (a collision only costs one [`go_fold_eq`] call). Keys that
+/// [`go_fold_eq`] an ASCII field name hash alike.
+pub fn fold_hash(key: &str) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h = OFFSET;
@@ -143,13 +144,17 @@ fn fold_hash(key: &str) -> u64 {
     h
 }
 
+/// Text of a key, string value or path: inline up to 24 bytes (most of a Docker body's keys and
+/// values), so reading a body allocates per container rather than per string.
+pub type Text = compact_str::CompactString;
+
 /// A JSON value as dockerd's decoder would see it, with object entries kept in document order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Json {
     Null,
     Bool(bool),
     Number(Number),
-    String(String),
+    String(Text),
     Array(Vec<Json>),
     Object(Object),
 }
@@ -290,7 +295,7 @@ impl fmt::Display for Json {
 /// `map[string]T` with the `entr*` methods (exact keys).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Object {
-    entries: Vec<(String, Json)>,
+    entries: Vec<(Text, Json)>,
     /// [`fold_hash`] of each entry's key, kept in step with `entries`: a field lookup compares
     /// these integers and runs [`go_fold_eq`] only on a hash match.
     folds: Vec<u64>,
@@ -301,7 +306,7 @@ impl Object {
         Self::default()
     }
 
-    fn from_entries(entries: Vec<(String, Json)>) -> Self {
+    fn from_entries(entries: Vec<(Text, Json)>) -> Self {
         let folds = entries.iter().map(|(k, _)| fold_hash(k)).collect();
         Object { entries, folds }
     }
@@ -386,11 +391,11 @@ impl Object {
                     self.entries.remove(at);
                     self.folds.remove(at);
                 }
-                self.entries[first] = (name.to_owned(), value);
+                self.entries[first] = (Text::from(name), value);
                 self.folds[first] = want;
             }
             None => {
-                self.entries.push((name.to_owned(), value));
+                self.entries.push((Text::from(name), value));
                 self.folds.push(want);
             }
         }
@@ -446,7 +451,7 @@ impl Object {
         match self.entries.iter_mut().find(|(k, _)| k == key) {
             Some((_, slot)) => *slot = value,
             None => {
-                self.entries.push((key.to_owned(), value));
+                self.entries.push((Text::from(key), value));
                 self.folds.push(fold_hash(key));
             }
         }
@@ -614,7 +619,7 @@ impl<'a> Cursor<'a> {
 /// quoted, and long keys shortened.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Path {
-    text: String,
+    text: Text,
 }
 
 impl Path {
@@ -764,7 +769,7 @@ struct Parser<'a> {
     /// Scratch stacks shared by all containers: entries are pushed here while a container is
     /// read and moved into one exactly-sized `Vec` when it closes, instead of regrowing a `Vec`
     /// per container.
-    entry_stack: Vec<(String, Json)>,
+    entry_stack: Vec<(Text, Json)>,
     item_stack: Vec<Json>,
 }
 
@@ -822,7 +827,7 @@ impl Parser<'_> {
             }
             let key = self.string()?;
             let value = self.entry_value(depth).map_err(|mut failure| {
-                failure.trail.push(Segment::Key(key.clone()));
+                failure.trail.push(Segment::Key(key.to_string()));
                 failure
             })?;
             self.entry_stack.push((key, value));
@@ -835,13 +840,13 @@ impl Parser<'_> {
                 return Err(self.syntax("expected ',' or '}' after an object entry"));
             }
         }
-        let entries = take_from(&mut self.entry_stack, base);
-        if let Some(key) = first_duplicate(&entries) {
+        let object = Object::from_entries(take_from(&mut self.entry_stack, base));
+        if let Some(key) = first_duplicate(&object.entries, &object.folds) {
             return Err(Failure::new(FailureKind::DuplicateKey {
                 key: shown_key(key),
             }));
         }
-        Ok(Json::Object(Object::from_entries(entries)))
+        Ok(Json::Object(object))
     }
 
     /// The `: value` part of an object entry.
@@ -884,17 +889,17 @@ impl Parser<'_> {
 
     /// A string starting at its opening quote. Plain runs are copied as slices; escapes are
     /// decoded; raw control characters and unpaired surrogate escapes are refused.
-    fn string(&mut self) -> Parsed<String> {
+    fn string(&mut self) -> Parsed<Text> {
         let open = self.pos;
         self.pos += 1; // '"'
         let run_start = self.pos;
         self.skip_plain_run();
         if self.peek() == Some(b'"') {
-            let text = self.slice(run_start, self.pos)?.to_owned();
+            let text = Text::from(self.slice(run_start, self.pos)?);
             self.pos += 1;
             return Ok(text);
         }
-        let mut out = String::from(self.slice(run_start, self.pos)?);
+        let mut out = Text::from(self.slice(run_start, self.pos)?);
         loop {
             match self.peek() {
                 Some(b'"') => {
@@ -951,7 +956,7 @@ impl Parser<'_> {
     }
 
     /// One escape sequence starting at its backslash.
-    fn escape(&mut self, out: &mut String) -> Parsed<()> {
+    fn escape(&mut self, out: &mut Text) -> Parsed<()> {
         let start = self.pos;
         self.pos += 1; // '\\'
         let decoded = match self.bump() {
@@ -1165,23 +1170,25 @@ fn take_from<T>(stack: &mut Vec<T>, base: usize) -> Vec<T> {
     stack.split_off(base)
 }
 
-/// A key that appears twice exactly. Small objects are scanned pairwise; large ones (a big
-/// Labels map) are checked by sorting the keys, so hostile input cannot make it quadratic.
-fn first_duplicate(entries: &[(String, Json)]) -> Option<&str> {
+/// A key that appears twice exactly. `folds` are the keys' [`fold_hash`]es: exact duplicates
+/// share one, so only keys with equal hashes are compared. Small objects are scanned pairwise;
+/// large ones (a big Labels map) are sorted by hash and key, so hostile input (many keys folding
+/// alike) cannot make it quadratic.
+fn first_duplicate<'e>(entries: &'e [(Text, Json)], folds: &[u64]) -> Option<&'e str> {
     const PAIRWISE_MAX: usize = 16;
+    let key = |at: usize| entries.get(at).map_or("", |(key, _)| key.as_str());
     if entries.len() <= PAIRWISE_MAX {
-        entries.iter().enumerate().find_map(|(at, (key, _))| {
-            entries
-                .iter()
-                .take(at)
-                .any(|(earlier, _)| earlier == key)
-                .then_some(key.as_str())
+        (0..entries.len()).find_map(|at| {
+            let fold = folds.get(at);
+            (0..at)
+                .any(|earlier| folds.get(earlier) == fold && key(earlier) == key(at))
+                .then(|| key(at))
         })
     } else {
-        let mut keys: Vec<&str> = entries.iter().map(|(key, _)| key.as_str()).collect();
-        keys.sort_unstable();
-        keys.windows(2).find_map(|pair| match pair {
-            [first, second] if first == second => Some(*first),
+        let mut order: Vec<(u64, &str)> = folds.iter().copied().zip((0..).map(key)).collect();
+        order.sort_unstable();
+        order.windows(2).find_map(|pair| match pair {
+            [first, second] if first == second => Some(first.1),
             _ => None,
         })
     }
@@ -1215,7 +1222,14 @@ fn write_json(value: &Json, out: &mut String) {
         Json::Bool(true) => out.push_str("true"),
         Json::Bool(false) => out.push_str("false"),
         Json::Number(number) => {
-            let _ = write!(out, "{number}");
+            let mut digits = itoa::Buffer::new();
+            if let Some(n) = number.as_u64() {
+                out.push_str(digits.format(n));
+            } else if let Some(n) = number.as_i64() {
+                out.push_str(digits.format(n));
+            } else {
+                let _ = write!(out, "{number}");
+            }
         }
         Json::String(text) => write_json_string(text, out),
         Json::Array(items) => {
@@ -1244,23 +1258,33 @@ fn write_json(value: &Json, out: &mut String) {
 }
 
 /// A JSON string literal: quotes, backslashes and control characters escaped, the rest as UTF-8.
+/// Runs that need no escape are copied whole.
 fn write_json_string(text: &str, out: &mut String) {
     out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{0}'..='\u{1F}' => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            _ => out.push(c),
+    let bytes = text.as_bytes();
+    let mut run = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        let escaped = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // `at` is an ASCII byte, so both slices end on character boundaries.
+        out.push_str(text.get(run..at).unwrap_or_default());
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{:04x}", byte);
+        } else {
+            out.push_str(escaped);
         }
+        run = at + 1;
     }
+    out.push_str(text.get(run..).unwrap_or_default());
     out.push('"');
 }
 
@@ -1274,12 +1298,12 @@ fn is_plain_name(key: &str) -> bool {
 /// A key as a JSON string, shortened to [`SHOWN_CHARS`] characters with `…`.
 fn shown_key(key: &str) -> String {
     let mut out = String::new();
-    push_shown_key(&mut out, key);
+    write_json_string(&shortened(key), &mut out);
     out
 }
 
-fn push_shown_key(out: &mut String, key: &str) {
-    write_json_string(&shortened(key), out);
+fn push_shown_key(out: &mut Text, key: &str) {
+    out.push_str(&shown_key(key));
 }
 
 fn shortened(text: &str) -> String {
@@ -1640,11 +1664,15 @@ mod tests {
             let plain = "a\u{e9}".repeat(len / 2) + &"b".repeat(len % 2);
             assert_eq!(
                 doc(&format!("\"{plain}\"")),
-                Json::String(plain.clone()),
+                Json::String(plain.as_str().into()),
                 "{len}"
             );
             let escaped = doc(&format!("\"{plain}\\n{plain}\""));
-            assert_eq!(escaped, Json::String(format!("{plain}\n{plain}")), "{len}");
+            assert_eq!(
+                escaped,
+                Json::String(format!("{plain}\n{plain}").into()),
+                "{len}"
+            );
             for control in ['\u{0}', '\u{1F}', '\n'] {
                 let err = parse_err(format!("\"{plain}{control}{plain}\"").as_bytes());
                 let offset = 1 + plain.len();
@@ -1663,7 +1691,7 @@ mod tests {
             let edge = format!("{plain} !#[]\u{7F}\u{FFFF}{plain}");
             assert_eq!(
                 doc(&format!("\"{edge}\"")),
-                Json::String(edge.clone()),
+                Json::String(edge.as_str().into()),
                 "{len}"
             );
         }
