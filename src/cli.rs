@@ -132,7 +132,9 @@ pub fn main() -> ExitCode {
 fn serve(path: PathBuf, overrides: Overrides) -> anyhow::Result<()> {
     let config = Config::load(&path, &overrides)?;
     init_logging(config.log.format, &config.log.level);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // This runtime only accepts and handles signals; connections run on the worker threads
+    // server::run starts.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;

@@ -29,6 +29,8 @@ pub struct Config {
     pub networks: Networks,
     pub log: LogConfig,
     pub shutdown_grace: Duration,
+    /// Threads that serve connections, each with its own single-threaded runtime.
+    pub workers: usize,
     pub limits: Limits,
     pub audit: AuditConfig,
     /// Identity → role rules, first match wins.
@@ -198,6 +200,9 @@ struct RawConfig {
     log: RawLog,
     #[serde(default = "default_grace")]
     shutdown_grace_secs: u64,
+    /// 0 (the default): one per CPU.
+    #[serde(default)]
+    workers: usize,
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
@@ -297,6 +302,9 @@ fn default_header_timeout() -> u64 {
 fn default_body_timeout() -> u64 {
     30
 }
+/// Most worker threads a config may ask for.
+const MAX_WORKERS: usize = 1024;
+
 fn default_max_connections() -> usize {
     10_000
 }
@@ -358,6 +366,15 @@ impl RawConfig {
         if self.limits.max_body_bytes == 0 {
             problems.push("limits.max_body_bytes", "must be greater than 0");
         }
+        if self.workers > MAX_WORKERS {
+            problems.push(
+                "workers",
+                format_args!(
+                    "{} is more than {MAX_WORKERS}; use 0 for one per CPU",
+                    self.workers
+                ),
+            );
+        }
         let socket = upstream.clone().unwrap_or_default();
         let policy = Policy::compile(self.roles, self.policy, &socket, problems);
         let identities = crate::identity::compile_rules(self.identities, &policy, problems);
@@ -374,6 +391,10 @@ impl RawConfig {
                 level,
             },
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            workers: match self.workers {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            },
             limits: Limits {
                 max_body_bytes: self.limits.max_body_bytes,
                 handshake_timeout: Duration::from_secs(self.limits.handshake_timeout_secs.max(1)),

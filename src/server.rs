@@ -6,12 +6,15 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,11 +28,18 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 /// Serves connections from `listener` until `shutdown` completes, then drains: stops accepting,
 /// lets in-flight requests and hijacked streams finish within the grace period, cuts what is
 /// left, and flushes the audit log.
+///
+/// This task only accepts and screens peers; each admitted connection is handed to one of
+/// `config.workers` threads (the one serving the fewest connections), which runs it to the end
+/// on its own single-threaded runtime. A connection, its upstream exchange and its wake-ups
+/// then stay on one thread: no work stealing, no cross-thread wake-ups per request.
 pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
-    let connections = TaskTracker::new();
-    let draining = CancellationToken::new();
-    let kill = CancellationToken::new();
-    let acceptor = TlsAcceptor::from(state.tls.clone());
+    let lifecycle = Lifecycle {
+        connections: TaskTracker::new(),
+        draining: CancellationToken::new(),
+        kill: CancellationToken::new(),
+    };
+    let (workers, mut stopped) = Workers::start(&state, &lifecycle);
     let slots = Arc::new(tokio::sync::Semaphore::new(
         state.config.limits.max_connections,
     ));
@@ -68,37 +78,188 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let state = state.clone();
-        let acceptor = acceptor.clone();
-        let draining = draining.clone();
-        let kill = kill.clone();
-        connections.spawn(async move {
-            let _slot = slot;
-            tokio::select! {
-                _ = serve_connection(tcp, peer, acceptor, state, draining) => {}
-                _ = kill.cancelled() => {}
-            }
-        });
+        workers.dispatch(tcp, peer, slot, &state, &lifecycle);
     }
     drop(listener);
     tracing::info!(grace = ?state.config.shutdown_grace, "shutting down: draining connections");
     let deadline = tokio::time::Instant::now() + state.config.shutdown_grace;
-    draining.cancel();
-    connections.close();
+    lifecycle.draining.cancel();
+    lifecycle.connections.close();
     state.hijacks.close();
     let drained = tokio::time::timeout_at(deadline, async {
-        connections.wait().await;
+        lifecycle.connections.wait().await;
         state.hijacks.wait().await;
     })
     .await;
     if drained.is_err() {
         tracing::warn!("grace period over: closing remaining connections and hijacked streams");
     }
-    kill.cancel();
+    lifecycle.kill.cancel();
     state.stop_hijacks.cancel();
-    connections.wait().await;
+    lifecycle.connections.wait().await;
     state.hijacks.wait().await;
+    // Worker threads end once their queue is closed and their tasks are done.
+    drop(workers);
+    while stopped.recv().await.is_some() {}
     state.audit.close();
+}
+
+/// What every connection task watches: the tracker the drain waits on, the signal to finish
+/// in-flight requests and close, and the signal to stop at once.
+#[derive(Clone)]
+struct Lifecycle {
+    connections: TaskTracker,
+    draining: CancellationToken,
+    kill: CancellationToken,
+}
+
+/// A screened TCP connection on its way to a worker, with its connection slot. It travels as a
+/// std socket: the worker registers it with its own runtime.
+struct Handoff {
+    tcp: std::net::TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+}
+
+/// The worker threads: a queue each, and how many connections each is serving.
+struct Workers {
+    queues: Vec<(UnboundedSender<Handoff>, Arc<AtomicUsize>)>,
+}
+
+impl Workers {
+    /// Starts `config.workers` threads. The receiver yields `None` once every thread has ended.
+    fn start(state: &Arc<State>, lifecycle: &Lifecycle) -> (Workers, mpsc::Receiver<()>) {
+        let (done, stopped) = mpsc::channel(1);
+        let mut queues = Vec::new();
+        for n in 0..state.config.workers {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let live = Arc::new(AtomicUsize::new(0));
+            let worker = Worker {
+                state: state.clone(),
+                lifecycle: lifecycle.clone(),
+                live: live.clone(),
+                done: done.clone(),
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("dockgate-worker-{n}"))
+                .spawn(move || worker.run(rx));
+            match spawned {
+                Ok(_) => queues.push((tx, live)),
+                Err(e) => tracing::error!(error = %e, "could not start worker thread {n}"),
+            }
+        }
+        if queues.is_empty() {
+            tracing::warn!("no worker thread: serving connections on the accepting runtime");
+        }
+        (Workers { queues }, stopped)
+    }
+
+    /// Hands a connection to the least busy worker (or serves it here when there is none).
+    fn dispatch(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        slot: OwnedSemaphorePermit,
+        state: &Arc<State>,
+        lifecycle: &Lifecycle,
+    ) {
+        let least_busy = self
+            .queues
+            .iter()
+            .min_by_key(|(_, live)| live.load(Ordering::Relaxed));
+        if let Some((queue, live)) = least_busy {
+            match tcp.into_std() {
+                Ok(std_tcp) => {
+                    live.fetch_add(1, Ordering::Relaxed);
+                    if queue
+                        .send(Handoff {
+                            tcp: std_tcp,
+                            peer,
+                            slot,
+                        })
+                        .is_err()
+                    {
+                        live.fetch_sub(1, Ordering::Relaxed);
+                        tracing::warn!(%peer, "connection dropped: worker thread is gone");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "connection dropped: could not hand it to a worker")
+                }
+            }
+            return;
+        }
+        spawn_connection(tcp, peer, slot, state.clone(), lifecycle, None);
+    }
+}
+
+/// One worker thread: its runtime serves the connections it is handed until the queue closes
+/// and they have all ended.
+struct Worker {
+    state: Arc<State>,
+    lifecycle: Lifecycle,
+    live: Arc<AtomicUsize>,
+    /// Dropped when the thread ends.
+    done: mpsc::Sender<()>,
+}
+
+impl Worker {
+    fn run(self, mut queue: UnboundedReceiver<Handoff>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, "worker thread could not start its runtime");
+                return;
+            }
+        };
+        let Worker {
+            state,
+            lifecycle,
+            live,
+            done,
+        } = self;
+        runtime.block_on(async move {
+            while let Some(Handoff { tcp, peer, slot }) = queue.recv().await {
+                match TcpStream::from_std(tcp) {
+                    Ok(tcp) => spawn_connection(tcp, peer, slot, state.clone(), &lifecycle, Some(live.clone())),
+                    Err(e) => {
+                        live.fetch_sub(1, Ordering::Relaxed);
+                        tracing::warn!(%peer, error = %e, "connection dropped: could not register it");
+                    }
+                }
+            }
+            lifecycle.connections.wait().await;
+            state.hijacks.wait().await;
+        });
+        drop(done);
+    }
+}
+
+/// Serves one connection in a task of the current runtime, tracked for the drain.
+fn spawn_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+    state: Arc<State>,
+    lifecycle: &Lifecycle,
+    live: Option<Arc<AtomicUsize>>,
+) {
+    let acceptor = TlsAcceptor::from(state.tls.clone());
+    let draining = lifecycle.draining.clone();
+    let kill = lifecycle.kill.clone();
+    lifecycle.connections.spawn(async move {
+        let _slot = slot;
+        tokio::select! {
+            _ = serve_connection(tcp, peer, acceptor, state, draining) => {}
+            _ = kill.cancelled() => {}
+        }
+        if let Some(live) = live {
+            live.fetch_sub(1, Ordering::Relaxed);
+        }
+    });
 }
 
 /// A peer is let through to the handshake only if the listener allows its network and at least
