@@ -262,6 +262,10 @@ fn spawn_connection(
     });
 }
 
+/// Most outgoing TLS bytes queued per connection: room for two 32 KiB or one 64 KiB body frame
+/// with their chunk framing.
+const SEND_BUFFER_LIMIT: usize = 72 * 1024;
+
 /// A peer is let through to the handshake only if the listener allows its network and at least
 /// one role could accept it.
 fn admissible(state: &State, ip: IpAddr) -> bool {
@@ -286,6 +290,10 @@ async fn serve_connection(
         Ok(Err(e)) => return handshake_refused(&state, peer, &e.to_string()),
         Err(_) => return handshake_refused(&state, peer, "handshake timed out"),
     };
+    // rustls queues at most this much outgoing TLS per connection (default 64 KiB). A 64 KiB
+    // upstream body frame plus its chunk framing is just over 64 KiB: with the default, the
+    // last bytes of every such frame went out as a separate 9-byte record and write.
+    tls.get_mut().1.set_buffer_limit(Some(SEND_BUFFER_LIMIT));
     // Until the client sends its first request, hold no HTTP buffers: an idle connection
     // then costs its TLS state only. Bytes rustls already decrypted mean a request is here.
     let buffered = tls
