@@ -6,7 +6,8 @@
 //! - [`tls`]: the rustls server configuration and client-certificate verifier.
 //! - [`identity`]: a verified leaf certificate → [`identity::Identity`], and identity → role rules.
 //! - [`net`]: source-network (CIDR) allowlists.
-//! - [`server`]: accept loop, pre-TLS network check, handshake, HTTP/1.1 serving, shutdown.
+//! - [`server`]: accept loop, pre-TLS network check, worker threads, handshake, HTTP/1.1
+//!   serving, shutdown.
 //! - [`proxy`]: the life of one request, top to bottom.
 //! - [`route`]: the exact request path → a known Engine API route and its group, or a refusal.
 //! - [`policy`]: pure decisions; [`policy::inspect`] reads JSON bodies the way dockerd does.

@@ -1,5 +1,6 @@
-//! The listener: accept loop, source-network check before TLS, the mTLS handshake, identity and
-//! role resolution once per connection, HTTP/1.1 serving, and graceful shutdown.
+//! The listener: accept loop, source-network check before TLS, hand-off to worker threads, the
+//! mTLS handshake, identity and role resolution once per connection, HTTP/1.1 serving, and
+//! graceful shutdown.
 //!
 //! It must not decide requests; every request goes to `proxy::handle`.
 

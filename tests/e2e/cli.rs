@@ -74,7 +74,7 @@ fn check_lists_every_problem_one_line_each_naming_file_and_field() {
     // A client certificate's key with the server certificate, a missing CA file, a bad CIDR,
     // an unknown rule and an unknown role.
     let yaml = format!(
-        "{}networks: [10.0.0.0/33]\nidentities:\n  - cn: x\n    role: nosuch\nroles:\n  dev:\n    extends: [baseline]\n    baseline:\n      rules: {{ no-such-rule: warn }}\n",
+        "{}workers: 5000\nnetworks: [10.0.0.0/33]\nidentities:\n  - cn: x\n    role: nosuch\nroles:\n  dev:\n    extends: [baseline]\n    baseline:\n      rules: {{ no-such-rule: warn }}\n",
         tls_block(&format!("{d}/server/cert.pem"), &format!("{d}/admin/key.pem"), &format!("{d}/missing-ca.pem"))
     );
     let path = write_config(dir.path(), &yaml);
@@ -88,6 +88,10 @@ fn check_lists_every_problem_one_line_each_naming_file_and_field() {
     );
     assert!(
         text.contains("networks[0]: invalid CIDR \"10.0.0.0/33\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("workers: 5000 is more than 1024; use 0 for one per CPU"),
         "{text}"
     );
     assert!(
