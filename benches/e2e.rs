@@ -143,19 +143,17 @@ fn record_cpu(
     c: &Column,
     cpu0: Option<f64>,
     load: &loadgen::Load,
-    secs: f64,
 ) {
-    if let (Some(a), Some(b)) = (cpu0, c.cpu()) {
-        let n = load.per_sec * secs;
-        if n > 0.0 {
-            report.record(
-                &format!("{row}: front CPU/req"),
-                "µs",
-                Better::Lower,
-                col,
-                (b - a) * 1e6 / n,
-            );
-        }
+    let answered = load.latencies.len() as f64;
+    if let (Some(a), Some(b), true) = (cpu0, c.cpu(), answered > 0.0) {
+        let per_req = (b - a) * 1e6 / answered;
+        report.record(
+            &format!("{row}: front CPU/req"),
+            "µs",
+            Better::Lower,
+            col,
+            per_req,
+        );
     }
 }
 
@@ -324,15 +322,7 @@ async fn run(s: Settings) -> Result<(), String> {
                         .map_err(|e| format!("{label} c={conns} via {}: {e}", NAMES[i]))?;
                     let row = format!("{label} keep-alive c={conns}");
                     record_load(&mut report, &row, i, &load);
-                    record_cpu(
-                        &mut report,
-                        &row,
-                        i,
-                        &cols[i],
-                        cpu0,
-                        &load,
-                        s.secs.as_secs_f64(),
-                    );
+                    record_cpu(&mut report, &row, i, &cols[i], cpu0, &load);
                 }
             }
         }
@@ -348,15 +338,7 @@ async fn run(s: Settings) -> Result<(), String> {
                 .map_err(|e| format!("create via {}: {e}", NAMES[i]))?;
             let row = "POST /containers/create (baseline role) c=32";
             record_load(&mut report, row, i, &load);
-            record_cpu(
-                &mut report,
-                row,
-                i,
-                &cols[i],
-                cpu0,
-                &load,
-                s.secs.as_secs_f64(),
-            );
+            record_cpu(&mut report, row, i, &cols[i], cpu0, &load);
         }
         let raw = Arc::new(loadgen::get("GET", "/_ping", true));
         for (row, dockerd) in [
@@ -374,15 +356,7 @@ async fn run(s: Settings) -> Result<(), String> {
                 let load = loadgen::per_connection(t, 8, raw.clone(), s.secs)
                     .await
                     .map_err(|e| format!("{row} via {}: {e}", NAMES[i]))?;
-                record_cpu(
-                    &mut report,
-                    row,
-                    i,
-                    &cols[i],
-                    cpu0,
-                    &load,
-                    s.secs.as_secs_f64(),
-                );
+                record_cpu(&mut report, row, i, &cols[i], cpu0, &load);
                 report.record(
                     &format!("{row}: conn/s"),
                     "1/s",

@@ -74,16 +74,22 @@ rm -rf -- "$PKI"
 
 # --- private dockerd with a --tlsverify TCP endpoint ------------------------------
 DOCKERD_PID=
+
+# SIGTERM, then wait up to 30 s for the process to exit.
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 1 150); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.2
+    done
+}
+
 # shellcheck disable=SC2329 # invoked by the EXIT trap
 cleanup() {
     local status=$?
     if [[ -n $DOCKERD_PID ]] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
         log "stopping the bench dockerd (pid $DOCKERD_PID)"
-        kill -TERM "$DOCKERD_PID" 2>/dev/null || true
-        for _ in $(seq 1 150); do
-            kill -0 "$DOCKERD_PID" 2>/dev/null || break
-            sleep 0.2
-        done
+        stop_pid "$DOCKERD_PID"
         kill -KILL "$DOCKERD_PID" 2>/dev/null || true
     fi
     exit "$status"
@@ -108,11 +114,7 @@ if ((WANT_DOCKERD)); then
     old=$(cat "$ROOT/dockerd.pid" 2>/dev/null || true)
     if [[ -n $old ]] && [[ $(cat "/proc/$old/comm" 2>/dev/null) == dockerd ]]; then
         log "stopping a bench dockerd left by an earlier run (pid $old)"
-        kill -TERM "$old" 2>/dev/null || true
-        for _ in $(seq 1 150); do
-            kill -0 "$old" 2>/dev/null || break
-            sleep 0.2
-        done
+        stop_pid "$old"
     fi
     rm -rf -- "$ROOT/exec"
     rm -f -- "$SOCK" "$ROOT/dockerd.pid"

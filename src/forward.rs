@@ -58,6 +58,15 @@ impl Upstream {
             spare: Arc::default(),
         }
     }
+
+    /// The same socket with a spare pool of its own. Each worker thread keeps its own, so a
+    /// spare's driver always runs on the thread of the connection that takes it.
+    pub fn with_own_spares(&self) -> Upstream {
+        Upstream {
+            spare: Arc::default(),
+            ..self.clone()
+        }
+    }
 }
 
 /// One downstream connection's way to the Docker socket: a dedicated HTTP/1.1 connection,

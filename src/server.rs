@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::Record;
-use crate::forward::{Driver, Link};
+use crate::forward::{Driver, Link, Upstream};
 use crate::identity::{self, Identity};
 use crate::proxy::{self, Conn, State};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -79,7 +79,7 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        workers.dispatch(tcp, peer, slot, &state, &lifecycle);
+        workers.dispatch(tcp, peer, slot);
     }
     drop(listener);
     tracing::info!(grace = ?state.config.shutdown_grace, "shutting down: draining connections");
@@ -125,6 +125,8 @@ struct Handoff {
 /// The worker threads: a queue each, and how many connections each is serving.
 struct Workers {
     queues: Vec<(UnboundedSender<Handoff>, Arc<AtomicUsize>)>,
+    /// Serves connections on the accepting runtime when no worker thread could start.
+    fallback: Serving,
 }
 
 impl Workers {
@@ -136,9 +138,12 @@ impl Workers {
             let (tx, rx) = mpsc::unbounded_channel();
             let live = Arc::new(AtomicUsize::new(0));
             let worker = Worker {
-                state: state.clone(),
-                lifecycle: lifecycle.clone(),
-                live: live.clone(),
+                serving: Serving {
+                    state: state.clone(),
+                    upstream: state.upstream.with_own_spares(),
+                    lifecycle: lifecycle.clone(),
+                    live: Some(live.clone()),
+                },
                 done: done.clone(),
             };
             let spawned = std::thread::Builder::new()
@@ -152,54 +157,42 @@ impl Workers {
         if queues.is_empty() {
             tracing::warn!("no worker thread: serving connections on the accepting runtime");
         }
-        (Workers { queues }, stopped)
+        let fallback = Serving {
+            state: state.clone(),
+            upstream: state.upstream.clone(),
+            lifecycle: lifecycle.clone(),
+            live: None,
+        };
+        (Workers { queues, fallback }, stopped)
     }
 
     /// Hands a connection to the least busy worker (or serves it here when there is none).
-    fn dispatch(
-        &self,
-        tcp: TcpStream,
-        peer: SocketAddr,
-        slot: OwnedSemaphorePermit,
-        state: &Arc<State>,
-        lifecycle: &Lifecycle,
-    ) {
+    fn dispatch(&self, tcp: TcpStream, peer: SocketAddr, slot: OwnedSemaphorePermit) {
         let least_busy = self
             .queues
             .iter()
             .min_by_key(|(_, live)| live.load(Ordering::Relaxed));
-        if let Some((queue, live)) = least_busy {
-            match tcp.into_std() {
-                Ok(std_tcp) => {
-                    live.fetch_add(1, Ordering::Relaxed);
-                    if queue
-                        .send(Handoff {
-                            tcp: std_tcp,
-                            peer,
-                            slot,
-                        })
-                        .is_err()
-                    {
-                        live.fetch_sub(1, Ordering::Relaxed);
-                        tracing::warn!(%peer, "connection dropped: worker thread is gone");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(%peer, error = %e, "connection dropped: could not hand it to a worker")
-                }
+        let Some((queue, live)) = least_busy else {
+            return self.fallback.spawn(tcp, peer, slot);
+        };
+        let tcp = match tcp.into_std() {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                return tracing::warn!(%peer, error = %e, "connection dropped: could not hand it to a worker");
             }
-            return;
+        };
+        live.fetch_add(1, Ordering::Relaxed);
+        if queue.send(Handoff { tcp, peer, slot }).is_err() {
+            live.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!(%peer, "connection dropped: worker thread is gone");
         }
-        spawn_connection(tcp, peer, slot, state.clone(), lifecycle, None);
     }
 }
 
 /// One worker thread: its runtime serves the connections it is handed until the queue closes
 /// and they have all ended.
 struct Worker {
-    state: Arc<State>,
-    lifecycle: Lifecycle,
-    live: Arc<AtomicUsize>,
+    serving: Serving,
     /// Dropped when the thread ends.
     done: mpsc::Sender<()>,
 }
@@ -216,51 +209,54 @@ impl Worker {
                 return;
             }
         };
-        let Worker {
-            state,
-            lifecycle,
-            live,
-            done,
-        } = self;
+        let Worker { serving, done } = self;
         runtime.block_on(async move {
             while let Some(Handoff { tcp, peer, slot }) = queue.recv().await {
                 match TcpStream::from_std(tcp) {
-                    Ok(tcp) => spawn_connection(tcp, peer, slot, state.clone(), &lifecycle, Some(live.clone())),
+                    Ok(tcp) => serving.spawn(tcp, peer, slot),
                     Err(e) => {
-                        live.fetch_sub(1, Ordering::Relaxed);
+                        serving.ended();
                         tracing::warn!(%peer, error = %e, "connection dropped: could not register it");
                     }
                 }
             }
-            lifecycle.connections.wait().await;
-            state.hijacks.wait().await;
+            serving.lifecycle.connections.wait().await;
+            serving.state.hijacks.wait().await;
         });
         drop(done);
     }
 }
 
-/// Serves one connection in a task of the current runtime, tracked for the drain.
-fn spawn_connection(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
+/// What serving connections on one runtime needs.
+#[derive(Clone)]
+struct Serving {
     state: Arc<State>,
-    lifecycle: &Lifecycle,
+    /// The Docker socket, with this runtime's spare upstream connections.
+    upstream: Upstream,
+    lifecycle: Lifecycle,
+    /// This worker's count of connections it serves (for dispatch).
     live: Option<Arc<AtomicUsize>>,
-) {
-    let acceptor = TlsAcceptor::from(state.tls.clone());
-    let draining = lifecycle.draining.clone();
-    let kill = lifecycle.kill.clone();
-    lifecycle.connections.spawn(async move {
-        let _slot = slot;
-        tokio::select! {
-            _ = serve_connection(tcp, peer, acceptor, state, draining) => {}
-            _ = kill.cancelled() => {}
-        }
-        if let Some(live) = live {
+}
+
+impl Serving {
+    /// Serves one connection in a task of the current runtime, tracked for the drain.
+    fn spawn(&self, tcp: TcpStream, peer: SocketAddr, slot: OwnedSemaphorePermit) {
+        let this = self.clone();
+        self.lifecycle.connections.spawn(async move {
+            let _slot = slot;
+            tokio::select! {
+                _ = serve_connection(tcp, peer, &this) => {}
+                _ = this.lifecycle.kill.cancelled() => {}
+            }
+            this.ended();
+        });
+    }
+
+    fn ended(&self) {
+        if let Some(live) = &self.live {
             live.fetch_sub(1, Ordering::Relaxed);
         }
-    });
+    }
 }
 
 /// Most outgoing TLS bytes queued per connection: room for two 32 KiB or one 64 KiB body frame
@@ -278,18 +274,15 @@ fn admissible(state: &State, ip: IpAddr) -> bool {
             .is_none_or(|n| n.allows(ip))
 }
 
-async fn serve_connection(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    acceptor: TlsAcceptor,
-    state: Arc<State>,
-    draining: CancellationToken,
-) {
+async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
+    let state = &serving.state;
+    let draining = &serving.lifecycle.draining;
+    let acceptor = TlsAcceptor::from(state.tls.clone());
     let limits = state.config.limits;
     let mut tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return handshake_refused(&state, peer, &e.to_string()),
-        Err(_) => return handshake_refused(&state, peer, "handshake timed out"),
+        Ok(Err(e)) => return handshake_refused(state, peer, &e.to_string()),
+        Err(_) => return handshake_refused(state, peer, "handshake timed out"),
     };
     // rustls queues at most this much outgoing TLS per connection (default 64 KiB). A 64 KiB
     // upstream body frame plus its chunk framing is just over 64 KiB: with the default, the
@@ -317,15 +310,15 @@ async fn serve_connection(
     let identity = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
         Some(leaf) => match Identity::from_der(leaf) {
             Ok(id) => id,
-            Err(e) => return handshake_refused(&state, peer, &e.to_string()),
+            Err(e) => return handshake_refused(state, peer, &e.to_string()),
         },
-        None => return handshake_refused(&state, peer, "no client certificate"),
+        None => return handshake_refused(state, peer, "no client certificate"),
     };
     let role = identity::resolve_role(&state.config.identities, &identity, &state.config.policy);
     tracing::debug!(%peer, cn = identity.display_name(), role = role.as_deref().unwrap_or("-"), "client connected");
     // Upstream connections opened for this client are driven by this task (see forward::Link).
     let (driver_tx, mut driver_rx) = tokio::sync::mpsc::unbounded_channel::<Driver>();
-    let link = Arc::new(Link::new(&state.upstream, driver_tx));
+    let link = Arc::new(Link::new(&serving.upstream, driver_tx));
     let conn = Arc::new(Conn {
         peer,
         identity,

@@ -274,57 +274,50 @@ backend dockerbackend
 
 /// VmRSS of `pid` and (when `children`) all its descendants, in KiB.
 pub fn rss_kib(pid: u32, children: bool) -> u64 {
-    let own = fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0);
-    if !children {
-        return own;
-    }
-    let mut total = own;
-    if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
-        for t in tasks.flatten() {
-            let kids = fs::read_to_string(t.path().join("children")).unwrap_or_default();
-            for kid in kids.split_whitespace().filter_map(|k| k.parse().ok()) {
-                total += rss_kib(kid, true);
-            }
-        }
-    }
-    total
+    let rss = |pid: u32| {
+        fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    with_descendants(pid, children).into_iter().map(rss).sum()
 }
 
 /// CPU time (user + system) `pid` and (when `children`) its descendants have used, in seconds.
 pub fn cpu_secs(pid: u32, children: bool) -> f64 {
-    // Fields 14 and 15 of /proc/PID/stat, after the parenthesised command name.
-    let own = fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0) as f64
-        / clock_ticks();
-    if !children {
-        return own;
-    }
-    let mut total = own;
-    if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
-        for t in tasks.flatten() {
-            let kids = fs::read_to_string(t.path().join("children")).unwrap_or_default();
-            for kid in kids.split_whitespace().filter_map(|k| k.parse().ok()) {
-                total += cpu_secs(kid, true);
-            }
-        }
-    }
-    total
+    // Fields 14 and 15 of /proc/PID/stat (after the parenthesised command name), in USER_HZ:
+    // 1/100 s on every Linux architecture.
+    let ticks = |pid: u32| {
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                let f: Vec<&str> = s.get(s.rfind(')')? + 2..)?.split_whitespace().collect();
+                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            })
+            .unwrap_or(0)
+    };
+    let total: u64 = with_descendants(pid, children).into_iter().map(ticks).sum();
+    total as f64 / 100.0
 }
 
-/// USER_HZ: Linux reports /proc times in units of 1/100 s on every architecture.
-fn clock_ticks() -> f64 {
-    100.0
+/// `pid`, and when `children` every descendant process (nginx's workers).
+fn with_descendants(pid: u32, children: bool) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut at = 0;
+    while children && at < all.len() {
+        let tasks = fs::read_dir(format!("/proc/{}/task", all[at]));
+        for t in tasks.into_iter().flatten().flatten() {
+            let kids = fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            all.extend(
+                kids.split_whitespace()
+                    .filter_map(|k| k.parse::<u32>().ok()),
+            );
+        }
+        at += 1;
+    }
+    all
 }
