@@ -1,30 +1,25 @@
-//! Forwarding: one request streamed to the Docker socket over the client connection's own
-//! HTTP/1.1 upstream connection, and its response streamed back, with hop-by-hop headers
-//! handled as RFC 9110 §7.6.1 says.
+//! Forwarding: one request streamed to the Docker socket over an idle (or new) HTTP/1.1
+//! upstream connection, and its response streamed back, with hop-by-hop headers handled as
+//! RFC 9110 §7.6.1 says.
 //!
 //! It must not judge requests (the policy already did) nor buffer bodies: whatever body it is
 //! handed is streamed as it arrives.
 
-use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response};
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::reject::Refusal;
 
 /// The body sent upstream: the client's own stream, or bytes the policy read (and maybe changed).
 pub type UpstreamBody = Either<Incoming, Full<Bytes>>;
-
-/// A future that drives one upstream connection; the downstream connection's task polls it.
-pub type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Why the Docker socket could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -35,19 +30,27 @@ pub enum UpstreamError {
     Http(#[from] hyper::Error),
 }
 
-/// The Docker socket, as configured.
+type Sender = SendRequest<UpstreamBody>;
+type Idle = Arc<Mutex<Vec<Sender>>>;
+
+/// The Docker socket, as configured, and the idle HTTP/1.1 connections to it.
+///
+/// An upstream connection is held only for one exchange: from sending a request until its
+/// response body has ended. Then it goes back to the idle list for the next request of any
+/// client connection, so an idle client connection holds no upstream connection. Each
+/// connection is driven by a task of its own on the runtime that opened it; every worker thread
+/// keeps its own list ([`Upstream::with_own_idle`]), so a request and its upstream exchange stay
+/// on one thread.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub socket: Arc<Path>,
     /// `unix://<hex path>:0/`, how hyperlocal's connector is told which socket to open.
     target: hyper::Uri,
-    /// Idle upstream connections left by client connections that ended, for the next new
-    /// client connection (docker CLI calls are short connections: this saves a connect each).
-    spare: Arc<Mutex<Vec<SendRequest<UpstreamBody>>>>,
+    idle: Idle,
 }
 
-/// Spare upstream connections kept at most.
-const MAX_SPARE: usize = 32;
+/// Idle upstream connections kept at most per list; more are closed.
+const MAX_IDLE: usize = 256;
 
 impl Upstream {
     /// `socket` must be an absolute path of at most 107 bytes (checked by the config).
@@ -55,54 +58,15 @@ impl Upstream {
         Upstream {
             socket: Arc::from(socket),
             target: hyperlocal::Uri::new(socket, "/").into(),
-            spare: Arc::default(),
+            idle: Idle::default(),
         }
     }
 
-    /// The same socket with a spare pool of its own. Each worker thread keeps its own, so a
-    /// spare's driver always runs on the thread of the connection that takes it.
-    pub fn with_own_spares(&self) -> Upstream {
+    /// The same socket with an idle list of its own (one per worker thread).
+    pub fn with_own_idle(&self) -> Upstream {
         Upstream {
-            spare: Arc::default(),
+            idle: Idle::default(),
             ..self.clone()
-        }
-    }
-}
-
-/// One downstream connection's way to the Docker socket: a dedicated HTTP/1.1 connection,
-/// opened on first use and reopened when dockerd closed it.
-///
-/// HTTP/1.1 requests on a connection are sequential, so one upstream connection per downstream
-/// connection is all a client can use (spares are kept only between short client
-/// connections, see [`Link::release`]). Its driver future runs in the
-/// downstream connection's own task (handed over through `drivers`), so a request and its
-/// upstream exchange never cross tasks or threads.
-pub struct Link {
-    socket: Arc<Path>,
-    spare: Arc<Mutex<Vec<SendRequest<UpstreamBody>>>>,
-    /// `unix://<hex path>:0/`, how hyperlocal's connector is told which socket to open.
-    target: hyper::Uri,
-    /// The idle upstream connection, taken for the length of one exchange.
-    idle: Mutex<Option<SendRequest<UpstreamBody>>>,
-    drivers: UnboundedSender<Driver>,
-}
-
-impl std::fmt::Debug for Link {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Link")
-            .field("socket", &self.socket)
-            .finish()
-    }
-}
-
-impl Link {
-    pub fn new(upstream: &Upstream, drivers: UnboundedSender<Driver>) -> Link {
-        Link {
-            target: upstream.target.clone(),
-            socket: upstream.socket.clone(),
-            spare: upstream.spare.clone(),
-            idle: Mutex::new(None),
-            drivers,
         }
     }
 
@@ -113,7 +77,7 @@ impl Link {
         parts: hyper::http::request::Parts,
         body: UpstreamBody,
         upgrade: Option<HeaderValue>,
-    ) -> Result<Response<Incoming>, Refusal> {
+    ) -> Result<Response<Returning>, Refusal> {
         let upgrading = upgrade.is_some();
         let req = request(parts, body, upgrade);
         let fail = |source| Refusal::Upstream {
@@ -146,52 +110,22 @@ impl Link {
                 _ => return Err(fail(e.into_error().into())),
             },
         };
-        if !upgrading {
-            self.put_idle(sender);
-        }
-        Ok(resp)
+        // An upgraded connection becomes the hijacked stream; it never goes back.
+        let back = (!upgrading).then(|| (sender, self.idle.clone()));
+        Ok(resp.map(|body| Returning { body, back }))
     }
 
-    /// Hands this link's idle upstream connection to the spares when the client connection
-    /// ends. Returns whether it did (its driver must then outlive the client's task).
-    pub fn release(&self) -> bool {
-        let Some(sender) = self.take_idle() else {
-            return false;
-        };
-        match self.spare.lock() {
-            Ok(mut spare) if spare.len() < MAX_SPARE => {
-                spare.push(sender);
-                true
+    fn take_idle(&self) -> Option<Sender> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(s) = idle.pop() {
+            if !s.is_closed() {
+                return Some(s);
             }
-            _ => false,
         }
+        None
     }
 
-    fn take_idle(&self) -> Option<SendRequest<UpstreamBody>> {
-        let own = self
-            .idle
-            .lock()
-            .ok()
-            .and_then(|mut idle| idle.take())
-            .filter(|s| !s.is_closed());
-        own.or_else(|| {
-            let mut spare = self.spare.lock().ok()?;
-            while let Some(s) = spare.pop() {
-                if !s.is_closed() {
-                    return Some(s);
-                }
-            }
-            None
-        })
-    }
-
-    fn put_idle(&self, sender: SendRequest<UpstreamBody>) {
-        if let Ok(mut idle) = self.idle.lock() {
-            *idle = Some(sender);
-        }
-    }
-
-    async fn connect(&self) -> Result<SendRequest<UpstreamBody>, UpstreamError> {
+    async fn connect(&self) -> Result<Sender, UpstreamError> {
         use tower_service::Service;
         let stream = hyperlocal::UnixConnector
             .call(self.target.clone())
@@ -200,15 +134,64 @@ impl Link {
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
             .handshake(stream)
             .await?;
-        let driver: Driver = Box::pin(async move {
+        tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!(error = %e, "upstream connection ended with an error");
             }
         });
-        // The receiver lives as long as the downstream connection's task; if it is gone the
-        // connection is closing and this request fails with it.
-        let _ = self.drivers.send(driver);
         Ok(sender)
+    }
+}
+
+/// An upstream response body that hands its connection back to the idle list once it has
+/// ended. A body dropped before its end takes the connection with it (hyper closes it).
+pub struct Returning {
+    body: Incoming,
+    back: Option<(Sender, Idle)>,
+}
+
+impl Returning {
+    fn give_back(&mut self) {
+        let Some((sender, list)) = self.back.take() else {
+            return;
+        };
+        let Ok(mut idle) = list.lock() else { return };
+        if idle.len() < MAX_IDLE {
+            idle.push(sender);
+        }
+    }
+}
+
+impl hyper::body::Body for Returning {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        let frame = std::task::ready!(Pin::new(&mut self.body).poll_frame(cx));
+        if frame.is_none() {
+            self.give_back();
+        }
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Returning {
+    fn drop(&mut self) {
+        // A body with nothing left (an empty or fully read one) may be dropped unpolled.
+        if self.body.is_end_stream() {
+            self.give_back();
+        }
     }
 }
 
@@ -274,7 +257,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// The upstream response made ready for the client: hop-by-hop headers removed (except the
 /// upgrade pair on a 101), body streamed as is.
-pub fn to_client<B>(resp: Response<Incoming>) -> Response<Either<Incoming, B>> {
+pub fn to_client<R, B>(resp: Response<R>) -> Response<Either<R, B>> {
     let (mut parts, body) = resp.into_parts();
     let upgrade = (parts.status == hyper::StatusCode::SWITCHING_PROTOCOLS)
         .then(|| parts.headers.get(header::UPGRADE).cloned())

@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::audit::{Audit, Record};
 use crate::config::Config;
-use crate::forward::Link;
+use crate::forward::{Returning, Upstream};
 use crate::identity::Identity;
 use crate::policy::baseline::Unreadable;
 use crate::policy::inspect;
@@ -28,14 +28,14 @@ use crate::reject::Refusal;
 use crate::{route, upgrade};
 
 /// The body of every response dockgate sends: upstream's stream, or bytes of its own.
-pub type Body = Either<Incoming, Full<Bytes>>;
+pub type Body = Either<Returning, Full<Bytes>>;
 
 /// Everything a request needs, shared by all connections.
 pub struct State {
     pub config: Config,
     pub tls: Arc<ServerConfig>,
-    /// The Docker socket; each connection opens its own upstream connection to it.
-    pub upstream: crate::forward::Upstream,
+    /// The Docker socket (worker threads use their own idle lists of it, see `Conn`).
+    pub upstream: Upstream,
     pub audit: Audit,
     /// Hijacked streams outlive their HTTP connection; they are tracked so shutdown can wait
     /// for them through the grace period...
@@ -51,8 +51,8 @@ pub struct Conn {
     pub identity: Identity,
     /// The role the identity maps to, resolved once per connection.
     pub role: Option<String>,
-    /// This connection's way to the Docker socket.
-    pub link: Arc<Link>,
+    /// The Docker socket, with the idle upstream connections of this connection's worker.
+    pub upstream: Upstream,
 }
 
 /// Serves one request and records it in the audit log, whatever happens.
@@ -207,7 +207,7 @@ async fn serve(
             None => Either::Right(Full::new(Bytes::new())),
         },
     };
-    let resp = conn.link.send(parts, upstream_body, upgrade).await?;
+    let resp = conn.upstream.send(parts, upstream_body, upgrade).await?;
     if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_upgrade) = client_upgrade else {
             return Err(Refusal::UpstreamProtocol(

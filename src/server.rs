@@ -21,10 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::Record;
-use crate::forward::{Driver, Link, Upstream};
+use crate::forward::Upstream;
 use crate::identity::{self, Identity};
 use crate::proxy::{self, Conn, State};
-use futures_util::stream::{FuturesUnordered, StreamExt};
 
 /// Serves connections from `listener` until `shutdown` completes, then drains: stops accepting,
 /// lets in-flight requests and hijacked streams finish within the grace period, cuts what is
@@ -140,7 +139,7 @@ impl Workers {
             let worker = Worker {
                 serving: Serving {
                     state: state.clone(),
-                    upstream: state.upstream.with_own_spares(),
+                    upstream: state.upstream.with_own_idle(),
                     lifecycle: lifecycle.clone(),
                     live: Some(live.clone()),
                 },
@@ -231,7 +230,7 @@ impl Worker {
 #[derive(Clone)]
 struct Serving {
     state: Arc<State>,
-    /// The Docker socket, with this runtime's spare upstream connections.
+    /// The Docker socket, with this runtime's idle upstream connections.
     upstream: Upstream,
     lifecycle: Lifecycle,
     /// This worker's count of connections it serves (for dispatch).
@@ -316,14 +315,11 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
     };
     let role = identity::resolve_role(&state.config.identities, &identity, &state.config.policy);
     tracing::debug!(%peer, cn = identity.display_name(), role = role.as_deref().unwrap_or("-"), "client connected");
-    // Upstream connections opened for this client are driven by this task (see forward::Link).
-    let (driver_tx, mut driver_rx) = tokio::sync::mpsc::unbounded_channel::<Driver>();
-    let link = Arc::new(Link::new(&serving.upstream, driver_tx));
     let conn = Arc::new(Conn {
         peer,
         identity,
         role,
-        link: link.clone(),
+        upstream: serving.upstream.clone(),
     });
     let svc_state = state.clone();
     let service = service_fn(move |req| {
@@ -336,43 +332,19 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
-    let mut http = Box::pin(
-        builder
-            .serve_connection(TokioIo::new(tls), service)
-            .with_upgrades(),
-    );
-    let mut drivers = FuturesUnordered::new();
-    let mut shutting_down = false;
-    let result = loop {
-        tokio::select! {
-            r = http.as_mut() => break r,
-            Some(driver) = driver_rx.recv() => drivers.push(driver),
-            Some(()) = drivers.next(), if !drivers.is_empty() => {}
-            _ = draining.cancelled(), if !shutting_down => {
-                shutting_down = true;
-                http.as_mut().graceful_shutdown();
-            }
+    let http = builder
+        .serve_connection(TokioIo::new(tls), service)
+        .with_upgrades();
+    tokio::pin!(http);
+    let result = tokio::select! {
+        r = http.as_mut() => r,
+        _ = draining.cancelled() => {
+            http.as_mut().graceful_shutdown();
+            http.await
         }
     };
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
-    }
-    // The idle upstream connection, if any, goes to the spares; its driver then runs on in a
-    // task of its own. Dropping the HTTP connection drops the service and with it the link:
-    // other idle upstream connections close, and one being upgraded hands its stream to the
-    // hijack task.
-    let released = link.release();
-    drop(link);
-    drop(http);
-    while let Ok(driver) = driver_rx.try_recv() {
-        drivers.push(driver);
-    }
-    let drained = async move { while drivers.next().await.is_some() {} };
-    if released {
-        tokio::spawn(drained);
-    } else {
-        // An upgrade hands over at once; anything still waiting on dockerd after this is dropped.
-        let _ = tokio::time::timeout(Duration::from_secs(10), drained).await;
     }
 }
 
