@@ -296,3 +296,91 @@ mod tests {
         assert!(h.contains_key("x-registry-auth"));
     }
 }
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::UnixListener;
+    use tokio::sync::mpsc;
+
+    /// A Unix-socket upstream that answers every request on a connection with `response`, and
+    /// reports each accepted connection and each connection's end (the peer closing it).
+    fn upstream(
+        dir: &Path,
+        response: &'static [u8],
+    ) -> (Upstream, mpsc::UnboundedReceiver<&'static str>) {
+        let path = dir.join("up.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let (events, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let events = events.clone();
+                let _ = events.send("accepted");
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 4096];
+                    loop {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {
+                                if stream.write_all(response).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    let _ = events.send("closed");
+                });
+            }
+        });
+        (Upstream::new(&path), rx)
+    }
+
+    fn get() -> hyper::http::request::Parts {
+        Request::get("/_ping").body(()).unwrap().into_parts().0
+    }
+
+    fn empty() -> UpstreamBody {
+        Either::Right(Full::new(Bytes::new()))
+    }
+
+    #[tokio::test]
+    async fn a_finished_exchange_leaves_its_connection_for_the_next_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let (up, mut events) = upstream(
+            dir.path(),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK",
+        );
+        for _ in 0..3 {
+            let resp = up.send(get(), empty(), None).await.unwrap();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"OK");
+        }
+        assert_eq!(events.recv().await, Some("accepted"));
+        assert!(
+            events.try_recv().is_err(),
+            "one connection served all three requests"
+        );
+        assert_eq!(up.idle.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_before_its_end_closes_its_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        // A chunked stream that never ends, like `logs -f` or `events`.
+        let (up, mut events) = upstream(
+            dir.path(),
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nevent\r\n",
+        );
+        let resp = up.send(get(), empty(), None).await.unwrap();
+        let mut body = resp.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], b"event");
+        drop(body);
+        assert_eq!(events.recv().await, Some("accepted"));
+        assert_eq!(events.recv().await, Some("closed"));
+        assert!(up.idle.lock().unwrap().is_empty());
+    }
+}
