@@ -6,6 +6,7 @@
 //! - [`tls`]: the rustls server configuration and client-certificate verifier.
 //! - [`identity`]: a verified leaf certificate → [`identity::Identity`], and identity → role rules.
 //! - [`net`]: source-network (CIDR) allowlists.
+//! - [`idle`]: when a keep-alive connection is between requests, so hyper's buffers can go.
 //! - [`server`]: accept loop, pre-TLS network check, worker threads, handshake, HTTP/1.1
 //!   serving, shutdown.
 //! - [`proxy`]: the life of one request, top to bottom.
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod forward;
 pub mod identity;
+pub mod idle;
 pub mod net;
 pub mod policy;
 pub mod proxy;

@@ -5,17 +5,23 @@
 //! It must not decide requests; every request goes to `proxy::handle`.
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
+use hyper::body::{Body as _, Incoming};
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use crate::audit::Record;
 use crate::forward::Upstream;
 use crate::identity::{self, Identity};
+use crate::idle::{Activity, Tracked, Watched};
 use crate::proxy::{self, Conn, State};
 
 /// Serves connections from `listener` until `shutdown` completes, then drains: stops accepting,
@@ -258,6 +265,9 @@ impl Serving {
     }
 }
 
+/// How long a keep-alive connection stays quiet between requests before its HTTP buffers go.
+const PARK_AFTER: Duration = Duration::from_millis(100);
+
 /// Most outgoing TLS bytes queued per connection: room for two 32 KiB or one 64 KiB body frame
 /// with their chunk framing.
 const SEND_BUFFER_LIMIT: usize = 72 * 1024;
@@ -278,7 +288,9 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
     let draining = &serving.lifecycle.draining;
     let acceptor = TlsAcceptor::from(state.tls.clone());
     let limits = state.config.limits;
-    let mut tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+    // Boxed, like the HTTP connection below: the task's own size is what an idle client costs.
+    let handshake = Box::pin(acceptor.accept(tcp));
+    let mut tls = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => return handshake_refused(state, peer, &e.to_string()),
         Err(_) => return handshake_refused(state, peer, "handshake timed out"),
@@ -287,31 +299,8 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
     // upstream body frame plus its chunk framing is just over 64 KiB: with the default, the
     // last bytes of every such frame went out as a separate 9-byte record and write.
     tls.get_mut().1.set_buffer_limit(Some(SEND_BUFFER_LIMIT));
-    // Until the client sends its first request, hold no HTTP buffers: an idle connection
-    // then costs its TLS state only. Bytes rustls already decrypted mean a request is here.
-    let buffered = tls
-        .get_mut()
-        .1
-        .process_new_packets()
-        .map(|io| io.plaintext_bytes_to_read() > 0)
-        .unwrap_or(true);
-    if !buffered {
-        let first_bytes = tls.get_ref().0.readable();
-        tokio::select! {
-            ready = tokio::time::timeout(limits.header_read_timeout, first_bytes) => {
-                if !matches!(ready, Ok(Ok(()))) {
-                    return;
-                }
-            }
-            _ = draining.cancelled() => return,
-        }
-    }
-    let identity = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
-        Some(leaf) => match Identity::from_der(leaf) {
-            Ok(id) => id,
-            Err(e) => return handshake_refused(state, peer, &e.to_string()),
-        },
-        None => return handshake_refused(state, peer, "no client certificate"),
+    let Some(identity) = client_identity(&tls, state, peer) else {
+        return;
     };
     let role = identity::resolve_role(&state.config.identities, &identity, &state.config.policy);
     tracing::debug!(%peer, cn = identity.display_name(), role = role.as_deref().unwrap_or("-"), "client connected");
@@ -321,30 +310,127 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
         role,
         upstream: serving.upstream.clone(),
     });
-    let svc_state = state.clone();
-    let service = service_fn(move |req| {
-        let state = svc_state.clone();
-        let conn = conn.clone();
-        async move { Ok::<_, Infallible>(proxy::handle(&state, &conn, req).await) }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
-    let http = builder
-        .serve_connection(TokioIo::new(tls), service)
-        .with_upgrades();
-    tokio::pin!(http);
-    let result = tokio::select! {
-        r = http.as_mut() => r,
-        _ = draining.cancelled() => {
-            http.as_mut().graceful_shutdown();
-            http.await
+    let activity = Arc::new(Activity::default());
+    let mut stream = Watched::new(tls, activity.clone());
+    // One hyper connection per burst of requests: while the client is quiet between requests
+    // it holds no HTTP buffers, only its TLS state (see `idle`).
+    loop {
+        if !stream.has_replay() && !request_arriving(&mut stream, limits, draining).await {
+            return;
         }
+        let service = {
+            let (state, conn, activity) = (state.clone(), conn.clone(), activity.clone());
+            service_fn(move |req: Request<Incoming>| {
+                let exchange = activity.started(!req.body().is_end_stream());
+                let (state, conn, activity) = (state.clone(), conn.clone(), activity.clone());
+                async move {
+                    let resp = proxy::handle(&state, &conn, req).await;
+                    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                        activity.upgraded();
+                    }
+                    Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, exchange)))
+                }
+            })
+        };
+        // Boxed: the connection task keeps only the TLS state inline while the client is quiet.
+        let mut http = Box::new(
+            http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades(),
+        );
+        // Ready(Some) when hyper is done; Ready(None) when draining, or when the client has been
+        // quiet between requests for PARK_AFTER (a client's requests usually come back to back;
+        // taking hyper apart after each would cost more than it saves).
+        let mut drain = std::pin::pin!(draining.cancelled());
+        let mut park = std::pin::pin!(tokio::time::sleep(PARK_AFTER));
+        let mut parking = false;
+        let result = poll_fn(|cx| {
+            if let Poll::Ready(r) = Pin::new(&mut *http).poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            if drain.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            if !activity.idle() {
+                parking = false;
+                return Poll::Pending;
+            }
+            if !parking {
+                parking = true;
+                park.as_mut()
+                    .reset(tokio::time::Instant::now() + PARK_AFTER);
+            }
+            park.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        match result {
+            Some(Ok(())) => return,
+            Some(Err(e)) => {
+                return tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            None if draining.is_cancelled() => {
+                Pin::new(&mut *http).graceful_shutdown();
+                if let Err(e) = http.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            None => {
+                // Between requests: take the stream back and let hyper's buffers go.
+                let Some(parts) = (*http).into_parts() else {
+                    return;
+                };
+                stream = parts.io.into_inner();
+                stream.replay(parts.read_buf);
+            }
+        }
+    }
+}
+
+/// The verified client certificate's identity; a refusal is audited when there is none.
+fn client_identity(
+    tls: &TlsStream<TcpStream>,
+    state: &State,
+    peer: SocketAddr,
+) -> Option<Identity> {
+    let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) else {
+        handshake_refused(state, peer, "no client certificate");
+        return None;
     };
-    if let Err(e) = result {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    match Identity::from_der(leaf) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            handshake_refused(state, peer, &e.to_string());
+            None
+        }
+    }
+}
+
+/// Waits, holding no HTTP buffers, until the client sends bytes of a request. False when it
+/// does not within the header timeout, closes, or the server is draining.
+async fn request_arriving(
+    stream: &mut Watched<TlsStream<TcpStream>>,
+    limits: crate::config::Limits,
+    draining: &CancellationToken,
+) -> bool {
+    // Bytes rustls already decrypted mean a request is here.
+    let buffered = stream
+        .get_mut()
+        .get_mut()
+        .1
+        .process_new_packets()
+        .map(|io| io.plaintext_bytes_to_read() > 0)
+        .unwrap_or(true);
+    if buffered {
+        return true;
+    }
+    let readable = stream.get_ref().get_ref().0.readable();
+    tokio::select! {
+        ready = tokio::time::timeout(limits.header_read_timeout, readable) => matches!(ready, Ok(Ok(()))),
+        _ = draining.cancelled() => false,
     }
 }
 

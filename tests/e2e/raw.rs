@@ -406,3 +406,99 @@ fn audit_only_mode_allows_and_records_what_it_would_deny() {
         .to_string();
     gate.raw(ADMIN, format!("DELETE /v1.41/containers/{id}?force=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
 }
+
+/// Longer than the listener's quiet time before it takes hyper's buffers away (100 ms), so the
+/// next bytes reach a fresh HTTP connection. Not a timing assertion: the tests pass either way.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(300);
+
+fn responses(text: &str) -> usize {
+    text.matches("HTTP/1.1 ").count()
+}
+
+#[test]
+fn a_quiet_keep_alive_connection_serves_its_next_and_its_pipelined_requests() {
+    use std::io::{Read, Write};
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let mut s = gate.tls(ADMIN);
+    let ping = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n";
+    s.write_all(ping).unwrap();
+    std::thread::sleep(QUIET);
+    s.write_all(ping).unwrap();
+    // A second request split across a quiet pause: its first half was read with the first.
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\nGET /v1.41/ver")
+        .unwrap();
+    std::thread::sleep(QUIET);
+    s.write_all(b"sion HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(responses(&text), 4, "{text}");
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 4, "{text}");
+    assert!(text.contains("\"ApiVersion\""), "{text}");
+}
+
+#[test]
+fn body_bytes_of_a_refused_request_are_never_read_as_a_request_after_a_pause() {
+    use std::io::{Read, Write};
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let mut s = gate.tls(DEV);
+    // The dev role may not init a swarm: refused before its body is read. The body's second
+    // half looks like a request; it must stay body.
+    let smuggled = b"GET /v1.41/info HTTP/1.1\r\nHost: x\r\n\r\n";
+    let first = b"{\"ListenAddr\":\"0.0.0.0\",\"x\":\"";
+    let length = first.len() + smuggled.len();
+    let head = format!(
+        "POST /v1.41/swarm/init HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(first).unwrap();
+    std::thread::sleep(QUIET);
+    s.write_all(smuggled).unwrap();
+    std::thread::sleep(QUIET);
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert_eq!(responses(&text), 2, "{text}");
+    assert!(!text.contains("ServerVersion"), "{text}");
+    let audit = gate.wait_audit(|r| r["path"] == "/_ping");
+    assert_eq!(audit["decision"], "allow");
+    assert!(
+        !gate.audit().iter().any(|r| r["path"] == "/v1.41/info"),
+        "smuggled request was served"
+    );
+}
+
+#[test]
+fn a_request_head_trickled_after_a_quiet_pause_still_meets_the_header_timeout() {
+    use std::io::{Read, Write};
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "limits:\n  header_read_timeout_secs: 1\n");
+    let mut s = gate.tls(ADMIN);
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(QUIET);
+    // Five pieces 300 ms apart take at least 1.5 s: past the 1 s header timeout, however the
+    // listener takes the connection apart between pieces.
+    for piece in [
+        "GET /_ping ",
+        "HTTP/1.1\r\n",
+        "Host: x\r\n",
+        "Connection: close\r\n",
+        "\r\n",
+    ] {
+        if s.write_all(piece.as_bytes()).is_err() {
+            break;
+        }
+        std::thread::sleep(QUIET);
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(responses(&text), 1, "{text}");
+}
