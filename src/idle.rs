@@ -8,13 +8,18 @@
 //! since the last request started, and hyper is waiting for bytes that have not come. Only then
 //! may the listener take the stream back from hyper (`into_parts`). Bytes hyper had read ahead
 //! (a pipelined request's start) are replayed to the next hyper connection; a client trickling a
-//! request head keeps its hyper connection, and hyper's header timeout, until it is done.
+//! request head keeps its hyper connection, and hyper's header timeout, until it is done. A
+//! request that asks to close the connection (HTTP/1.0, `Connection: close`) is never followed
+//! by parking: hyper closes after it.
+//!
+//! This leans on hyper 1.x `into_parts` returning the unread bytes and an empty write buffer in
+//! that state (hyper is pinned by Cargo.lock; the e2e tests in `raw.rs` cover each rule).
 //!
 //! It must not decide or change what is read or written: it passes every byte through.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -26,6 +31,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub struct Activity {
     /// Requests whose response has not been fully handed to hyper yet.
     in_flight: AtomicUsize,
+    /// Requests started on this connection so far.
+    started: AtomicU64,
+    /// The latest request asked to close the connection (HTTP/1.0, `Connection: close`): hyper
+    /// will close it, so it must not be taken apart and served on.
+    closing: AtomicBool,
     /// The latest request came with a body (hyper may still be reading or skipping it).
     had_body: AtomicBool,
     /// A response switched protocols: the stream belongs to the upgrade.
@@ -42,11 +52,18 @@ pub struct Activity {
 impl Activity {
     /// A request has arrived; the returned guard ends the exchange when dropped (hyper drops the
     /// response body once it has written all of it, or the service future if it gives up).
-    pub fn started(self: &Arc<Self>, has_body: bool) -> Exchange {
+    pub fn started(self: &Arc<Self>, has_body: bool, closing: bool) -> Exchange {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.started.fetch_add(1, Ordering::Relaxed);
         self.had_body.store(has_body, Ordering::Relaxed);
+        self.closing.store(closing, Ordering::Relaxed);
         self.fresh_bytes.store(false, Ordering::Relaxed);
         Exchange(self.clone())
+    }
+
+    /// How many requests have started on this connection.
+    pub fn requests(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
     }
 
     pub fn upgraded(&self) {
@@ -57,6 +74,7 @@ impl Activity {
     pub fn idle(&self) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0
             && !self.had_body.load(Ordering::Relaxed)
+            && !self.closing.load(Ordering::Relaxed)
             && !self.upgraded.load(Ordering::Relaxed)
             && self.read_pending.load(Ordering::Relaxed)
             && !self.fresh_bytes.load(Ordering::Relaxed)
@@ -100,8 +118,9 @@ impl<S> Watched<S> {
     }
 
     /// Bytes a previous hyper connection read but did not use; the next one reads them first.
-    pub fn replay(&mut self, bytes: Bytes) {
-        self.replay = bytes;
+    /// They are copied out: `bytes` shares hyper's whole read buffer, which is to go.
+    pub fn replay(&mut self, bytes: &[u8]) {
+        self.replay = Bytes::copy_from_slice(bytes);
     }
 
     pub fn has_replay(&self) -> bool {
@@ -120,6 +139,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
             let n = this.replay.len().min(buf.remaining());
             buf.put_slice(&this.replay[..n]);
             this.replay.advance(n);
+            if this.replay.is_empty() {
+                this.replay = Bytes::new();
+            }
             this.activity.read_pending.store(false, Ordering::Relaxed);
             this.activity.fresh_bytes.store(true, Ordering::Relaxed);
             return Poll::Ready(Ok(()));
@@ -220,7 +242,7 @@ mod tests {
     /// An activity after one bodiless exchange, flushed, with hyper waiting for bytes.
     fn quiet() -> Arc<Activity> {
         let a = Arc::new(Activity::default());
-        drop(a.started(false));
+        drop(a.started(false, false));
         a.read_pending.store(true, Ordering::Relaxed);
         a.flushed.store(true, Ordering::Relaxed);
         a
@@ -235,14 +257,14 @@ mod tests {
         );
 
         let a = quiet();
-        let exchange = a.started(false);
+        let exchange = a.started(false, false);
         a.read_pending.store(true, Ordering::Relaxed);
         assert!(!a.idle(), "an exchange in progress");
         drop(exchange);
         assert!(a.idle());
 
         let a = quiet();
-        drop(a.started(true));
+        drop(a.started(true, false));
         assert!(
             !a.idle(),
             "hyper may still be reading the last request's body"

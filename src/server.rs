@@ -16,18 +16,19 @@ use std::time::Duration;
 use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, StatusCode};
+use hyper::{Request, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::Record;
-use crate::forward::Upstream;
+use crate::forward::{self, Upstream};
 use crate::identity::{self, Identity};
 use crate::idle::{Activity, Tracked, Watched};
 use crate::proxy::{self, Conn, State};
@@ -312,16 +313,24 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
     });
     let activity = Arc::new(Activity::default());
     let mut stream = Watched::new(tls, activity.clone());
+    // A quiet client has one header timeout to send its next request head, counted from when it
+    // went quiet: however often its connection is taken apart and rebuilt meanwhile, and
+    // whatever TLS bytes without a request it sends.
+    let mut head_deadline = Instant::now() + limits.header_read_timeout;
+    let mut requests_then = activity.requests();
     // One hyper connection per burst of requests: while the client is quiet between requests
     // it holds no HTTP buffers, only its TLS state (see `idle`).
     loop {
-        if !stream.has_replay() && !request_arriving(&mut stream, limits, draining).await {
+        if !stream.has_replay() && !request_arriving(&mut stream, head_deadline, draining).await {
             return;
         }
         let service = {
             let (state, conn, activity) = (state.clone(), conn.clone(), activity.clone());
             service_fn(move |req: Request<Incoming>| {
-                let exchange = activity.started(!req.body().is_end_stream());
+                let closing = req.version() != Version::HTTP_11
+                    || forward::connection_tokens(req.headers())
+                        .any(|t| t.eq_ignore_ascii_case("close"));
+                let exchange = activity.started(!req.body().is_end_stream(), closing);
                 let (state, conn, activity) = (state.clone(), conn.clone(), activity.clone());
                 async move {
                     let resp = proxy::handle(&state, &conn, req).await;
@@ -341,12 +350,14 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades(),
         );
-        // Ready(Some) when hyper is done; Ready(None) when draining, or when the client has been
-        // quiet between requests for PARK_AFTER (a client's requests usually come back to back;
-        // taking hyper apart after each would cost more than it saves).
+        // Ready(Some) when hyper is done (or the quiet client's head deadline passed); Ready(None)
+        // when draining, or when the client has been quiet between requests for PARK_AFTER (a
+        // client's requests usually come back to back; taking hyper apart after each would cost
+        // more than it saves).
         let mut drain = std::pin::pin!(draining.cancelled());
         let mut park = std::pin::pin!(tokio::time::sleep(PARK_AFTER));
-        let mut parking = false;
+        let mut head_timeout = std::pin::pin!(tokio::time::sleep_until(head_deadline));
+        let mut parking_after = None;
         let result = poll_fn(|cx| {
             if let Poll::Ready(r) = Pin::new(&mut *http).poll(cx) {
                 return Poll::Ready(Some(r));
@@ -354,14 +365,18 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
             if drain.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(None);
             }
+            let requests = activity.requests();
+            if requests == requests_then && head_timeout.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Some(Ok(())));
+            }
             if !activity.idle() {
-                parking = false;
+                parking_after = None;
                 return Poll::Pending;
             }
-            if !parking {
-                parking = true;
-                park.as_mut()
-                    .reset(tokio::time::Instant::now() + PARK_AFTER);
+            // Quiet since the latest request: (re)start the wait whenever that request changes.
+            if parking_after != Some(requests) {
+                parking_after = Some(requests);
+                park.as_mut().reset(Instant::now() + PARK_AFTER);
             }
             park.as_mut().poll(cx).map(|()| None)
         })
@@ -384,7 +399,11 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
                     return;
                 };
                 stream = parts.io.into_inner();
-                stream.replay(parts.read_buf);
+                stream.replay(&parts.read_buf);
+                if activity.requests() != requests_then {
+                    requests_then = activity.requests();
+                    head_deadline = Instant::now() + limits.header_read_timeout;
+                }
             }
         }
     }
@@ -409,11 +428,11 @@ fn client_identity(
     }
 }
 
-/// Waits, holding no HTTP buffers, until the client sends bytes of a request. False when it
-/// does not within the header timeout, closes, or the server is draining.
+/// Waits, holding no HTTP buffers, until the client sends bytes. False when it does not by
+/// `deadline`, closes, or the server is draining.
 async fn request_arriving(
     stream: &mut Watched<TlsStream<TcpStream>>,
-    limits: crate::config::Limits,
+    deadline: Instant,
     draining: &CancellationToken,
 ) -> bool {
     // Bytes rustls already decrypted mean a request is here.
@@ -429,7 +448,7 @@ async fn request_arriving(
     }
     let readable = stream.get_ref().get_ref().0.readable();
     tokio::select! {
-        ready = tokio::time::timeout(limits.header_read_timeout, readable) => matches!(ready, Ok(Ok(()))),
+        ready = tokio::time::timeout_at(deadline, readable) => matches!(ready, Ok(Ok(()))),
         _ = draining.cancelled() => false,
     }
 }

@@ -480,8 +480,7 @@ fn a_request_head_trickled_after_a_quiet_pause_still_meets_the_header_timeout() 
     let sock = require_docker!();
     let gate = Gate::start(&sock, "limits:\n  header_read_timeout_secs: 1\n");
     let mut s = gate.tls(ADMIN);
-    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+    first_ping(&mut s);
     std::thread::sleep(QUIET);
     // Five pieces 300 ms apart take at least 1.5 s: past the 1 s header timeout, however the
     // listener takes the connection apart between pieces.
@@ -500,5 +499,52 @@ fn a_request_head_trickled_after_a_quiet_pause_still_meets_the_header_timeout() 
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     let text = String::from_utf8_lossy(&out);
-    assert_eq!(responses(&text), 1, "{text}");
+    assert_eq!(responses(&text), 0, "{text}");
+}
+
+/// Sends `GET /_ping` and reads its whole response, leaving the connection open.
+fn first_ping(s: &mut rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>) {
+    use std::io::{Read, Write};
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.ends_with(b"\r\n\r\nOK") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the first response");
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn tls_bytes_that_never_make_a_request_do_not_keep_a_quiet_connection_open() {
+    use std::io::{Read, Write};
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "limits:\n  header_read_timeout_secs: 1\n");
+    let mut s = gate.tls(ADMIN);
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.ends_with(b"\r\n\r\nOK") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the first response");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // The start of a TLS record that is never finished, a byte every 300 ms for 3.6 s: each
+    // byte wakes the connection, none decrypts to a request. The connection must close 1 s
+    // after it went quiet, not 1 s after the latest byte.
+    let record = [0x17, 0x03, 0x03, 0x40, 0x00, 1, 2, 3, 4, 5, 6, 7];
+    for byte in record {
+        if s.sock.write_all(&[byte]).is_err() {
+            return;
+        }
+        std::thread::sleep(QUIET);
+    }
+    s.sock.set_nonblocking(true).unwrap();
+    match s.sock.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {}
+        other => panic!("connection still open 3.6 s into a 1 s header timeout: {other:?}"),
+    }
 }
