@@ -18,6 +18,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::OwnedSemaphorePermit;
@@ -269,6 +270,9 @@ impl Serving {
 /// How long a keep-alive connection stays quiet between requests before its HTTP buffers go.
 const PARK_AFTER: Duration = Duration::from_millis(100);
 
+/// How long closing a quiet connection may wait for its TLS close_notify to be sent.
+const CLOSE_NOTIFY_WAIT: Duration = Duration::from_secs(1);
+
 /// Most outgoing TLS bytes queued per connection: room for two 32 KiB or one 64 KiB body frame
 /// with their chunk framing.
 const SEND_BUFFER_LIMIT: usize = 72 * 1024;
@@ -322,6 +326,8 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
     // it holds no HTTP buffers, only its TLS state (see `idle`).
     loop {
         if !stream.has_replay() && !request_arriving(&mut stream, head_deadline, draining).await {
+            // A TLS close_notify, so the client sees a clean close rather than a cut.
+            let _ = tokio::time::timeout(CLOSE_NOTIFY_WAIT, stream.shutdown()).await;
             return;
         }
         let service = {
