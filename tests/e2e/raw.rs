@@ -415,9 +415,17 @@ fn responses(text: &str) -> usize {
     text.matches("HTTP/1.1 ").count()
 }
 
+/// Everything the server sends until it closes the connection.
+fn read_rest(s: &mut rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>) -> String {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[test]
 fn a_quiet_keep_alive_connection_serves_its_next_and_its_pipelined_requests() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
     let mut s = gate.tls(ADMIN);
@@ -431,9 +439,7 @@ fn a_quiet_keep_alive_connection_serves_its_next_and_its_pipelined_requests() {
     std::thread::sleep(QUIET);
     s.write_all(b"sion HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out);
+    let text = read_rest(&mut s);
     assert_eq!(responses(&text), 4, "{text}");
     assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 4, "{text}");
     assert!(text.contains("\"ApiVersion\""), "{text}");
@@ -441,7 +447,7 @@ fn a_quiet_keep_alive_connection_serves_its_next_and_its_pipelined_requests() {
 
 #[test]
 fn body_bytes_of_a_refused_request_are_never_read_as_a_request_after_a_pause() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
     let mut s = gate.tls(DEV);
@@ -460,9 +466,7 @@ fn body_bytes_of_a_refused_request_are_never_read_as_a_request_after_a_pause() {
     std::thread::sleep(QUIET);
     s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out);
+    let text = read_rest(&mut s);
     assert!(text.starts_with("HTTP/1.1 403"), "{text}");
     assert_eq!(responses(&text), 2, "{text}");
     assert!(!text.contains("ServerVersion"), "{text}");
@@ -476,7 +480,7 @@ fn body_bytes_of_a_refused_request_are_never_read_as_a_request_after_a_pause() {
 
 #[test]
 fn a_request_head_trickled_after_a_quiet_pause_still_meets_the_header_timeout() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let sock = require_docker!();
     let gate = Gate::start(&sock, "limits:\n  header_read_timeout_secs: 1\n");
     let mut s = gate.tls(ADMIN);
@@ -496,9 +500,7 @@ fn a_request_head_trickled_after_a_quiet_pause_still_meets_the_header_timeout() 
         }
         std::thread::sleep(QUIET);
     }
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out);
+    let text = read_rest(&mut s);
     assert_eq!(responses(&text), 0, "{text}");
 }
 
