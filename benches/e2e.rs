@@ -183,7 +183,6 @@ async fn run(s: Settings) -> Result<(), String> {
 
     let tls = |who: &str| -> Result<Arc<rustls::ClientConfig>, String> {
         loadgen::client_config(
-            &pki.read("ca.pem")?,
             &pki.read(&format!("clients/{who}/cert.pem"))?,
             &pki.read(&format!("clients/{who}/key.pem"))?,
         )

@@ -3,9 +3,10 @@
 //!
 //! It must not map certificates to identities or roles; `identity` does that after the handshake.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
@@ -16,6 +17,7 @@ use rustls::{
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::config::{Problems, TlsFiles};
@@ -80,12 +82,17 @@ pub fn server_config(files: &TlsFiles, problems: &mut Problems) -> Option<Arc<Se
     }
 }
 
-/// The crypto provider every TLS object in dockgate uses: ring, with AES-128-GCM preferred
+/// The crypto provider every TLS object in dockgate uses: aws-lc-rs, with AES-128-GCM preferred
 /// (as Go's crypto/tls does on AES-NI hardware). It is as strong as needed here and
 /// noticeably cheaper per byte than AES-256-GCM on streams (`docker cp`, logs, builds).
+///
+/// Key exchange prefers the post-quantum hybrid X25519MLKEM768, as the Go 1.24 docker CLI and
+/// dockerd do between themselves; clients that do not offer it get X25519.
 pub fn provider() -> Arc<CryptoProvider> {
-    use rustls::crypto::ring::cipher_suite as cs;
+    use rustls::crypto::aws_lc_rs::cipher_suite as cs;
+    use rustls::crypto::aws_lc_rs::kx_group as kx;
     Arc::new(CryptoProvider {
+        kx_groups: vec![kx::X25519MLKEM768, kx::X25519, kx::SECP256R1, kx::SECP384R1],
         cipher_suites: vec![
             cs::TLS13_AES_128_GCM_SHA256,
             cs::TLS13_AES_256_GCM_SHA384,
@@ -97,7 +104,7 @@ pub fn provider() -> Arc<CryptoProvider> {
             cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
             cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
         ],
-        ..rustls::crypto::ring::default_provider()
+        ..rustls::crypto::aws_lc_rs::default_provider()
     })
 }
 
@@ -161,7 +168,7 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Arc<ServerConfig>,
     }
     let webpki =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
-    let verifier = Arc::new(ClientAuthVerifier { inner: webpki });
+    let verifier = Arc::new(ClientAuthVerifier::new(webpki));
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
@@ -235,9 +242,23 @@ fn check_dates(field: &'static str, path: &Path, der: &CertificateDer<'_>) -> Re
 
 /// The webpki verifier, plus a requirement rustls does not make: the leaf must carry the
 /// clientAuth extended key usage (webpki accepts a certificate with no EKU extension at all).
+///
+/// Chains it accepted are remembered (see [`VerifiedChains`]), so a client that reconnects with
+/// the same certificate skips the chain's signature check. Its CertificateVerify signature, the
+/// proof that it holds the key, is still checked on every handshake.
 #[derive(Debug)]
 struct ClientAuthVerifier {
     inner: Arc<dyn ClientCertVerifier>,
+    verified: VerifiedChains,
+}
+
+impl ClientAuthVerifier {
+    fn new(inner: Arc<dyn ClientCertVerifier>) -> Self {
+        ClientAuthVerifier {
+            inner,
+            verified: VerifiedChains::default(),
+        }
+    }
 }
 
 impl ClientCertVerifier for ClientAuthVerifier {
@@ -251,16 +272,27 @@ impl ClientCertVerifier for ClientAuthVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
+        let key = VerifiedChains::key(end_entity, intermediates);
+        if self.verified.holds(&key, now) {
+            return Ok(ClientCertVerified::assertion());
+        }
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        if has_client_auth_eku(end_entity) {
-            Ok(verified)
-        } else {
-            Err(rustls::Error::InvalidCertificate(
+        let Ok((_, leaf)) = X509Certificate::from_der(end_entity) else {
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::BadEncoding,
+            ));
+        };
+        if !matches!(leaf.extended_key_usage(), Ok(Some(eku)) if eku.value.client_auth) {
+            return Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::InvalidPurpose,
-            ))
+            ));
         }
+        if let Some(window) = Validity::of_chain(&leaf, intermediates) {
+            self.verified.remember(key, window);
+        }
+        Ok(verified)
     }
 
     fn verify_tls12_signature(
@@ -286,9 +318,245 @@ impl ClientCertVerifier for ClientAuthVerifier {
     }
 }
 
-fn has_client_auth_eku(der: &CertificateDer<'_>) -> bool {
-    let Ok((_, cert)) = X509Certificate::from_der(der) else {
-        return false;
-    };
-    matches!(cert.extended_key_usage(), Ok(Some(eku)) if eku.value.client_auth)
+/// Client chains the verifier has accepted, by the SHA-256 of the exact bytes presented (leaf
+/// and intermediates, each length-prefixed), each with the span of time in which every
+/// certificate of the chain is valid. A remembered chain is accepted again only within that
+/// span; outside it, or for any other bytes, the chain is verified from scratch.
+///
+/// The memory belongs to one verifier, so it goes with it when the configuration (CA, and
+/// later CRLs) is rebuilt. Only acceptances are remembered. At most [`MAX_VERIFIED_CHAINS`]
+/// chains are held; when full, it is emptied and fills again.
+#[derive(Debug, Default)]
+struct VerifiedChains {
+    chains: Mutex<HashMap<[u8; 32], Validity>>,
+}
+
+/// Distinct client chains remembered per configuration (about 100 bytes each).
+const MAX_VERIFIED_CHAINS: usize = 4096;
+
+impl VerifiedChains {
+    fn key(end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        for der in std::iter::once(end_entity).chain(intermediates) {
+            h.update((der.len() as u64).to_be_bytes());
+            h.update(der.as_ref());
+        }
+        h.finalize().into()
+    }
+
+    fn holds(&self, key: &[u8; 32], now: UnixTime) -> bool {
+        let chains = self.chains.lock().unwrap_or_else(|p| p.into_inner());
+        chains.get(key).is_some_and(|v| v.contains(now))
+    }
+
+    fn remember(&self, key: [u8; 32], validity: Validity) {
+        let mut chains = self.chains.lock().unwrap_or_else(|p| p.into_inner());
+        if chains.len() >= MAX_VERIFIED_CHAINS {
+            chains.clear();
+        }
+        chains.insert(key, validity);
+    }
+}
+
+/// When every certificate of a chain is valid: from `not_before` (inclusive) to `not_after`
+/// (exclusive, one second inside what webpki allows), in Unix seconds.
+#[derive(Clone, Copy, Debug)]
+struct Validity {
+    not_before: i64,
+    not_after: i64,
+}
+
+impl Validity {
+    /// The intersection of the leaf's and every presented intermediate's validity; `None` when
+    /// an intermediate cannot be read (the chain is then not remembered).
+    fn of_chain(leaf: &X509Certificate<'_>, intermediates: &[CertificateDer<'_>]) -> Option<Self> {
+        let mut window = Validity::of(leaf);
+        for der in intermediates {
+            let (_, cert) = X509Certificate::from_der(der).ok()?;
+            let v = Validity::of(&cert);
+            window.not_before = window.not_before.max(v.not_before);
+            window.not_after = window.not_after.min(v.not_after);
+        }
+        Some(window)
+    }
+
+    fn of(cert: &X509Certificate<'_>) -> Self {
+        let v = cert.validity();
+        Validity {
+            not_before: v.not_before.timestamp(),
+            not_after: v.not_after.timestamp(),
+        }
+    }
+
+    fn contains(&self, now: UnixTime) -> bool {
+        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        self.not_before <= now && now < self.not_after
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::certs::{Ca, Subject};
+
+    /// An inner verifier that answers `accept` and counts how often it was asked.
+    #[derive(Debug)]
+    struct Counting {
+        accept: bool,
+        asked: AtomicUsize,
+    }
+
+    impl ClientCertVerifier for Counting {
+        fn root_hint_subjects(&self) -> &[DistinguishedName] {
+            &[]
+        }
+        fn verify_client_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: UnixTime,
+        ) -> Result<ClientCertVerified, rustls::Error> {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            if self.accept {
+                Ok(ClientCertVerified::assertion())
+            } else {
+                Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::UnknownIssuer,
+                ))
+            }
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            unreachable!()
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            unreachable!()
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            Vec::new()
+        }
+    }
+
+    fn verifier(accept: bool) -> (ClientAuthVerifier, Arc<Counting>) {
+        let inner = Arc::new(Counting {
+            accept,
+            asked: AtomicUsize::new(0),
+        });
+        (ClientAuthVerifier::new(inner.clone()), inner)
+    }
+
+    fn der(subject: &Subject) -> CertificateDer<'static> {
+        let pem = Ca::generate("test CA").unwrap().issue(subject).unwrap();
+        CertificateDer::from_pem_slice(pem.cert.as_bytes()).unwrap()
+    }
+
+    fn at(t: time::OffsetDateTime) -> UnixTime {
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(t.unix_timestamp() as u64))
+    }
+
+    fn now() -> UnixTime {
+        at(time::OffsetDateTime::now_utc())
+    }
+
+    #[test]
+    fn a_chain_accepted_once_is_accepted_again_without_verifying_it_again() {
+        let (v, inner) = verifier(true);
+        let leaf = der(&Subject::client("alice"));
+        for _ in 0..3 {
+            v.verify_client_cert(&leaf, &[], now()).unwrap();
+        }
+        assert_eq!(inner.asked.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_remembered_chain_is_verified_again_outside_its_validity() {
+        let (v, inner) = verifier(true);
+        let subject = Subject::client("alice");
+        let leaf = der(&subject);
+        v.verify_client_cert(&leaf, &[], now()).unwrap();
+        let _ = v.verify_client_cert(&leaf, &[], at(subject.not_after));
+        let before = subject.not_before - time::Duration::seconds(1);
+        let _ = v.verify_client_cert(&leaf, &[], at(before));
+        assert_eq!(inner.asked.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_refused_chain_is_not_remembered() {
+        let (v, inner) = verifier(false);
+        let leaf = der(&Subject::client("mallory"));
+        for _ in 0..2 {
+            assert!(v.verify_client_cert(&leaf, &[], now()).is_err());
+        }
+        assert_eq!(inner.asked.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_leaf_without_client_auth_usage_is_refused_every_time() {
+        let (v, inner) = verifier(true);
+        let mut subject = Subject::client("server-cert");
+        subject.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf = der(&subject);
+        for _ in 0..2 {
+            let err = v.verify_client_cert(&leaf, &[], now()).unwrap_err();
+            assert!(matches!(
+                err,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::InvalidPurpose)
+            ));
+        }
+        assert_eq!(inner.asked.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn the_same_leaf_with_other_intermediates_is_another_chain() {
+        let (v, inner) = verifier(true);
+        let leaf = der(&Subject::client("alice"));
+        let other = der(&Subject::client("intermediate"));
+        v.verify_client_cert(&leaf, &[], now()).unwrap();
+        v.verify_client_cert(&leaf, std::slice::from_ref(&other), now())
+            .unwrap();
+        // Split differently, the same bytes must not collide either.
+        v.verify_client_cert(&other, std::slice::from_ref(&leaf), now())
+            .unwrap();
+        assert_eq!(inner.asked.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn an_intermediate_that_expires_first_bounds_the_remembered_span() {
+        let (v, inner) = verifier(true);
+        let leaf = der(&Subject::client("alice"));
+        let mut short = Subject::client("intermediate");
+        short.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+        let intermediate = der(&short);
+        let chain = std::slice::from_ref(&intermediate);
+        v.verify_client_cert(&leaf, chain, now()).unwrap();
+        v.verify_client_cert(&leaf, chain, now()).unwrap();
+        let _ = v.verify_client_cert(&leaf, chain, at(short.not_after));
+        assert_eq!(inner.asked.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn the_memory_is_bounded() {
+        let chains = VerifiedChains::default();
+        let window = Validity {
+            not_before: 0,
+            not_after: i64::MAX,
+        };
+        for i in 0..(MAX_VERIFIED_CHAINS + 10) as u64 {
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&i.to_be_bytes());
+            chains.remember(key, window);
+        }
+        assert!(chains.chains.lock().unwrap().len() <= MAX_VERIFIED_CHAINS);
+    }
 }

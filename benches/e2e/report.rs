@@ -116,8 +116,9 @@ impl Report {
              own TLS endpoint; dg/bare = / the bare Unix socket (no TLS).\n\
              All fronts, the stub upstream and the load generator share this machine's CPUs: \
              throughput is a property of the whole box, compare columns, not absolute numbers.\n\
-             New connections are full TLS 1.3 handshakes (client resumption disabled), ECDSA P-256 \
-             certificates on both sides.\n",
+             New connections are full TLS 1.3 handshakes (client resumption disabled), X25519, ECDSA \
+             P-256 certificates on both sides; like wrk and h2load, the load generator does not \
+             verify the server's chain (the front still verifies the client's).\n",
         );
         for n in notes {
             out.push_str(&format!("note: {n}\n"));

@@ -26,14 +26,13 @@ const CREATED: &str =
 
 type StubBody = Either<Full<Bytes>, Repeat>;
 
-/// Serves the stub API on `path` from a runtime of its own (on its own thread), forever.
+/// Serves the stub API on `path` from a single-threaded runtime of its own (on its own thread),
+/// forever. One thread, no work stealing: the stub's cost per request stays small.
 pub fn spawn(path: &Path) -> std::io::Result<()> {
     let _ = std::fs::remove_file(path);
     let std_listener = std::os::unix::net::UnixListener::bind(path)?;
     std_listener.set_nonblocking(true)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("stub")
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     std::thread::Builder::new()

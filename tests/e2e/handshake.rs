@@ -165,17 +165,55 @@ fn a_client_that_never_sends_a_request_is_closed_after_the_header_timeout() {
     );
 }
 
-#[test]
-fn the_server_picks_aes_128_gcm_even_when_the_client_prefers_aes_256() {
+/// Completes a handshake and one request with a client built from `provider`; returns the
+/// connection to read what was negotiated.
+fn negotiate(
+    gate: &Gate,
+    provider: rustls::crypto::CryptoProvider,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
     use std::io::{Read, Write};
-    let gate = Gate::start(&nowhere(), "");
-    let mut s = tls_connect_preferring_aes256(gate.addr, ADMIN);
+    let mut s = tls_connect_with(gate.addr, ADMIN, provider);
     s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
+    s
+}
+
+#[test]
+fn the_server_picks_aes_128_gcm_even_when_the_client_prefers_aes_256() {
+    let gate = Gate::start(&nowhere(), "");
+    // rustls' own default order puts AES-256-GCM first.
+    let s = negotiate(&gate, rustls::crypto::aws_lc_rs::default_provider());
     let suite = s.conn.negotiated_cipher_suite().unwrap().suite();
     assert_eq!(suite, rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+}
+
+#[test]
+fn a_client_offering_the_post_quantum_hybrid_gets_it_and_others_get_x25519() {
+    use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
+    let gate = Gate::start(&nowhere(), "");
+    let group = |kx_groups| {
+        let provider = rustls::crypto::CryptoProvider {
+            kx_groups,
+            ..default_provider()
+        };
+        negotiate(&gate, provider)
+            .conn
+            .negotiated_key_exchange_group()
+            .unwrap()
+            .name()
+    };
+    // As the Go 1.24 docker CLI offers them.
+    assert_eq!(
+        group(vec![kx_group::X25519MLKEM768, kx_group::X25519]),
+        rustls::NamedGroup::X25519MLKEM768
+    );
+    // As OpenSSL 3.0 (the Python SDK, curl) offers them.
+    assert_eq!(
+        group(vec![kx_group::X25519, kx_group::SECP256R1]),
+        rustls::NamedGroup::X25519
+    );
 }
 
 #[test]

@@ -314,14 +314,14 @@ pub fn handshake(addr: SocketAddr, client: Option<&str>) -> Result<(), String> {
     }
 }
 
-/// Opens a TLS connection with a client whose own cipher order prefers AES-256-GCM (rustls'
-/// default), to see which suite the server picks.
-pub fn tls_connect_preferring_aes256(
+/// Opens a TLS connection whose client uses `provider`'s own preferences (cipher suites, key
+/// exchange groups), to see what the server picks.
+pub fn tls_connect_with(
     addr: SocketAddr,
     client: &str,
+    provider: rustls::crypto::CryptoProvider,
 ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let (config, tcp) = tls_parts_with(addr, Some(client), provider);
+    let (config, tcp) = tls_parts_with(addr, Some(client), Arc::new(provider));
     let conn = rustls::ClientConnection::new(
         Arc::new(config),
         rustls_pki_types::ServerName::try_from("localhost").unwrap(),
