@@ -174,6 +174,12 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Arc<ServerConfig>,
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // No session resumption. Docker clients do not resume (the Go CLI sets no session cache;
+    // the Python SDK opens plain new connections), so tickets would be work and bytes for
+    // nothing on every handshake; and a resumed session would skip the client-chain check, so
+    // a CA or revocation change could not reach it.
+    cfg.send_tls13_tickets = 0;
+    cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     // Our cipher order (see `provider`), not the client's.
     cfg.ignore_client_order = true;
     Ok(Arc::new(cfg))

@@ -1,5 +1,7 @@
 //! Who gets in: client certificates, source networks, roles.
 
+use std::sync::Arc;
+
 use crate::support::*;
 
 /// A socket path nothing listens on: these tests never reach the upstream.
@@ -171,8 +173,18 @@ fn negotiate(
     gate: &Gate,
     provider: rustls::crypto::CryptoProvider,
 ) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    negotiate_with(
+        gate,
+        Arc::new(tls_config_with(Some(ADMIN), Arc::new(provider))),
+    )
+}
+
+fn negotiate_with(
+    gate: &Gate,
+    config: Arc<rustls::ClientConfig>,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
     use std::io::{Read, Write};
-    let mut s = tls_connect_with(gate.addr, ADMIN, provider);
+    let mut s = tls_connect_config(gate.addr, config);
     s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut out = Vec::new();
@@ -187,6 +199,17 @@ fn the_server_picks_aes_128_gcm_even_when_the_client_prefers_aes_256() {
     let s = negotiate(&gate, rustls::crypto::aws_lc_rs::default_provider());
     let suite = s.conn.negotiated_cipher_suite().unwrap().suite();
     assert_eq!(suite, rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+}
+
+#[test]
+fn sessions_are_not_resumed_every_connection_is_a_full_handshake() {
+    let gate = Gate::start(&nowhere(), "");
+    // The default rustls client keeps tickets and offers them on its next connection.
+    let config = Arc::new(tls_config_with(Some(ADMIN), dockgate::tls::provider()));
+    for _ in 0..2 {
+        let s = negotiate_with(&gate, config.clone());
+        assert_eq!(s.conn.handshake_kind(), Some(rustls::HandshakeKind::Full));
+    }
 }
 
 #[test]

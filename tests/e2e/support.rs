@@ -314,22 +314,6 @@ pub fn handshake(addr: SocketAddr, client: Option<&str>) -> Result<(), String> {
     }
 }
 
-/// Opens a TLS connection whose client uses `provider`'s own preferences (cipher suites, key
-/// exchange groups), to see what the server picks.
-pub fn tls_connect_with(
-    addr: SocketAddr,
-    client: &str,
-    provider: rustls::crypto::CryptoProvider,
-) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let (config, tcp) = tls_parts_with(addr, Some(client), Arc::new(provider));
-    let conn = rustls::ClientConnection::new(
-        Arc::new(config),
-        rustls_pki_types::ServerName::try_from("localhost").unwrap(),
-    )
-    .unwrap();
-    rustls::StreamOwned::new(conn, tcp)
-}
-
 fn tls_parts(addr: SocketAddr, client: Option<&str>) -> (rustls::ClientConfig, TcpStream) {
     tls_parts_with(addr, client, dockgate::tls::provider())
 }
@@ -339,6 +323,21 @@ fn tls_parts_with(
     client: Option<&str>,
     provider: Arc<rustls::crypto::CryptoProvider>,
 ) -> (rustls::ClientConfig, TcpStream) {
+    let config = tls_config_with(client, provider);
+    (config, tcp_connect(addr))
+}
+
+fn tcp_connect(addr: SocketAddr) -> TcpStream {
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    tcp
+}
+
+/// A client configuration trusting the test CA, with `client`'s certificate (if any).
+pub fn tls_config_with(
+    client: Option<&str>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> rustls::ClientConfig {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let pki = pki();
@@ -350,7 +349,7 @@ fn tls_parts_with(
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots);
-    let config = match client {
+    match client {
         Some(name) => {
             let dir = pki.client_dir(name);
             let certs = CertificateDer::pem_file_iter(dir.join("cert.pem"))
@@ -361,10 +360,20 @@ fn tls_parts_with(
             builder.with_client_auth_cert(certs, key).unwrap()
         }
         None => builder.with_no_client_auth(),
-    };
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    (config, tcp)
+    }
+}
+
+/// Opens a TLS connection with `config`.
+pub fn tls_connect_config(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let conn = rustls::ClientConnection::new(
+        config,
+        rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    rustls::StreamOwned::new(conn, tcp_connect(addr))
 }
 
 /// The real docker CLI, talking mTLS to a gate.
