@@ -6,6 +6,7 @@
 //! - [`tls`]: the rustls server configuration and client-certificate verifier.
 //! - [`identity`]: a verified leaf certificate → [`identity::Identity`], and identity → role rules.
 //! - [`net`]: source-network (CIDR) allowlists.
+//! - [`gulp`]: large socket reads under TLS while an upload is flowing.
 //! - [`idle`]: when a keep-alive connection is between requests, so hyper's buffers can go.
 //! - [`server`]: accept loop, pre-TLS network check, worker threads, handshake, HTTP/1.1
 //!   serving, shutdown.
@@ -23,6 +24,7 @@ pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod forward;
+pub mod gulp;
 pub mod identity;
 pub mod idle;
 pub mod net;

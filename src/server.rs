@@ -30,6 +30,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::audit::Record;
 use crate::forward::{self, Upstream};
+use crate::gulp::Gulp;
 use crate::identity::{self, Identity};
 use crate::idle::{Activity, Tracked, Watched};
 use crate::proxy::{self, Conn, State};
@@ -294,7 +295,7 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
     let acceptor = TlsAcceptor::from(state.tls.clone());
     let limits = state.config.limits;
     // Boxed, like the HTTP connection below: the task's own size is what an idle client costs.
-    let handshake = Box::pin(acceptor.accept(tcp));
+    let handshake = Box::pin(acceptor.accept(Gulp::new(tcp)));
     let mut tls = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => return handshake_refused(state, peer, &e.to_string()),
@@ -417,7 +418,7 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
 
 /// The verified client certificate's identity; a refusal is audited when there is none.
 fn client_identity(
-    tls: &TlsStream<TcpStream>,
+    tls: &TlsStream<Gulp<TcpStream>>,
     state: &State,
     peer: SocketAddr,
 ) -> Option<Identity> {
@@ -437,7 +438,7 @@ fn client_identity(
 /// Waits, holding no HTTP buffers, until the client sends bytes. False when it does not by
 /// `deadline`, closes, or the server is draining.
 async fn request_arriving(
-    stream: &mut Watched<TlsStream<TcpStream>>,
+    stream: &mut Watched<TlsStream<Gulp<TcpStream>>>,
     deadline: Instant,
     draining: &CancellationToken,
 ) -> bool {
@@ -452,7 +453,13 @@ async fn request_arriving(
     if buffered {
         return true;
     }
-    let readable = stream.get_ref().get_ref().0.readable();
+    // So do ciphertext bytes read ahead below rustls (none once a read has waited, but cheap to
+    // make sure).
+    let tcp = stream.get_ref().get_ref().0;
+    if tcp.buffered() > 0 {
+        return true;
+    }
+    let readable = tcp.get_ref().readable();
     tokio::select! {
         ready = tokio::time::timeout_at(deadline, readable) => matches!(ready, Ok(Ok(()))),
         _ = draining.cancelled() => false,

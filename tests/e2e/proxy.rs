@@ -170,6 +170,37 @@ fn cp_copies_into_and_out_of_a_container() {
 }
 
 #[test]
+fn a_large_upload_arrives_byte_for_byte() {
+    // 24 MiB through `docker cp`: the TLS reads below rustls switch to large gulps while it
+    // flows (see `gulp`), and the container must still see exactly the bytes sent.
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let d = gate.docker(ADMIN);
+    let name = d.sleeper("cp-large");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big.bin");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let data: Vec<u8> = (0..24 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&src, &data).unwrap();
+    d.ok(&["cp", src.to_str().unwrap(), &format!("{name}:/tmp/big.bin")]);
+    let local = Command::new("sha256sum").arg(&src).output().unwrap();
+    let local = text(&local.stdout);
+    let remote = d.ok(&["exec", &name, "sha256sum", "/tmp/big.bin"]);
+    assert_eq!(
+        remote.split_whitespace().next(),
+        local.split_whitespace().next()
+    );
+    d.ok(&["rm", "-f", &name]);
+}
+
+#[test]
 fn docker_host_environment_variables_work_too() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
