@@ -5,7 +5,8 @@
 //!
 //! It must not look at or change the bytes: it only changes how many arrive per syscall. The
 //! buffer exists only while bytes are flowing: it is freed once the socket has been drained, so
-//! a quiet connection holds none.
+//! a quiet connection holds none. Worst case: a connection whose reader stopped (a slow
+//! upstream) holds up to [`GULP`] bytes here that would otherwise wait in the kernel.
 
 use std::io;
 use std::pin::Pin;
@@ -17,7 +18,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub const GULP: usize = 64 * 1024;
 
 /// A byte stream whose reads are coalesced while data keeps coming (see the module docs).
-#[derive(Debug)]
 pub struct Gulp<S> {
     inner: S,
     /// Read ahead from `inner`, not yet handed out: `buf[pos..end]`. Empty (no allocation)
@@ -57,13 +57,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Gulp<S> {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if out.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         if this.buffered() == 0 && (!this.flowing || out.remaining() >= GULP) {
+            this.release();
             // Read straight into the caller's buffer.
             let want = out.remaining();
             let before = out.filled().len();
             std::task::ready!(Pin::new(&mut this.inner).poll_read(cx, out))?;
             let got = out.filled().len() - before;
-            this.flowing = want > 0 && got == want;
+            this.flowing = got == want;
             return Poll::Ready(Ok(()));
         }
         if this.buffered() == 0 {
@@ -94,6 +98,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for Gulp<S> {
             this.release();
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+impl<S> std::fmt::Debug for Gulp<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gulp")
+            .field("buffered", &self.buffered())
+            .field("flowing", &self.flowing)
+            .finish_non_exhaustive()
     }
 }
 
@@ -190,6 +203,29 @@ mod tests {
         }
         assert_eq!(gulp.buffered(), 0);
         assert!(gulp.buf.is_empty(), "a drained connection keeps no buffer");
+    }
+
+    #[tokio::test]
+    async fn a_large_direct_read_frees_a_kept_buffer_and_an_empty_read_reads_nothing() {
+        let (mut tx, rx) = tokio::io::duplex(GULP * 4);
+        tx.write_all(&vec![1u8; GULP * 3]).await.unwrap();
+        let mut gulp = Gulp::new(rx);
+        let mut chunk = vec![0; 16_406];
+        assert_eq!(gulp.read(&mut chunk).await.unwrap(), 16_406);
+        // One full gulp, handed out in two reads.
+        let mut most = vec![0; GULP - 16_406];
+        assert_eq!(gulp.read(&mut most).await.unwrap(), GULP - 16_406);
+        assert_eq!(gulp.read(&mut chunk).await.unwrap(), 16_406);
+        assert_eq!(gulp.buffered(), 0);
+        assert!(
+            !gulp.buf.is_empty(),
+            "a full gulp keeps its buffer for the next"
+        );
+        let mut big = vec![0; GULP];
+        assert_eq!(gulp.read(&mut big).await.unwrap(), GULP);
+        assert!(gulp.buf.is_empty(), "a direct read lets the buffer go");
+        assert_eq!(gulp.read(&mut []).await.unwrap(), 0);
+        assert_eq!(gulp.buffered(), 0);
     }
 
     #[tokio::test]

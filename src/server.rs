@@ -453,13 +453,13 @@ async fn request_arriving(
     if buffered {
         return true;
     }
-    // So do ciphertext bytes read ahead below rustls (none once a read has waited, but cheap to
-    // make sure).
-    let tcp = stream.get_ref().get_ref().0;
-    if tcp.buffered() > 0 {
+    // So do ciphertext bytes read ahead below rustls: right after the handshake, a client whose
+    // certificate flight filled rustls' read may have its first request waiting there.
+    let gulp = stream.get_ref().get_ref().0;
+    if gulp.buffered() > 0 {
         return true;
     }
-    let readable = tcp.get_ref().readable();
+    let readable = gulp.get_ref().readable();
     tokio::select! {
         ready = tokio::time::timeout_at(deadline, readable) => matches!(ready, Ok(Ok(()))),
         _ = draining.cancelled() => false,

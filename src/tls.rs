@@ -86,8 +86,9 @@ pub fn server_config(files: &TlsFiles, problems: &mut Problems) -> Option<Arc<Se
 /// (as Go's crypto/tls does on AES-NI hardware). It is as strong as needed here and
 /// noticeably cheaper per byte than AES-256-GCM on streams (`docker cp`, logs, builds).
 ///
-/// Key exchange prefers the post-quantum hybrid X25519MLKEM768, as the Go 1.24 docker CLI and
-/// dockerd do between themselves; clients that do not offer it get X25519.
+/// Key exchange offers the post-quantum hybrid X25519MLKEM768 besides X25519 and the NIST
+/// curves. rustls takes the first group in the client's list that it supports, so a client that
+/// prefers the hybrid (the Go 1.24 docker CLI, as with dockerd) gets it; others get X25519.
 pub fn provider() -> Arc<CryptoProvider> {
     use rustls::crypto::aws_lc_rs::cipher_suite as cs;
     use rustls::crypto::aws_lc_rs::kx_group as kx;
@@ -329,9 +330,11 @@ impl ClientCertVerifier for ClientAuthVerifier {
 /// certificate of the chain is valid. A remembered chain is accepted again only within that
 /// span; outside it, or for any other bytes, the chain is verified from scratch.
 ///
-/// The memory belongs to one verifier, so it goes with it when the configuration (CA, and
-/// later CRLs) is rebuilt. Only acceptances are remembered. At most [`MAX_VERIFIED_CHAINS`]
-/// chains are held; when full, it is emptied and fills again.
+/// The memory belongs to one verifier, so it goes with it when the configuration (the CA) is
+/// rebuilt. Should CRLs come, a change of the CRL set must empty it, and no entry may outlive
+/// a CRL's next update. Only acceptances are remembered. At most [`MAX_VERIFIED_CHAINS`]
+/// chains are held; when full, it is emptied and fills again (a fleet of more distinct client
+/// chains than that keeps verifying, at the uncached cost).
 #[derive(Debug, Default)]
 struct VerifiedChains {
     chains: Mutex<HashMap<[u8; 32], Validity>>,
@@ -531,10 +534,28 @@ mod tests {
         v.verify_client_cert(&leaf, &[], now()).unwrap();
         v.verify_client_cert(&leaf, std::slice::from_ref(&other), now())
             .unwrap();
-        // Split differently, the same bytes must not collide either.
+        // The same certificates in another order are another chain too.
         v.verify_client_cert(&other, std::slice::from_ref(&leaf), now())
             .unwrap();
         assert_eq!(inner.asked.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn the_key_tells_apart_the_same_bytes_split_into_other_certificates() {
+        let (a, b) = (
+            CertificateDer::from(vec![1, 2, 3]),
+            CertificateDer::from(vec![4]),
+        );
+        let (joined, empty) = (
+            CertificateDer::from(vec![1, 2, 3, 4]),
+            CertificateDer::from(vec![]),
+        );
+        let key = VerifiedChains::key;
+        assert_ne!(key(&a, std::slice::from_ref(&b)), key(&joined, &[]));
+        assert_ne!(
+            key(&joined, &[]),
+            key(&joined, std::slice::from_ref(&empty))
+        );
     }
 
     #[test]

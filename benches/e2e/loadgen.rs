@@ -405,6 +405,8 @@ pub struct Load {
     pub per_sec: f64,
     /// Latencies, sorted, in nanoseconds.
     pub latencies: Vec<u64>,
+    /// When the timed run started and when its last request ended.
+    pub window: Option<(Instant, Instant)>,
 }
 
 impl Load {
@@ -433,35 +435,43 @@ fn check(resp: &Response, want: u16, what: &str) -> Result<(), String> {
 /// stealing the load generator's own cost per request is small, and the same whatever the front.
 const LOAD_THREADS: usize = 2;
 
-/// Runs `load(share)` on [`LOAD_THREADS`] threads, `conns` split between them, and merges what
-/// they measured: requests per second add up, latencies are pooled.
+/// Runs `load(share, start)` on [`LOAD_THREADS`] threads, `conns` split between them, and
+/// merges what they measured. Each thread waits at `start` (after warming up) so the timed
+/// windows line up; the rate is all requests over the span from the first start to the last end.
 async fn spread<F, Fut>(conns: usize, load: F) -> Result<Load, String>
 where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    F: Fn(usize, Arc<tokio::sync::Barrier>) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<Load, String>>,
 {
+    let shares: Vec<usize> = (0..LOAD_THREADS)
+        .map(|t| conns / LOAD_THREADS + usize::from(t < conns % LOAD_THREADS))
+        .filter(|&share| share > 0)
+        .collect();
+    let start = Arc::new(tokio::sync::Barrier::new(shares.len()));
     let mut threads = Vec::new();
-    for t in 0..LOAD_THREADS {
-        let share = conns / LOAD_THREADS + usize::from(t < conns % LOAD_THREADS);
-        if share == 0 {
-            continue;
-        }
-        let load = load.clone();
+    for share in shares {
+        let (load, start) = (load.clone(), start.clone());
         threads.push(tokio::task::spawn_blocking(move || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| format!("load thread runtime: {e}"))?
-                .block_on(load(share))
+                .block_on(load(share, start))
         }));
     }
     let mut merged = Load::default();
     for t in threads {
         let part = t.await.map_err(|e| e.to_string())??;
-        merged.per_sec += part.per_sec;
+        merged.window = match (merged.window, part.window) {
+            (Some((s0, e0)), Some((s1, e1))) => Some((s0.min(s1), e0.max(e1))),
+            (a, b) => a.or(b),
+        };
         merged.latencies.extend(part.latencies);
     }
     merged.latencies.sort_unstable();
+    if let Some((s, e)) = merged.window {
+        merged.per_sec = merged.latencies.len() as f64 / (e - s).as_secs_f64().max(1e-9);
+    }
     Ok(merged)
 }
 
@@ -474,9 +484,9 @@ pub async fn keepalive(
     dur: Duration,
 ) -> Result<Load, String> {
     let target = target.clone();
-    spread(conns, move |n| {
+    spread(conns, move |n, start| {
         let (target, raw) = (target.clone(), raw.clone());
-        async move { keepalive_here(&target, n, raw, want, dur).await }
+        async move { keepalive_here(&target, n, raw, want, dur, &start).await }
     })
     .await
 }
@@ -488,6 +498,7 @@ async fn keepalive_here(
     raw: Arc<Vec<u8>>,
     want: u16,
     dur: Duration,
+    start: &tokio::sync::Barrier,
 ) -> Result<Load, String> {
     // Connect and warm every connection first: handshakes are not part of this measurement.
     let mut set = JoinSet::new();
@@ -504,6 +515,7 @@ async fn keepalive_here(
         });
     }
     let clients = join_all(set).await?;
+    start.wait().await;
     let start = Instant::now();
     let deadline = start + dur;
     let mut set = JoinSet::new();
@@ -533,9 +545,9 @@ pub async fn per_connection(
     dur: Duration,
 ) -> Result<Load, String> {
     let target = target.clone();
-    spread(workers, move |n| {
+    spread(workers, move |n, start| {
         let (target, raw) = (target.clone(), raw.clone());
-        async move { per_connection_here(&target, n, raw, dur).await }
+        async move { per_connection_here(&target, n, raw, dur, &start).await }
     })
     .await
 }
@@ -546,7 +558,9 @@ async fn per_connection_here(
     workers: usize,
     raw: Arc<Vec<u8>>,
     dur: Duration,
+    start: &tokio::sync::Barrier,
 ) -> Result<Load, String> {
+    start.wait().await;
     let start = Instant::now();
     let deadline = start + dur;
     let mut set = JoinSet::new();
@@ -702,5 +716,6 @@ async fn finish(
     Ok(Load {
         per_sec: latencies.len() as f64 / secs,
         latencies,
+        window: Some((start, end)),
     })
 }

@@ -213,7 +213,7 @@ fn sessions_are_not_resumed_every_connection_is_a_full_handshake() {
 }
 
 #[test]
-fn a_client_offering_the_post_quantum_hybrid_gets_it_and_others_get_x25519() {
+fn a_client_preferring_the_post_quantum_hybrid_gets_it_and_others_get_x25519() {
     use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
     let gate = Gate::start(&nowhere(), "");
     let group = |kx_groups| {
