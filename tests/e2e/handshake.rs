@@ -264,3 +264,61 @@ fn ipv6_peers_are_judged_by_ipv6_networks() {
     assert!(handshake(v4only.addr, Some(ADMIN)).is_err());
     v4only.wait_audit(|r| r["kind"] == "connection" && r["decision"] == "deny");
 }
+
+#[test]
+fn a_request_sent_with_a_large_certificate_flight_is_answered() {
+    // The client's certificate flight (its chain padded with unrelated certificates to over
+    // 8 KiB) and its first request leave in one write, so the server reads the request together
+    // with the end of the handshake (in rustls, or read ahead below it: see `gulp`). It must
+    // answer, not wait for more bytes from a client that is waiting for it.
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::{Read, Write};
+    let gate = Gate::start(&nowhere(), "");
+    let dir = pki().client_dir(ADMIN);
+    let mut chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(dir.join("cert.pem"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let pad = dockgate::certs::Ca::generate("padding CA").unwrap();
+    for n in 0..32 {
+        let pem = pad
+            .issue(&dockgate::certs::Subject::client(&format!("padding {n}")))
+            .unwrap();
+        chain.push(CertificateDer::from_pem_slice(pem.cert.as_bytes()).unwrap());
+    }
+    assert!(chain.iter().map(|c| c.len()).sum::<usize>() > 8 * 1024);
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(pki().dir.join("ca.pem")).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(dockgate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            chain,
+            PrivateKeyDer::from_pem_file(dir.join("key.pem")).unwrap(),
+        )
+        .unwrap();
+    let mut conn = rustls::ClientConnection::new(
+        Arc::new(config),
+        rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    // Written before the handshake: rustls sends it right after the client's Finished.
+    conn.writer()
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let tcp = std::net::TcpStream::connect(gate.addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out);
+    // `nowhere()` is no socket, so the answer is a 502; what matters is that there is one
+    // before the client's read gives up.
+    assert!(out.starts_with("HTTP/1.1 "), "no response: {out:?}");
+}
