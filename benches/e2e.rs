@@ -114,11 +114,40 @@ impl Settings {
     }
 }
 
+/// Distinct client certificates the cold new-connection row rotates through: more than dockgate
+/// remembers verified chains for (4,096), so every one of its handshakes verifies the chain, as
+/// the other fronts' always do.
+const COLD_CERTS: usize = 5_000;
+
+/// Which upstream (and which client certificates) a new-connection row uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Upstream {
+    Stub,
+    StubCold,
+    Dockerd,
+}
+
+/// [`COLD_CERTS`] client configurations, each with its own certificate for the admin identity
+/// (CN admin, OU admins), issued by the bench CA.
+fn cold_client_configs(pki: &fronts::Pki) -> Result<Vec<Arc<rustls::ClientConfig>>, String> {
+    let ca = dockgate::certs::Ca::load(&pki.file("ca.pem"), &pki.file("ca-key.pem"))
+        .map_err(|e| format!("bench CA: {e}"))?;
+    let subject = dockgate::certs::Subject::client("admin").ou("admins");
+    (0..COLD_CERTS)
+        .map(|_| {
+            let pem = ca.issue(&subject).map_err(|e| e.to_string())?;
+            loadgen::client_config(&pem.cert, &pem.key)
+        })
+        .collect()
+}
+
 /// One column of the table: how to reach a front with each identity, and which process to weigh.
 #[derive(Default)]
 struct Column {
     stub_admin: Option<Target>,
     stub_dev: Option<Target>,
+    /// The admin identity on [`COLD_CERTS`] distinct client certificates, in turn.
+    stub_cold: Option<Target>,
     dockerd_admin: Option<Target>,
     /// `-H` and TLS flags for the docker CLI.
     docker_args: Option<Vec<String>>,
@@ -188,6 +217,11 @@ async fn run(s: Settings) -> Result<(), String> {
         )
     };
     let (admin, dev) = (tls("admin")?, tls("dev")?);
+    let cold = if s.wants("newconn") {
+        cold_client_configs(&pki)?
+    } else {
+        Vec::new()
+    };
     let cli_tls = |addr: SocketAddr| {
         let f = |rel: &str| pki.file(rel).display().to_string();
         vec![
@@ -249,6 +283,9 @@ async fn run(s: Settings) -> Result<(), String> {
         let c = &mut cols[col];
         c.stub_admin = Some(Target::tls(front.addr, admin.clone()));
         c.stub_dev = Some(Target::tls(front.addr, dev.clone()));
+        if !cold.is_empty() {
+            c.stub_cold = Some(Target::tls_rotating(front.addr, cold.clone()));
+        }
         c.rss = Some((pid, true));
         c.procs.push(front);
         if let Some(sock) = &dockerd_sock {
@@ -340,17 +377,22 @@ async fn run(s: Settings) -> Result<(), String> {
             record_cpu(&mut report, row, i, &cols[i], cpu0, &load);
         }
         let raw = Arc::new(loadgen::get("GET", "/_ping", true));
-        for (row, dockerd) in [
-            ("new conn per GET /_ping c=8, stub", false),
-            ("new conn per GET /_ping c=8, dockerd", true),
+        for (row, upstream) in [
+            ("new conn per GET /_ping c=8, stub", Upstream::Stub),
+            (
+                "new conn per GET /_ping c=8, stub, 5,000 client certs",
+                Upstream::StubCold,
+            ),
+            ("new conn per GET /_ping c=8, dockerd", Upstream::Dockerd),
         ] {
             for &i in order.iter().filter(|_| s.wants("newconn")) {
-                let t = if dockerd {
-                    &cols[i].dockerd_admin
-                } else {
-                    &cols[i].stub_admin
+                let t = match upstream {
+                    Upstream::Stub => &cols[i].stub_admin,
+                    Upstream::StubCold => &cols[i].stub_cold,
+                    Upstream::Dockerd => &cols[i].dockerd_admin,
                 };
                 let Some(t) = t else { continue };
+                let dockerd = upstream == Upstream::Dockerd;
                 let cpu0 = (!dockerd).then(|| cols[i].cpu()).flatten();
                 let load = loadgen::per_connection(t, 8, raw.clone(), s.secs)
                     .await

@@ -26,10 +26,12 @@ use tokio_rustls::TlsConnector;
 pub enum Target {
     /// Plain HTTP over a Unix socket (the bare-socket baseline).
     Unix(PathBuf),
-    /// HTTP over TLS 1.3 with a client certificate.
+    /// HTTP over TLS 1.3 with a client certificate; with several, each new connection takes
+    /// the next one (round robin).
     Tls {
         addr: SocketAddr,
-        connector: TlsConnector,
+        connectors: Arc<[TlsConnector]>,
+        next: Arc<std::sync::atomic::AtomicUsize>,
     },
 }
 
@@ -106,16 +108,28 @@ impl ServerCertVerifier for Unverified {
 
 impl Target {
     pub fn tls(addr: SocketAddr, config: Arc<ClientConfig>) -> Target {
+        Target::tls_rotating(addr, vec![config])
+    }
+
+    /// A target whose new connections present `configs`' client certificates in turn.
+    pub fn tls_rotating(addr: SocketAddr, configs: Vec<Arc<ClientConfig>>) -> Target {
         Target::Tls {
             addr,
-            connector: TlsConnector::from(config),
+            connectors: configs.into_iter().map(TlsConnector::from).collect(),
+            next: Arc::default(),
         }
     }
 
     pub async fn connect(&self, buf_size: usize) -> io::Result<Client> {
         let stream = match self {
             Target::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
-            Target::Tls { addr, connector } => {
+            Target::Tls {
+                addr,
+                connectors,
+                next,
+            } => {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let connector = &connectors[n % connectors.len()];
                 let tcp = TcpStream::connect(addr).await?;
                 tcp.set_nodelay(true)?;
                 let name = ServerName::try_from("localhost").expect("static name");
