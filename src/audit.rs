@@ -5,6 +5,8 @@
 //! record: records are batched for a dedicated writer thread, and the last batch is
 //! written before shutdown completes.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -13,7 +15,20 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+use crate::route::{ApiVersion, Route};
+
+/// Who a connection's records are about: formatted once per connection, shared by every record
+/// of it (a clone is a few reference counts, not a few allocations per request).
+#[derive(Clone, Debug, Default)]
+pub struct Who {
+    pub peer: Arc<str>,
+    pub cn: Option<Arc<str>>,
+    pub fingerprint: Option<Arc<str>>,
+    pub serial: Option<Arc<str>>,
+    pub role: Option<Arc<str>>,
+}
 
 /// One audit record. Optional fields are omitted when unknown (e.g. a request refused before
 /// its route was classified).
@@ -22,25 +37,26 @@ pub struct Record {
     /// Unix time in milliseconds.
     pub ts_ms: u128,
     pub kind: &'static str,
-    pub peer: String,
+    pub peer: Arc<str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cn: Option<String>,
+    pub cn: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<String>,
+    pub fingerprint: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub serial: Option<String>,
+    pub serial: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub route: Option<String>,
+    pub method: Option<Cow<'static, str>>,
+    /// The request target as received (written out only when the record is).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "displayed")]
+    pub path: Option<hyper::Uri>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "displayed")]
+    pub route: Option<&'static Route>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "displayed")]
+    pub api_version: Option<ApiVersion>,
     /// `allow`, `deny`, `error`.
     pub decision: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,15 +76,50 @@ pub struct Record {
     pub duration_us: u128,
 }
 
+/// A request method as records carry it: the standard ones without an allocation.
+pub fn method_name(method: &hyper::Method) -> Cow<'static, str> {
+    const STANDARD: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
+    match STANDARD.iter().find(|&&name| name == method.as_str()) {
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(method.as_str().to_string()),
+    }
+}
+
+/// Writes a field by its `Display` form, straight into the output.
+fn displayed<T: fmt::Display, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
 impl Record {
+    /// A record about a peer with no identity yet (a refused connection or handshake).
     pub fn new(kind: &'static str, peer: SocketAddr) -> Record {
+        Record::about(
+            kind,
+            &Who {
+                peer: peer.to_string().into(),
+                ..Who::default()
+            },
+        )
+    }
+
+    /// A record about a connection's identity.
+    pub fn about(kind: &'static str, who: &Who) -> Record {
         Record {
             ts_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis())
                 .unwrap_or(0),
             kind,
-            peer: peer.to_string(),
+            peer: who.peer.clone(),
+            cn: who.cn.clone(),
+            fingerprint: who.fingerprint.clone(),
+            serial: who.serial.clone(),
+            role: who.role.clone(),
             decision: "error",
             ..Record::default()
         }
@@ -246,5 +297,46 @@ fn log_record(record: &Record) {
         Err(e) => {
             tracing::error!(target: "dockgate::audit", error = %e, "audit record not serialisable")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_record_says_who_what_and_where_in_plain_json_fields() {
+        let who = Who {
+            peer: "10.0.0.7:40000".into(),
+            cn: Some("alice".into()),
+            fingerprint: Some("ab12".into()),
+            serial: Some("01".into()),
+            role: Some("dev".into()),
+        };
+        let endpoint = crate::route::classify("POST", "/v1.41/containers/create").unwrap();
+        let mut r = Record::about("request", &who);
+        r.method = Some(method_name(&hyper::Method::POST));
+        r.path = Some("/v1.41/containers/create?name=a%22b".parse().unwrap());
+        r.route = Some(endpoint.route);
+        r.api_version = endpoint.version;
+        r.decision = "allow";
+        let json: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["peer"], "10.0.0.7:40000");
+        assert_eq!(json["cn"], "alice");
+        assert_eq!(json["fingerprint"], "ab12");
+        assert_eq!(json["serial"], "01");
+        assert_eq!(json["role"], "dev");
+        assert_eq!(json["method"], "POST");
+        assert_eq!(json["path"], "/v1.41/containers/create?name=a%22b");
+        assert_eq!(json["route"], "POST /containers/create");
+        assert_eq!(json["api_version"], "1.41");
+        assert!(json.get("rule").is_none(), "unknown fields are left out");
+    }
+
+    #[test]
+    fn a_nonstandard_method_is_recorded_as_sent() {
+        let m = hyper::Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(method_name(&m), "PURGE");
+        assert!(matches!(method_name(&hyper::Method::GET), Cow::Borrowed("GET")));
     }
 }

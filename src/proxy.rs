@@ -16,7 +16,7 @@ use rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::audit::{Audit, Record};
+use crate::audit::{method_name, Audit, Record, Who};
 use crate::config::Config;
 use crate::forward::{Returning, Upstream};
 use crate::identity::Identity;
@@ -51,6 +51,8 @@ pub struct Conn {
     pub identity: Identity,
     /// The role the identity maps to, resolved once per connection.
     pub role: Option<String>,
+    /// The identity and peer as audit records carry them.
+    pub who: Who,
     /// The Docker socket, with the idle upstream connections of this connection's worker.
     pub upstream: Upstream,
 }
@@ -58,13 +60,9 @@ pub struct Conn {
 /// Serves one request and records it in the audit log, whatever happens.
 pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
-    let mut record = Record::new("request", conn.peer);
-    record.cn = conn.identity.cn.clone();
-    record.fingerprint = Some(conn.identity.fingerprint.clone());
-    record.serial = Some(conn.identity.serial.clone());
-    record.role = conn.role.clone();
-    record.method = Some(req.method().to_string());
-    record.path = Some(req.uri().to_string());
+    let mut record = Record::about("request", &conn.who);
+    record.method = Some(method_name(req.method()));
+    record.path = Some(req.uri().clone());
     let (parts, body) = req.into_parts();
     let mut unread = Some(body);
     let response = match serve(state, conn, parts, &mut unread, &mut record).await {
@@ -144,9 +142,9 @@ async fn serve(
         ));
     }
     let endpoint = route::classify(parts.method.as_str(), parts.uri.path())?;
-    record.route = Some(endpoint.route.to_string());
+    record.route = Some(endpoint.route);
     record.group = Some(endpoint.route.group.as_str());
-    record.api_version = endpoint.version.map(|v| v.to_string());
+    record.api_version = endpoint.version;
 
     let inspects = policy.inspects(role);
     let query = if inspects {

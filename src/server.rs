@@ -28,7 +28,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::audit::Record;
+use crate::audit::{Record, Who};
 use crate::forward::{self, Upstream};
 use crate::gulp::Gulp;
 use crate::identity::{self, Identity};
@@ -310,10 +310,18 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
     };
     let role = identity::resolve_role(&state.config.identities, &identity, &state.config.policy);
     tracing::debug!(%peer, cn = identity.display_name(), role = role.as_deref().unwrap_or("-"), "client connected");
+    let who = Who {
+        peer: peer.to_string().into(),
+        cn: identity.cn.as_deref().map(Arc::from),
+        fingerprint: Some(identity.fingerprint.as_str().into()),
+        serial: Some(identity.serial.as_str().into()),
+        role: role.as_deref().map(Arc::from),
+    };
     let conn = Arc::new(Conn {
         peer,
         identity,
         role,
+        who,
         upstream: serving.upstream.clone(),
     });
     let activity = Arc::new(Activity::default());
