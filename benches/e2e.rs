@@ -186,6 +186,28 @@ fn record_cpu(
     }
 }
 
+/// Records the front's CPU time per MB (10^6 bytes) streamed in a run that started at `cpu0`:
+/// steadier than MB/s on shared cores, where the load generator's share moves the throughput.
+fn record_cpu_per_mb(
+    report: &mut Report,
+    row: &str,
+    col: usize,
+    c: &Column,
+    cpu0: Option<f64>,
+    bytes: u64,
+) {
+    if let (Some(a), Some(b), true) = (cpu0, c.cpu(), bytes > 0) {
+        let per_mb = (b - a) * 1e6 / (bytes as f64 / 1e6);
+        report.record(
+            &format!("{row}: front CPU/MB"),
+            "µs",
+            Better::Lower,
+            col,
+            per_mb,
+        );
+    }
+}
+
 async fn run(s: Settings) -> Result<(), String> {
     let started = Instant::now();
     let tmp = tempfile::Builder::new()
@@ -430,17 +452,15 @@ async fn run(s: Settings) -> Result<(), String> {
                 let Some(t) = &cols[i].stub_admin else {
                     continue;
                 };
+                let cpu0 = cols[i].cpu();
                 let mbs =
                     loadgen::download(t, conns, "/v1.41/containers/bench/export", s.stream_bytes)
                         .await
                         .map_err(|e| format!("download via {}: {e}", NAMES[i]))?;
-                report.record(
-                    &format!("download {mib} MiB c={conns}"),
-                    "MB/s",
-                    Better::Higher,
-                    i,
-                    mbs,
-                );
+                let row = format!("download {mib} MiB c={conns}");
+                report.record(&row, "MB/s", Better::Higher, i, mbs);
+                record_cpu_per_mb(&mut report, &row, i, &cols[i], cpu0, s.stream_bytes);
+                let cpu0 = cols[i].cpu();
                 let mbs = loadgen::upload(
                     t,
                     conns,
@@ -450,13 +470,9 @@ async fn run(s: Settings) -> Result<(), String> {
                 )
                 .await
                 .map_err(|e| format!("upload via {}: {e}", NAMES[i]))?;
-                report.record(
-                    &format!("upload {mib} MiB c={conns}"),
-                    "MB/s",
-                    Better::Higher,
-                    i,
-                    mbs,
-                );
+                let row = format!("upload {mib} MiB c={conns}");
+                report.record(&row, "MB/s", Better::Higher, i, mbs);
+                record_cpu_per_mb(&mut report, &row, i, &cols[i], cpu0, s.stream_bytes);
             }
         }
         for &i in order.iter().filter(|_| s.wants("ps")) {

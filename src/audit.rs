@@ -337,6 +337,9 @@ mod tests {
     fn a_nonstandard_method_is_recorded_as_sent() {
         let m = hyper::Method::from_bytes(b"PURGE").unwrap();
         assert_eq!(method_name(&m), "PURGE");
-        assert!(matches!(method_name(&hyper::Method::GET), Cow::Borrowed("GET")));
+        assert!(matches!(
+            method_name(&hyper::Method::GET),
+            Cow::Borrowed("GET")
+        ));
     }
 }

@@ -194,7 +194,7 @@ fn target(r: &Row, m: &[Option<f64>]) -> Option<(&'static str, Option<bool>)> {
             cmp(dg, &|a, b| a <= 1.10 * b, m[DOCKERD]),
         ));
     }
-    if n.starts_with("download") || n.starts_with("upload") {
+    if (n.starts_with("download") || n.starts_with("upload")) && !n.contains("CPU") {
         return Some((
             ">= 1.5x best(nginx,haproxy)",
             cmp(dg, &|a, b| a >= 1.5 * b, best),
