@@ -12,7 +12,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::io::poll_read_buf;
 
 /// Most bytes read from the socket at once while a stream is flowing.
 pub const GULP: usize = 64 * 1024;
@@ -20,11 +22,10 @@ pub const GULP: usize = 64 * 1024;
 /// A byte stream whose reads are coalesced while data keeps coming (see the module docs).
 pub struct Gulp<S> {
     inner: S,
-    /// Read ahead from `inner`, not yet handed out: `buf[pos..end]`. Empty (no allocation)
-    /// unless the stream is flowing.
-    buf: Box<[u8]>,
+    /// Read ahead from `inner`; `buf[pos..]` is not yet handed out. No allocation unless the
+    /// stream is flowing; read into without zeroing it first.
+    buf: BytesMut,
     pos: usize,
-    end: usize,
     /// The latest read filled the caller's buffer: more is probably waiting in the socket.
     flowing: bool,
 }
@@ -33,9 +34,8 @@ impl<S> Gulp<S> {
     pub fn new(inner: S) -> Self {
         Gulp {
             inner,
-            buf: Box::default(),
+            buf: BytesMut::new(),
             pos: 0,
-            end: 0,
             flowing: false,
         }
     }
@@ -46,7 +46,7 @@ impl<S> Gulp<S> {
 
     /// Bytes read ahead and not yet handed out.
     pub fn buffered(&self) -> usize {
-        self.end - self.pos
+        self.buf.len() - self.pos
     }
 }
 
@@ -72,20 +72,25 @@ impl<S: AsyncRead + Unpin> AsyncRead for Gulp<S> {
         }
         if this.buffered() == 0 {
             // Flowing: one large read for the next few records.
-            if this.buf.is_empty() {
-                this.buf = vec![0; GULP].into_boxed_slice();
-            }
-            let mut read = ReadBuf::new(&mut this.buf);
-            let polled = Pin::new(&mut this.inner).poll_read(cx, &mut read);
-            let got = read.filled().len();
-            if let Poll::Ready(Err(_)) | Poll::Pending = polled {
-                this.flowing = false;
-                this.release();
-                return polled;
-            }
-            (this.pos, this.end) = (0, got);
+            this.buf.clear();
+            this.pos = 0;
+            this.buf.reserve(GULP);
+            let polled = poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.buf);
+            let got = match polled {
+                Poll::Ready(Ok(got)) => got,
+                Poll::Ready(Err(e)) => {
+                    this.flowing = false;
+                    this.release();
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending => {
+                    this.flowing = false;
+                    this.release();
+                    return Poll::Pending;
+                }
+            };
             // A short read drained the socket: hand out what came, then read directly again.
-            this.flowing = got == GULP;
+            this.flowing = got >= GULP;
             if got == 0 {
                 this.release();
                 return Poll::Ready(Ok(()));
@@ -113,8 +118,8 @@ impl<S> std::fmt::Debug for Gulp<S> {
 impl<S> Gulp<S> {
     /// Frees the read-ahead buffer (it is empty).
     fn release(&mut self) {
-        self.buf = Box::default();
-        (self.pos, self.end) = (0, 0);
+        self.buf = BytesMut::new();
+        self.pos = 0;
     }
 }
 
@@ -202,7 +207,11 @@ mod tests {
             left -= gulp.read(&mut chunk).await.unwrap();
         }
         assert_eq!(gulp.buffered(), 0);
-        assert!(gulp.buf.is_empty(), "a drained connection keeps no buffer");
+        assert_eq!(
+            gulp.buf.capacity(),
+            0,
+            "a drained connection keeps no buffer"
+        );
     }
 
     #[tokio::test]
@@ -218,12 +227,12 @@ mod tests {
         assert_eq!(gulp.read(&mut chunk).await.unwrap(), 16_406);
         assert_eq!(gulp.buffered(), 0);
         assert!(
-            !gulp.buf.is_empty(),
+            gulp.buf.capacity() > 0,
             "a full gulp keeps its buffer for the next"
         );
         let mut big = vec![0; GULP];
         assert_eq!(gulp.read(&mut big).await.unwrap(), GULP);
-        assert!(gulp.buf.is_empty(), "a direct read lets the buffer go");
+        assert_eq!(gulp.buf.capacity(), 0, "a direct read lets the buffer go");
         assert_eq!(gulp.read(&mut []).await.unwrap(), 0);
         assert_eq!(gulp.buffered(), 0);
     }
@@ -235,6 +244,6 @@ mod tests {
         drop(tx);
         let mut gulp = Gulp::new(rx);
         assert_eq!(read_all(&mut gulp, 16_406).await.len(), 23);
-        assert!(gulp.buf.is_empty());
+        assert_eq!(gulp.buf.capacity(), 0);
     }
 }
