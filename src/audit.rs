@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
 
+use crate::identity::Identity;
 use crate::route::{ApiVersion, Route};
 
 /// Who a connection's records are about: formatted once per connection, shared by every record
@@ -28,6 +29,19 @@ pub struct Who {
     pub fingerprint: Option<Arc<str>>,
     pub serial: Option<Arc<str>>,
     pub role: Option<Arc<str>>,
+}
+
+impl Who {
+    /// A verified client: its peer address, certificate identity and resolved role (if any).
+    pub fn of(peer: SocketAddr, identity: &Identity, role: Option<&str>) -> Who {
+        Who {
+            peer: peer.to_string().into(),
+            cn: identity.cn.as_deref().map(Arc::from),
+            fingerprint: Some(identity.fingerprint.as_str().into()),
+            serial: Some(identity.serial.as_str().into()),
+            role: role.map(Arc::from),
+        }
+    }
 }
 
 /// One audit record. Optional fields are omitted when unknown (e.g. a request refused before
@@ -48,9 +62,10 @@ pub struct Record {
     pub role: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<Cow<'static, str>>,
-    /// The request target as received (written out only when the record is).
+    /// The request target as received. Copied (short ones inline): a `Uri` would keep hyper's
+    /// whole read buffer alive for as long as the exchange lasts.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "displayed")]
-    pub path: Option<hyper::Uri>,
+    pub path: Option<compact_str::CompactString>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "displayed")]
     pub route: Option<&'static Route>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -159,6 +174,11 @@ struct Batch {
     closed: bool,
 }
 
+thread_local! {
+    /// Each request thread's buffer for serialising one record.
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// How long the writer lets a batch fill after the first record arrives.
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
 
@@ -209,25 +229,28 @@ impl Audit {
         let Sink::File { shared, .. } = &self.sink else {
             return log_record(&record);
         };
-        let Ok(mut batch) = shared.pending.lock() else {
-            return log_record(&record);
-        };
-        if batch.closed {
+        // Serialised before taking the lock (into this thread's reusable line buffer), so the
+        // lock is held only for a copy.
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            if serde_json::to_writer(&mut *line, &record).is_err() {
+                return log_record(&record);
+            }
+            line.push(b'\n');
+            let Ok(mut batch) = shared.pending.lock() else {
+                return log_record(&record);
+            };
+            if batch.closed {
+                drop(batch);
+                return log_record(&record);
+            }
+            let was_empty = batch.bytes.is_empty();
+            batch.bytes.extend_from_slice(line);
             drop(batch);
-            return log_record(&record);
-        }
-        let was_empty = batch.bytes.is_empty();
-        let before = batch.bytes.len();
-        if serde_json::to_writer(&mut batch.bytes, &record).is_err() {
-            batch.bytes.truncate(before);
-            drop(batch);
-            return log_record(&record);
-        }
-        batch.bytes.push(b'\n');
-        drop(batch);
-        if was_empty {
-            shared.wake.notify_one();
-        }
+            if was_empty {
+                shared.wake.notify_one();
+            }
+        });
     }
 
     /// Drains and flushes every pending record; later records go to the log.
@@ -304,33 +327,87 @@ fn log_record(record: &Record) {
 mod tests {
     use super::*;
 
+    fn alice() -> Who {
+        let mut who = Who {
+            peer: "10.0.0.7:40000".into(),
+            ..Who::default()
+        };
+        who.cn = Some("alice".into());
+        who.fingerprint = Some("ab12".into());
+        who.serial = Some("01".into());
+        who.role = Some("dev".into());
+        who
+    }
+
+    /// The line `Audit::write` appends, with the clock fields zeroed.
+    fn line(mut r: Record) -> String {
+        r.ts_ms = 0;
+        r.duration_us = 0;
+        serde_json::to_string(&r).unwrap()
+    }
+
     #[test]
     fn a_request_record_says_who_what_and_where_in_plain_json_fields() {
-        let who = Who {
-            peer: "10.0.0.7:40000".into(),
-            cn: Some("alice".into()),
-            fingerprint: Some("ab12".into()),
-            serial: Some("01".into()),
-            role: Some("dev".into()),
-        };
         let endpoint = crate::route::classify("POST", "/v1.41/containers/create").unwrap();
-        let mut r = Record::about("request", &who);
+        let mut r = Record::about("request", &alice());
         r.method = Some(method_name(&hyper::Method::POST));
-        r.path = Some("/v1.41/containers/create?name=a%22b".parse().unwrap());
+        r.path = Some("/v1.41/containers/create?name=\"é\\".into());
         r.route = Some(endpoint.route);
+        r.group = Some(endpoint.route.group.as_str());
         r.api_version = endpoint.version;
         r.decision = "allow";
-        let json: serde_json::Value = serde_json::to_value(&r).unwrap();
-        assert_eq!(json["peer"], "10.0.0.7:40000");
-        assert_eq!(json["cn"], "alice");
-        assert_eq!(json["fingerprint"], "ab12");
-        assert_eq!(json["serial"], "01");
-        assert_eq!(json["role"], "dev");
-        assert_eq!(json["method"], "POST");
-        assert_eq!(json["path"], "/v1.41/containers/create?name=a%22b");
-        assert_eq!(json["route"], "POST /containers/create");
-        assert_eq!(json["api_version"], "1.41");
-        assert!(json.get("rule").is_none(), "unknown fields are left out");
+        r.status = Some(201);
+        assert_eq!(
+            line(r),
+            r#"{"ts_ms":0,"kind":"request","peer":"10.0.0.7:40000","cn":"alice","fingerprint":"ab12","serial":"01","role":"dev","method":"POST","path":"/v1.41/containers/create?name=\"é\\","route":"POST /containers/create","group":"containers-write","api_version":"1.41","decision":"allow","status":201,"duration_us":0}"#
+        );
+    }
+
+    #[test]
+    fn a_request_refused_before_routing_has_no_route_fields() {
+        let mut r = Record::about("request", &alice());
+        r.method = Some(method_name(&hyper::Method::GET));
+        r.path = Some("/../etc".into());
+        r.decision = "deny";
+        r.rule = Some("path".into());
+        r.status = Some(400);
+        assert_eq!(
+            line(r),
+            r#"{"ts_ms":0,"kind":"request","peer":"10.0.0.7:40000","cn":"alice","fingerprint":"ab12","serial":"01","role":"dev","method":"GET","path":"/../etc","decision":"deny","rule":"path","status":400,"duration_us":0}"#
+        );
+    }
+
+    #[test]
+    fn a_handshake_record_names_only_the_peer() {
+        let mut r = Record::new("handshake", "[::1]:5000".parse().unwrap());
+        r.decision = "deny";
+        r.rule = Some("tls".into());
+        r.reason = Some("no client certificate".into());
+        assert_eq!(
+            line(r),
+            r#"{"ts_ms":0,"kind":"handshake","peer":"[::1]:5000","decision":"deny","rule":"tls","reason":"no client certificate","duration_us":0}"#
+        );
+    }
+
+    #[test]
+    fn who_leaves_out_what_the_certificate_and_policy_do_not_give() {
+        let identity = Identity {
+            cn: None,
+            o: Vec::new(),
+            ou: Vec::new(),
+            san_dns: Vec::new(),
+            san_email: Vec::new(),
+            san_uri: Vec::new(),
+            serial: "0a".into(),
+            fingerprint: "ff00".into(),
+        };
+        let who = Who::of("127.0.0.1:1".parse().unwrap(), &identity, None);
+        let mut r = Record::about("request", &who);
+        r.decision = "deny";
+        assert_eq!(
+            line(r),
+            r#"{"ts_ms":0,"kind":"request","peer":"127.0.0.1:1","fingerprint":"ff00","serial":"0a","decision":"deny","duration_us":0}"#
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::policy::query::Query;
 use crate::policy::{Decision, RequestView};
 use crate::reject::Refusal;
 use crate::{route, upgrade};
+use compact_str::ToCompactString;
 
 /// The body of every response dockgate sends: upstream's stream, or bytes of its own.
 pub type Body = Either<Returning, Full<Bytes>>;
@@ -62,7 +63,7 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
     let started = Instant::now();
     let mut record = Record::about("request", &conn.who);
     record.method = Some(method_name(req.method()));
-    record.path = Some(req.uri().clone());
+    record.path = Some(req.uri().to_compact_string());
     let (parts, body) = req.into_parts();
     let mut unread = Some(body);
     let response = match serve(state, conn, parts, &mut unread, &mut record).await {

@@ -310,13 +310,7 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
     };
     let role = identity::resolve_role(&state.config.identities, &identity, &state.config.policy);
     tracing::debug!(%peer, cn = identity.display_name(), role = role.as_deref().unwrap_or("-"), "client connected");
-    let who = Who {
-        peer: peer.to_string().into(),
-        cn: identity.cn.as_deref().map(Arc::from),
-        fingerprint: Some(identity.fingerprint.as_str().into()),
-        serial: Some(identity.serial.as_str().into()),
-        role: role.as_deref().map(Arc::from),
-    };
+    let who = Who::of(peer, &identity, role.as_deref());
     let conn = Arc::new(Conn {
         peer,
         identity,

@@ -113,6 +113,10 @@ impl Target {
 
     /// A target whose new connections present `configs`' client certificates in turn.
     pub fn tls_rotating(addr: SocketAddr, configs: Vec<Arc<ClientConfig>>) -> Target {
+        assert!(
+            !configs.is_empty(),
+            "a TLS target needs a client configuration"
+        );
         Target::Tls {
             addr,
             connectors: configs.into_iter().map(TlsConnector::from).collect(),
