@@ -50,9 +50,8 @@ pub struct State {
 pub struct Conn {
     pub peer: SocketAddr,
     pub identity: Identity,
-    /// The role the identity maps to, resolved once per connection.
-    pub role: Option<String>,
-    /// The identity and peer as audit records carry them.
+    /// The peer, the identity and the role it maps to (resolved once per connection), as audit
+    /// records carry them.
     pub who: Who,
     /// The Docker socket, with the idle upstream connections of this connection's worker.
     pub upstream: Upstream,
@@ -124,6 +123,7 @@ async fn serve(
 ) -> Result<Response<Body>, Refusal> {
     let policy = &state.config.policy;
     let role = conn
+        .who
         .role
         .as_deref()
         .and_then(|r| policy.role(r))

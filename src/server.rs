@@ -314,7 +314,6 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
     let conn = Arc::new(Conn {
         peer,
         identity,
-        role,
         who,
         upstream: serving.upstream.clone(),
     });

@@ -288,13 +288,8 @@ pub fn tls_connect(
     addr: SocketAddr,
     client: Option<&str>,
 ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let (config, tcp) = tls_parts(addr, client);
-    let conn = rustls::ClientConnection::new(
-        Arc::new(config),
-        rustls_pki_types::ServerName::try_from("localhost").unwrap(),
-    )
-    .unwrap();
-    rustls::StreamOwned::new(conn, tcp)
+    let config = tls_config_with(client, dockgate::tls::provider());
+    tls_connect_config(addr, Arc::new(config))
 }
 
 /// Attempts a full handshake; returns the error text if it fails.
@@ -312,19 +307,6 @@ pub fn handshake(addr: SocketAddr, client: Option<&str>) -> Result<(), String> {
         )),
         Err(e) => Err(e.to_string()),
     }
-}
-
-fn tls_parts(addr: SocketAddr, client: Option<&str>) -> (rustls::ClientConfig, TcpStream) {
-    tls_parts_with(addr, client, dockgate::tls::provider())
-}
-
-fn tls_parts_with(
-    addr: SocketAddr,
-    client: Option<&str>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-) -> (rustls::ClientConfig, TcpStream) {
-    let config = tls_config_with(client, provider);
-    (config, tcp_connect(addr))
 }
 
 fn tcp_connect(addr: SocketAddr) -> TcpStream {
