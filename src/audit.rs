@@ -72,7 +72,8 @@ pub struct Record {
     pub group: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "displayed")]
     pub api_version: Option<ApiVersion>,
-    /// `allow`, `deny`, `error`.
+    /// `allow`, `deny`, `error`; `cancelled` when the client went away (or the connection was
+    /// cut at shutdown) before the request was decided.
     pub decision: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,

@@ -37,15 +37,29 @@ impl Identity {
     pub fn from_der(der: &[u8]) -> Result<Identity, IdentityError> {
         let (_, cert) = X509Certificate::from_der(der).map_err(|e| IdentityError(e.to_string()))?;
         let subject = cert.subject();
-        let text = |attr: &x509_parser::x509::AttributeTypeAndValue| {
-            attr.as_str().ok().map(str::to_string)
+        // A name roles are matched on is read as text, or the certificate is refused: a value
+        // skipped here could be one a deny or a narrower grant was meant to see.
+        let texts = |field: &str, attrs: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue>| {
+            attrs
+                .map(|attr| {
+                    attr.as_str().map(str::to_string).map_err(|_| {
+                        IdentityError(format!("the subject's {field} is not readable as text"))
+                    })
+                })
+                .collect::<Result<Vec<String>, IdentityError>>()
         };
-        let cn = subject.iter_common_name().next().and_then(text);
-        let o = subject.iter_organization().filter_map(text).collect();
-        let ou = subject
-            .iter_organizational_unit()
-            .filter_map(text)
-            .collect();
+        let mut cns = texts("CN", &mut subject.iter_common_name())?;
+        // Readers disagree on which of several CNs is the name (Go's crypto/x509 takes the last,
+        // others the first): refuse rather than pick one.
+        if cns.len() > 1 {
+            return Err(IdentityError(format!(
+                "the subject has {} common names (CN); a client certificate must have at most one",
+                cns.len()
+            )));
+        }
+        let cn = cns.pop();
+        let o = texts("O", &mut subject.iter_organization())?;
+        let ou = texts("OU", &mut subject.iter_organizational_unit())?;
         let mut id = Identity {
             cn,
             o,
@@ -304,6 +318,34 @@ mod tests {
         rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
             .unwrap()
             .to_vec()
+    }
+
+    /// A self-signed certificate with `dn` as its subject (only parsed, never verified here).
+    fn der_with_subject(dn: rcgen::DistinguishedName) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = dn;
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn a_certificate_with_two_common_names_is_refused() {
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, "alice");
+        dn.push(rcgen::DnType::CustomDnType(vec![2, 5, 4, 3]), "admin");
+        let err = Identity::from_der(&der_with_subject(dn)).unwrap_err();
+        assert!(err.to_string().contains("2 common names"), "{err}");
+    }
+
+    #[test]
+    fn a_subject_name_that_is_not_text_is_refused() {
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, "alice");
+        // A BMPString (UTF-16): not a string type the identity reads.
+        let ou = rcgen::DnValue::BmpString(rcgen::string::BmpString::try_from("ops").unwrap());
+        dn.push(rcgen::DnType::OrganizationalUnitName, ou);
+        let err = Identity::from_der(&der_with_subject(dn)).unwrap_err();
+        assert!(err.to_string().contains("OU is not readable"), "{err}");
     }
 
     #[test]

@@ -55,36 +55,96 @@ pub struct Conn {
     pub who: Who,
     /// The Docker socket, with the idle upstream connections of this connection's worker.
     pub upstream: Upstream,
+    /// The connection's place under `limits.max_connections`; a hijacked stream takes it over,
+    /// so a stream counts against the limit for as long as it lives.
+    pub slot: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
 }
 
-/// Serves one request and records it in the audit log, whatever happens.
+/// Serves one request and records it in the audit log, whatever happens: also when the client
+/// goes away (or the connection is cut at shutdown) before the response, which drops this
+/// future mid-way; the request may already be with dockerd then.
 pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Response<Body> {
-    let started = Instant::now();
     let mut record = Record::about("request", &conn.who);
     record.method = Some(method_name(req.method()));
     record.path = Some(req.uri().to_compact_string());
+    let mut audited = Audited::new(&state.audit, record);
     let (parts, body) = req.into_parts();
     let mut unread = Some(body);
-    let response = match serve(state, conn, parts, &mut unread, &mut record).await {
+    let record = audited.record();
+    let response = match serve(state, conn, parts, &mut unread, record).await {
         Ok(resp) => resp,
         Err(refusal) => {
             if let Some(body) = unread {
                 linger(body);
             }
-            record.decision = if refusal.status().is_client_error() {
+            // A refusal after the policy allowed the request (dockerd unreachable, a bad
+            // upstream answer) keeps the grant that let it through.
+            record.decision = if refusal.status().is_client_error() && record.decision != "allow" {
                 "deny"
             } else {
                 "error"
             };
-            record.rule = refusal.rule();
+            if let Some(rule) = refusal.rule() {
+                record.rule = Some(rule);
+            }
             record.reason = Some(refusal.to_string());
             refusal.to_response()
         }
     };
-    record.status = Some(response.status().as_u16());
-    record.duration_us = started.elapsed().as_micros();
-    state.audit.write(record);
+    audited.finish(response.status().as_u16());
     response
+}
+
+/// A request's audit record until it is written: by [`Audited::finish`] with the response
+/// status, or, when the request's future is dropped first, by `Drop` saying so.
+struct Audited<'a> {
+    audit: &'a Audit,
+    record: Option<Record>,
+    started: Instant,
+}
+
+impl<'a> Audited<'a> {
+    fn new(audit: &'a Audit, record: Record) -> Audited<'a> {
+        Audited {
+            audit,
+            record: Some(record),
+            started: Instant::now(),
+        }
+    }
+
+    fn record(&mut self) -> &mut Record {
+        self.record.get_or_insert_with(Record::default)
+    }
+
+    fn finish(&mut self, status: u16) {
+        if let Some(mut record) = self.record.take() {
+            record.status = Some(status);
+            record.duration_us = self.started.elapsed().as_micros();
+            self.audit.write(record);
+        }
+    }
+}
+
+impl Drop for Audited<'_> {
+    fn drop(&mut self) {
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        record.duration_us = self.started.elapsed().as_micros();
+        let cut =
+            "the client went away, or the connection was cut at shutdown, before the response";
+        record.reason = Some(match (record.decision, record.reason.take()) {
+            ("allow", _) => {
+                format!("{cut}; the request was forwarded and dockerd may have acted on it")
+            }
+            (_, Some(reason)) => format!("{cut}; {reason}"),
+            (_, None) => cut.to_string(),
+        });
+        if record.decision != "allow" && record.decision != "deny" {
+            record.decision = "cancelled";
+        }
+        self.audit.write(record);
+    }
 }
 
 /// How much of a refused request's unread body is read and discarded before the connection
@@ -158,6 +218,19 @@ async fn serve(
     let client_upgrade = upgrade
         .as_ref()
         .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
+    if upgrade.is_some() {
+        if !endpoint.route.hijacks() {
+            return Err(Refusal::BadRequest(format!(
+                "{} does not switch protocols; send it without Connection: Upgrade",
+                endpoint.route
+            )));
+        }
+        if client_upgrade.is_none() {
+            return Err(Refusal::BadRequest(
+                "switching protocols needs HTTP/1.1; send the request as HTTP/1.1".into(),
+            ));
+        }
+    }
     // Only bodies a rule must read are buffered (up to the limit); everything else streams.
     let bytes = if policy.reads_body(role, &endpoint) {
         let limits = state.config.limits;
@@ -218,7 +291,9 @@ async fn serve(
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
         let stop = state.stop_hijacks.clone();
         let peer = conn.peer;
+        let slot = conn.slot.lock().ok().and_then(|mut slot| slot.take());
         state.hijacks.spawn(async move {
+            let _slot = slot;
             match upgrade::splice(client_upgrade, upstream_upgrade, stop).await {
                 Ok((up, down)) => {
                     tracing::debug!(%peer, bytes_in = up, bytes_out = down, "hijacked stream closed")

@@ -214,6 +214,19 @@ impl Route {
     pub fn id(&self) -> String {
         self.to_string()
     }
+
+    /// Whether dockerd may switch protocols on this route and hand the connection over to a
+    /// raw stream: attach and exec start (`Upgrade: tcp`), BuildKit's `/session` and `/grpc`
+    /// (`Upgrade: h2c`).
+    pub fn hijacks(&self) -> bool {
+        matches!(
+            (self.method, self.template),
+            ("POST", "/containers/{id}/attach")
+                | ("POST", "/exec/{id}/start")
+                | ("POST", "/session")
+                | ("POST", "/grpc")
+        )
+    }
 }
 
 impl fmt::Display for Route {

@@ -252,9 +252,8 @@ impl Serving {
     fn spawn(&self, tcp: TcpStream, peer: SocketAddr, slot: OwnedSemaphorePermit) {
         let this = self.clone();
         self.lifecycle.connections.spawn(async move {
-            let _slot = slot;
             tokio::select! {
-                _ = serve_connection(tcp, peer, &this) => {}
+                _ = serve_connection(tcp, peer, slot, &this) => {}
                 _ = this.lifecycle.kill.cancelled() => {}
             }
             this.ended();
@@ -289,7 +288,14 @@ fn admissible(state: &State, ip: IpAddr) -> bool {
             .is_none_or(|n| n.allows(ip))
 }
 
-async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
+/// `slot` is the connection's place under `limits.max_connections`: held until the connection
+/// closes, or handed on to the hijacked stream it turns into.
+async fn serve_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+    serving: &Serving,
+) {
     let state = &serving.state;
     let draining = &serving.lifecycle.draining;
     let acceptor = TlsAcceptor::from(state.tls.clone());
@@ -316,6 +322,7 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
         identity,
         who,
         upstream: serving.upstream.clone(),
+        slot: std::sync::Mutex::new(Some(slot)),
     });
     let activity = Arc::new(Activity::default());
     let mut stream = Watched::new(tls, activity.clone());
@@ -392,6 +399,9 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, serving: &Serving) {
         match result {
             Some(Ok(())) => return,
             Some(Err(e)) => {
+                if e.is_parse() {
+                    malformed_request(state, &conn.who, &e);
+                }
                 return tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             None if draining.is_cancelled() => {
@@ -465,6 +475,19 @@ async fn request_arriving(
         ready = tokio::time::timeout_at(deadline, readable) => matches!(ready, Ok(Ok(()))),
         _ = draining.cancelled() => false,
     }
+}
+
+/// A request hyper refused to read (malformed head, conflicting framing, a head over the size
+/// limit): it never reached `proxy::handle`, and hyper answered it with an empty 4xx.
+fn malformed_request(state: &State, who: &Who, error: &hyper::Error) {
+    tracing::info!(peer = &*who.peer, %error, "request refused before routing: not readable HTTP/1.1");
+    let mut r = Record::about("request", who);
+    r.decision = "deny";
+    r.rule = Some("http".into());
+    r.reason = Some(format!(
+        "not readable as HTTP/1.1, refused by the HTTP parser: {error}"
+    ));
+    state.audit.write(r);
 }
 
 fn handshake_refused(state: &State, peer: SocketAddr, reason: &str) {

@@ -4,9 +4,16 @@
 //! It must not look inside the relayed bytes. A half-close from either side is passed on as a
 //! write shutdown while the other direction keeps flowing (`echo hi | docker run -i … cat`).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 
 /// The `Upgrade` header value when the request asks to switch protocols (`Connection` carries
@@ -22,6 +29,12 @@ pub fn requested(headers: &HeaderMap) -> Option<HeaderValue> {
     (p.eq_ignore_ascii_case("tcp") || p.eq_ignore_ascii_case("h2c")).then(|| proto.clone())
 }
 
+/// How long the client may keep sending once dockerd has closed its side of the stream (the
+/// container or exec ended): enough for bytes in flight, then the stream is closed. A client
+/// that half-closes first is not rushed: dockerd's output (`echo hi | docker exec -i … cat`)
+/// keeps flowing until dockerd ends it.
+pub const CLIENT_GRACE_AFTER_UPSTREAM_CLOSE: Duration = Duration::from_secs(10);
+
 /// Waits for both upgrades, then copies bytes both ways until both directions are done or
 /// `stop` fires (shutdown after the grace period). Returns the bytes copied each way.
 pub async fn splice(
@@ -30,10 +43,126 @@ pub async fn splice(
     stop: CancellationToken,
 ) -> Result<(u64, u64), std::io::Error> {
     let (client, upstream) = tokio::try_join!(client, upstream).map_err(std::io::Error::other)?;
-    let mut client = TokioIo::new(client);
+    let mut client = ClientSide::new(TokioIo::new(client), CLIENT_GRACE_AFTER_UPSTREAM_CLOSE);
     let mut upstream = TokioIo::new(upstream);
     tokio::select! {
         r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => r,
         _ = stop.cancelled() => Err(std::io::Error::other("dockgate is shutting down")),
+    }
+}
+
+/// The client's side of a hijacked stream. `copy_bidirectional` shuts its write side down when
+/// dockerd's side has ended; from then on, reading from the client ends (as at end of stream)
+/// once `grace` has passed, which ends the splice.
+struct ClientSide<T> {
+    io: T,
+    grace: Duration,
+    read_until: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> ClientSide<T> {
+    fn new(io: T, grace: Duration) -> ClientSide<T> {
+        ClientSide {
+            io,
+            grace,
+            read_until: None,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for ClientSide<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if let Some(deadline) = self.read_until.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for ClientSide<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.read_until.is_none() {
+            let grace = self.grace;
+            self.read_until = Some(Box::pin(tokio::time::sleep(grace)));
+            // The read side is waiting on the client only; poll it again so that it waits on
+            // the deadline too.
+            cx.waker().wake_by_ref();
+        }
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_left_open_after_dockerd_closed_is_closed_after_the_grace() {
+        let started = tokio::time::Instant::now();
+        let (client, mut client_peer) = tokio::io::duplex(1024);
+        let (upstream, mut dockerd) = tokio::io::duplex(1024);
+        let mut client = ClientSide::new(client, Duration::from_secs(10));
+        let mut upstream = upstream;
+        let splice =
+            tokio::spawn(
+                async move { tokio::io::copy_bidirectional(&mut client, &mut upstream).await },
+            );
+        dockerd.write_all(b"bye").await.unwrap();
+        dockerd.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        client_peer.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"bye");
+        // The client neither sends nor closes; the splice ends once the grace has passed.
+        let copied = splice.await.unwrap().unwrap();
+        assert_eq!(copied, (0, 3));
+        assert!(started.elapsed() >= Duration::from_secs(10));
+        // ...and dockerd sees its stream end too.
+        let mut rest = Vec::new();
+        dockerd.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_closes_first_still_gets_all_of_dockerds_output() {
+        let (client, mut client_peer) = tokio::io::duplex(1024);
+        let (upstream, mut dockerd) = tokio::io::duplex(1024);
+        let mut client = ClientSide::new(client, Duration::from_secs(10));
+        let mut upstream = upstream;
+        let splice =
+            tokio::spawn(
+                async move { tokio::io::copy_bidirectional(&mut client, &mut upstream).await },
+            );
+        client_peer.write_all(b"hi").await.unwrap();
+        client_peer.shutdown().await.unwrap();
+        let mut stdin = Vec::new();
+        dockerd.read_to_end(&mut stdin).await.unwrap();
+        assert_eq!(stdin, b"hi");
+        // Long after the grace, dockerd's output still flows.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        dockerd.write_all(b"HI").await.unwrap();
+        dockerd.shutdown().await.unwrap();
+        let mut out = Vec::new();
+        client_peer.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"HI");
+        assert_eq!(splice.await.unwrap().unwrap(), (2, 2));
     }
 }

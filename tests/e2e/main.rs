@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod handshake;
+mod hardening;
 mod lifecycle;
 mod policy;
 mod proxy;

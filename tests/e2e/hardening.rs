@@ -1,0 +1,126 @@
+//! Requests that end unusually still get a clear answer and an audit record: a client that goes
+//! away while dockerd works, bytes the HTTP parser refuses, upgrades where none belongs, and
+//! hijacked streams that count against the connection limit.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use crate::require_docker;
+use crate::support::*;
+
+/// An upstream socket path where nothing listens: these refusals never reach it.
+fn nowhere() -> std::path::PathBuf {
+    std::path::PathBuf::from("/nonexistent/docker.sock")
+}
+
+#[test]
+fn a_request_whose_client_goes_away_while_dockerd_works_on_it_is_still_audited() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let d = gate.docker(ADMIN);
+    let name = d.sleeper("cut");
+    let mut s = gate.tls(ADMIN);
+    // `sleep` as PID 1 ignores SIGTERM: dockerd answers `stop` only after the 20 s it waits
+    // before SIGKILL, and is still on it when the client closes its connection.
+    write!(
+        s,
+        "POST /containers/{name}/stop?t=20 HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    s.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(s);
+    let path = format!("/containers/{name}/stop?t=20");
+    let rec = gate.wait_audit(|r| r["path"] == path.as_str());
+    assert_eq!(rec["decision"], "allow", "{rec}");
+    assert_eq!(rec["rule"], "builtin:admin", "{rec}");
+    assert!(rec.get("status").is_none(), "{rec}");
+    let reason = rec["reason"].as_str().unwrap();
+    assert!(reason.contains("client went away"), "{reason}");
+    assert!(reason.contains("dockerd may have acted"), "{reason}");
+    d.ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn a_request_the_http_parser_refuses_is_answered_400_and_audited() {
+    let gate = Gate::start(&nowhere(), "");
+    let resp = gate.raw(
+        ADMIN,
+        b"POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    );
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    let rec = gate.wait_audit(|r| r["rule"] == "http");
+    assert_eq!(rec["decision"], "deny", "{rec}");
+    assert_eq!(rec["cn"], "admin", "{rec}");
+    assert!(
+        rec["reason"].as_str().unwrap().contains("HTTP parser"),
+        "{rec}"
+    );
+}
+
+#[test]
+fn an_upgrade_is_refused_on_a_route_that_does_not_switch_protocols() {
+    let gate = Gate::start(&nowhere(), "");
+    let resp = gate.raw(
+        ADMIN,
+        b"POST /containers/web/stop HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("does not switch protocols"), "{resp}");
+    let rec = gate.wait_audit(|r| r["route"] == "POST /containers/{id}/stop");
+    assert_eq!(rec["decision"], "deny");
+    assert_eq!(rec["rule"], "request");
+}
+
+#[test]
+fn an_upgrade_over_http_1_0_is_refused_before_it_reaches_dockerd() {
+    // hyper can only switch protocols on HTTP/1.1: forwarded, the exec would run in dockerd
+    // with nobody attached to it.
+    let gate = Gate::start(&nowhere(), "");
+    let resp = gate.raw(
+        ADMIN,
+        b"POST /exec/abc/start HTTP/1.0\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\
+          Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    );
+    assert!(resp.starts_with("HTTP/1.0 400"), "{resp}");
+    assert!(resp.contains("needs HTTP/1.1"), "{resp}");
+}
+
+#[test]
+fn a_hijacked_stream_keeps_its_connection_slot_until_it_ends() {
+    let sock = require_docker!();
+    let admin = Gate::start(&sock, "");
+    let name = admin.docker(ADMIN).sleeper("slot");
+    let gate = Gate::start(&sock, "limits:\n  max_connections: 1\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        let mut s = gate.tls(ADMIN);
+        let req = format!(
+            "POST /containers/{name}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\n\
+             Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+        );
+        let mut head = [0u8; 256];
+        let n = s
+            .write_all(req.as_bytes())
+            .and_then(|()| s.read(&mut head))
+            .unwrap_or(0);
+        if String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 101") {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "no 101 from attach");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The attach stream holds the only slot: a second client is dropped before TLS.
+    assert!(handshake(gate.addr, Some(ADMIN)).is_err());
+    let rec = gate.wait_audit(|r| r["rule"] == "max-connections");
+    assert_eq!(rec["decision"], "deny");
+    // Once the stream ends, the slot is free again.
+    s.sock.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(s);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while handshake(gate.addr, Some(ADMIN)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "slot never freed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    admin.docker(ADMIN).ok(&["rm", "-f", &name]);
+}
