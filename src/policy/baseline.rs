@@ -644,6 +644,27 @@ impl Baseline {
                 Rule::Uninspectable,
                 format!("{method} {template} carries container settings the baseline does not inspect yet; use an unrestricted role"),
             ),
+            ("GET", "/containers/{id}/checkpoints")
+            | ("POST", "/containers/{id}/checkpoints")
+            | ("DELETE", "/containers/{id}/checkpoints/{checkpoint}") => f.violation(
+                Rule::HostMounts,
+                "checkpoints are CRIU dumps in host directories (the dir parameter and CheckpointDir name any host path, and deleting one removes it); use an unrestricted role",
+            ),
+            ("POST", "/session") | ("POST", "/grpc") => f.violation(
+                Rule::Build,
+                "BuildKit sessions carry build settings the policy cannot read (entitlements such as network.host and devices); build with the classic builder (DOCKER_BUILDKIT=0) or use an unrestricted role",
+            ),
+            ("POST", "/images/{name}/tag") | ("POST", "/commit") => {
+                if let Some(repo) = query.get("repo")?.filter(|s| !s.is_empty()) {
+                    let tag = query.get("tag")?.unwrap_or("");
+                    let name = if tag.is_empty() { repo.to_string() } else { format!("{repo}:{tag}") };
+                    f.image_name_free(&name, "repo");
+                }
+            }
+            ("POST", "/images/load") if !f.b.images.is_empty() => f.violation(
+                Rule::Images,
+                "loading images from a tar archive is not allowed while an image allow-list applies: the archive names its own tags, which could replace an allowed image",
+            ),
             ("POST", "/networks/{id}/connect") => {
                 if let Some(b) = body {
                     let _ = b;
@@ -696,7 +717,12 @@ impl Findings<'_> {
         for (path, _) in root.field("Volumes")?.entries()? {
             if path.contains(':') {
                 self.violation(Rule::HostMounts, format!("Volumes entry {path:?} names a host path; anonymous volumes take a container path only"));
+            } else {
+                self.container_target(path, &format!("Volumes {path}"))?;
             }
+        }
+        if let Some(dir) = root.field("WorkingDir")?.as_str()? {
+            self.working_dir(dir, "docker run -w")?;
         }
         let hc = root.field("HostConfig")?;
         self.host_config(&hc)?;
@@ -716,6 +742,14 @@ impl Findings<'_> {
             self.violation(
                 Rule::Privileged,
                 "privileged containers are not allowed (--privileged)",
+            );
+        }
+        // dockerd copies these into the OCI spec, where runc and systemd read some of them
+        // (org.systemd.property.*, org.criu.config).
+        if hc.field("Annotations")?.entries()?.next().is_some() {
+            self.violation(
+                Rule::SecurityOpt,
+                "OCI annotations are not allowed (HostConfig.Annotations): the runtime reads some of them as settings",
             );
         }
         if let Some(mode) = hc.field("NetworkMode")?.as_str()? {
@@ -857,6 +891,14 @@ impl Findings<'_> {
                 );
             }
             for binding in bindings.items()? {
+                // dockerd reads a null binding as an empty one: every address, a random port.
+                if self.b.host_ip.is_some() && binding.value().is_none_or(Json::is_null) {
+                    self.violation(
+                        Rule::HostIp,
+                        format!("port {port} has a null binding, which dockerd publishes on every address; give -p {}::{port}", self.b.host_ip.map(|i| i.to_string()).unwrap_or_default()),
+                    );
+                    continue;
+                }
                 self.port_binding(port, &binding)?;
             }
         }
@@ -900,6 +942,13 @@ impl Findings<'_> {
         for bind in hc.field("Binds")?.items()? {
             let Some(spec) = bind.as_str()? else { continue };
             let parts: Vec<&str> = spec.splitn(4, ':').collect();
+            let dest = match parts.as_slice() {
+                [dest] | [_, dest] | [_, dest, _] => Some(*dest),
+                _ => None,
+            };
+            if let Some(dest) = dest {
+                self.container_target(dest, &format!("-v {spec}"))?;
+            }
             let (source, mode) = match parts.as_slice() {
                 [_dest] => continue,
                 [src, _dst] => (*src, ""),
@@ -927,9 +976,18 @@ impl Findings<'_> {
         for m in hc.field("Mounts")?.items()? {
             let ty = m.field("Type")?.as_str()?.unwrap_or("");
             let source = m.field("Source")?.as_str()?.unwrap_or("");
+            if let Some(target) = m.field("Target")?.as_str()? {
+                self.container_target(target, &format!("--mount target={target}"))?;
+            }
             match ty {
                 "bind" => {
                     let read_only = m.field("ReadOnly")?.as_bool()? == Some(true);
+                    if m.field_path(&["BindOptions", "ReadOnlyNonRecursive"])?
+                        .as_bool()?
+                        == Some(true)
+                    {
+                        self.violation(Rule::HostMounts, format!("a non-recursive read-only bind leaves the mounts below it writable (--mount type=bind,source={source},readonly-non-recursive)"));
+                    }
                     self.host_path(
                         source,
                         read_only,
@@ -956,6 +1014,9 @@ impl Findings<'_> {
                     format!("mount type {other:?} is not allowed (bind, volume and tmpfs are)"),
                 ),
             }
+        }
+        for (dest, _) in hc.field("Tmpfs")?.entries()? {
+            self.container_target(dest, &format!("--tmpfs {dest}"))?;
         }
         if hc.field("VolumesFrom")?.items()?.next().is_some() {
             self.violation(
@@ -999,7 +1060,11 @@ impl Findings<'_> {
         match (ty.unwrap_or(""), device) {
             ("tmpfs", _) if !binds && device.is_none_or(|d| d == "tmpfs") => {}
             ("" | "none", Some(device)) if binds && device.starts_with('/') => {
-                let read_only = o.is_some_and(|o| o.split(',').any(|t| t == "ro"));
+                // mount(8) and moby's parseOptions apply the flags in order: the last of
+                // ro/rw decides (`bind,ro,rw` is writable).
+                let read_only = o.is_some_and(|o| {
+                    o.split(',').rfind(|t| matches!(*t, "ro" | "rw")) == Some("ro")
+                });
                 self.host_path(device, read_only, &format!("{what}, volume device {device}"))?;
             }
             (_, None) if ty.is_none() && o.is_none() => {}
@@ -1019,6 +1084,40 @@ impl Findings<'_> {
     /// writable bind lets a container plant a symlink that a later bind of a path under it
     /// would follow (the kernel resolves it at mount time), so writable binds need
     /// `bind_writable: true`.
+    /// Where a mount lands in the container: not over the kernel's interfaces (/proc, /sys,
+    /// /dev but /dev/shm), the setup of runc's mount-redirection escapes (CVE-2025-52565,
+    /// CVE-2025-52881).
+    fn container_target(&mut self, raw: &str, what: &str) -> R {
+        if !raw.starts_with('/') {
+            return Ok(());
+        }
+        let path = clean_path(raw, "container path").map_err(Unreadable::Ambiguous)?;
+        let under = |d: &str| path == d || path.starts_with(&format!("{d}/"));
+        if (under("/proc") || under("/sys") || under("/dev")) && path != "/dev/shm" {
+            self.violation(
+                Rule::MaskedPaths,
+                format!("mounting over {path} is not allowed: /proc, /sys and /dev are the kernel's ({what})"),
+            );
+        }
+        Ok(())
+    }
+
+    /// A working directory under /proc lets a process start with a leaked host file descriptor
+    /// as its cwd (/proc/self/fd/N, CVE-2024-21626).
+    fn working_dir(&mut self, dir: &str, what: &str) -> R {
+        if !dir.starts_with('/') {
+            return Ok(());
+        }
+        let path = clean_path(dir, "working directory").map_err(Unreadable::Ambiguous)?;
+        if path == "/proc" || path.starts_with("/proc/") {
+            self.violation(
+                Rule::MaskedPaths,
+                format!("a working directory under /proc is not allowed ({what} {dir})"),
+            );
+        }
+        Ok(())
+    }
+
     fn host_path(&mut self, raw: &str, read_only: bool, what: &str) -> R {
         let path = clean_host_path(raw).map_err(Unreadable::Ambiguous)?;
         let related = |d: &String| {
@@ -1100,20 +1199,28 @@ impl Findings<'_> {
                 continue;
             };
             match key {
+                // Any SELinux type, user or level can be one the host leaves unconfined
+                // (spc_t, container_runtime_t, a level without categories): the daemon's
+                // labelling is the only one judged safe.
                 "label" => {
-                    if value == "disable"
-                        || value.starts_with("type:spc_t")
-                        || value.starts_with("type:unconfined_t")
-                    {
-                        self.violation(
-                            Rule::SecurityOpt,
-                            format!("SELinux option {opt:?} is not allowed"),
-                        );
-                    }
+                    self.violation(
+                        Rule::SecurityOpt,
+                        format!(
+                            "SELinux option {opt:?} is not allowed; the daemon labels containers"
+                        ),
+                    );
                 }
+                // Any other loaded profile may be a permissive one (flags=(unconfined)).
                 "apparmor" => {
                     if value == "unconfined" {
                         self.violation(Rule::SecurityOpt, "running without AppArmor is not allowed (--security-opt apparmor=unconfined)");
+                    } else if value != "docker-default" {
+                        self.violation(
+                            Rule::SecurityOpt,
+                            format!(
+                                "AppArmor profile {value:?} is not allowed; only docker-default is"
+                            ),
+                        );
                     }
                 }
                 "seccomp" => {
@@ -1458,6 +1565,9 @@ impl Findings<'_> {
                 format!("exec as root is not allowed (docker exec -u {user})"),
             );
         }
+        if let Some(dir) = body.field("WorkingDir")?.as_str()? {
+            self.working_dir(dir, "docker exec -w")?;
+        }
         Ok(())
     }
 
@@ -1478,10 +1588,36 @@ impl Findings<'_> {
                 ),
             );
         }
-        if let Some(opts) = body.field("Options")?.as_object()? {
-            if opts.entry("com.docker.network.bridge.name").is_some() {
-                self.violation(Rule::NetworkDriver, "attaching a network to an existing host bridge is not allowed (com.docker.network.bridge.name)");
+        // Driver options change how the host's network is wired (an existing host bridge,
+        // gateway modes that expose every container port, trusted host interfaces): only
+        // these, which do not, are accepted.
+        const SAFE_OPTIONS: [&str; 4] = [
+            "com.docker.network.bridge.enable_icc",
+            "com.docker.network.bridge.enable_ip_masquerade",
+            "com.docker.network.driver.mtu",
+            "com.docker.network.container_iface_prefix",
+        ];
+        for (key, _) in body.field("Options")?.entries()? {
+            if !SAFE_OPTIONS.contains(&key) {
+                self.violation(
+                    Rule::NetworkDriver,
+                    format!(
+                        "network option {key:?} is not allowed (allowed: {})",
+                        SAFE_OPTIONS.join(", ")
+                    ),
+                );
             }
+        }
+        // A network built from another one's configuration gets options nobody checked here.
+        if body
+            .field("ConfigFrom")?
+            .value()
+            .is_some_and(|v| !v.is_null())
+        {
+            self.violation(
+                Rule::NetworkDriver,
+                "a network may not take its configuration from another network (ConfigFrom)",
+            );
         }
         Ok(())
     }
@@ -1530,7 +1666,33 @@ impl Findings<'_> {
                 "a custom cgroup parent is not allowed for builds",
             );
         }
+        // dockerd gives the build containers these security options (r.Form["securityopt"]).
+        if q.all("securityopt").any(|s| !s.is_empty()) {
+            self.violation(
+                Rule::SecurityOpt,
+                "security options for build containers are not allowed (securityopt)",
+            );
+        }
+        for tag in q.all("t").filter(|s| !s.is_empty()) {
+            self.image_name_free(tag, "t");
+        }
         Ok(())
+    }
+
+    /// A name the request would give an image (build -t, tag, commit) must not be one the
+    /// allow-list lets containers run: an image built or renamed there would replace the vetted
+    /// one, which comes only from a pull.
+    fn image_name_free(&mut self, image: &str, field: &str) {
+        if self.b.images.is_empty() {
+            return;
+        }
+        let full = normalise_image(image);
+        if self.b.images.iter().any(|p| glob(p, &full)) {
+            self.violation(
+                Rule::Images,
+                format!("naming an image {full} is not allowed: it matches the allowed images [{}], which only a pull may provide ({field})", self.b.images.join(", ")),
+            );
+        }
     }
 
     fn image_allowed(&mut self, image: &str, field: &str) {
@@ -1565,8 +1727,13 @@ impl Findings<'_> {
 /// Lexically normalised absolute host path; `..` is refused (it cannot be judged without the
 /// host's symlinks).
 fn clean_host_path(raw: &str) -> Result<String, String> {
+    clean_path(raw, "host path")
+}
+
+/// Lexically normalised absolute path (`what` names it in errors); `..` is refused.
+fn clean_path(raw: &str, what: &str) -> Result<String, String> {
     if !raw.starts_with('/') {
-        return Err(format!("host path {raw:?} is not absolute"));
+        return Err(format!("{what} {raw:?} is not absolute"));
     }
     let mut out = String::with_capacity(raw.len());
     for seg in raw.split('/') {
@@ -1574,7 +1741,7 @@ fn clean_host_path(raw: &str) -> Result<String, String> {
             "" | "." => {}
             ".." => {
                 return Err(format!(
-                    "host path {raw:?} contains '..'; give the path without it"
+                    "{what} {raw:?} contains '..'; give the path without it"
                 ))
             }
             s => {

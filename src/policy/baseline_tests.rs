@@ -966,8 +966,16 @@ fn security_options_are_parsed_like_dockerd() {
         (r#"["disable"]"#, &[Rule::SecurityOpt]),
         (r#"["label=type:spc_t"]"#, &[Rule::SecurityOpt]),
         (r#"["label:type:unconfined_t"]"#, &[Rule::SecurityOpt]),
-        (r#"["label=level:s0:c100,c200"]"#, &[]),
-        (r#"["label=user:system_u"]"#, &[]),
+        // Any SELinux option may name a type, user or level the host leaves unconfined.
+        (r#"["label=level:s0:c100,c200"]"#, &[Rule::SecurityOpt]),
+        (r#"["label=level:s0"]"#, &[Rule::SecurityOpt]),
+        (r#"["label=user:system_u"]"#, &[Rule::SecurityOpt]),
+        (
+            r#"["label=type:container_runtime_t"]"#,
+            &[Rule::SecurityOpt],
+        ),
+        // Any AppArmor profile but the default may be a permissive one.
+        (r#"["apparmor=lsb_release"]"#, &[Rule::SecurityOpt]),
         (r#"["no-new-privileges"]"#, &[]),
         (r#"["no-new-privileges=true"]"#, &[]),
         (r#"["no-new-privileges:1"]"#, &[]),
@@ -2230,7 +2238,7 @@ fn a_cpu_period_without_quota_gets_a_default_quota_not_nano_cpus() {
 fn no_new_privileges_variants_are_stripped_and_true_appended_last() {
     let outcome = check(
         CREATE,
-        r#"{"HostConfig":{"SecurityOpt":["no-new-privileges=false","apparmor=docker-default","no-new-privileges","no-new-privileges:false","label=level:s0"]}}"#,
+        r#"{"HostConfig":{"SecurityOpt":["no-new-privileges=false","apparmor=docker-default","no-new-privileges","no-new-privileges:false"]}}"#,
     );
     assert_eq!(
         rules(&outcome),
@@ -2238,9 +2246,7 @@ fn no_new_privileges_variants_are_stripped_and_true_appended_last() {
     );
     let hc = rewritten_host_config(&outcome);
     assert!(
-        hc.contains(
-            r#""SecurityOpt":["apparmor=docker-default","label=level:s0","no-new-privileges=true"]"#
-        ),
+        hc.contains(r#""SecurityOpt":["apparmor=docker-default","no-new-privileges=true"]"#),
         "{hc}"
     );
 }
@@ -2637,4 +2643,195 @@ fn all_hex_image_names_are_treated_as_id_prefixes_when_an_allowlist_is_set() {
             (r#"{"Image":"busybox"}"#, &NONE),
         ],
     );
+}
+
+// ---- found by an independent review ------------------------------------------------------
+
+#[test]
+fn checkpoint_routes_are_refused_they_read_and_write_host_directories() {
+    let b = default_baseline();
+    for (route, query) in [
+        (("GET", "/containers/{id}/checkpoints"), "dir=/root"),
+        (("POST", "/containers/{id}/checkpoints"), ""),
+        (
+            ("DELETE", "/containers/{id}/checkpoints/{checkpoint}"),
+            "dir=/",
+        ),
+    ] {
+        let outcome = check_with(&b, route, query, "");
+        assert_eq!(rules(&outcome), [Rule::HostMounts], "{route:?}");
+    }
+}
+
+#[test]
+fn a_volume_bind_is_read_only_only_when_the_last_of_ro_and_rw_says_so() {
+    let b = configured("bind_allowed: [/srv/work]");
+    let volume = |o: &str| {
+        format!(r#"{{"Name":"w","DriverOpts":{{"type":"none","o":"{o}","device":"/srv/work"}}}}"#)
+    };
+    for (o, want) in [
+        ("bind,ro", &[][..]),
+        ("bind,rw,ro", &[]),
+        ("bind,ro,rw", &[Rule::HostMounts]),
+        ("bind", &[Rule::HostMounts]),
+    ] {
+        let outcome = check_with(&b, VOLUME_CREATE, "", &volume(o));
+        assert_eq!(rules(&outcome), want, "o={o}");
+    }
+}
+
+#[test]
+fn a_non_recursive_read_only_bind_is_refused() {
+    let b = configured("bind_allowed: [/srv/work]");
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"Mounts":[{"Type":"bind","Source":"/srv/work","Target":"/w","ReadOnly":true}]}}"#,
+                &[],
+            ),
+            (
+                r#"{"HostConfig":{"Mounts":[{"Type":"bind","Source":"/srv/work","Target":"/w","ReadOnly":true,"BindOptions":{"ReadOnlyNonRecursive":true}}]}}"#,
+                &[Rule::HostMounts],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_null_port_binding_is_refused_where_ports_are_pinned_to_an_address() {
+    let b = configured("host_ip: 127.0.0.1");
+    let outcome = check_with(
+        &b,
+        CREATE,
+        "",
+        r#"{"HostConfig":{"PortBindings":{"8080/tcp":[null]}}}"#,
+    );
+    assert_eq!(rules(&outcome), [Rule::HostIp]);
+}
+
+#[test]
+fn oci_annotations_are_refused() {
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (r#"{"HostConfig":{"Annotations":{}}}"#, &[]),
+            (
+                r#"{"HostConfig":{"Annotations":{"org.criu.config":"/tmp/x"}}}"#,
+                &[Rule::SecurityOpt],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn mounts_over_proc_sys_and_dev_and_a_working_dir_under_proc_are_refused() {
+    let b = default_baseline();
+    assert_rules(
+        &b,
+        CREATE,
+        &[
+            (r#"{"HostConfig":{"Tmpfs":{"/dev/shm":""}}}"#, &[]),
+            (r#"{"HostConfig":{"Tmpfs":{"/run":""}}}"#, &[]),
+            (
+                r#"{"HostConfig":{"Tmpfs":{"/proc/sys":""}}}"#,
+                &[Rule::MaskedPaths],
+            ),
+            (
+                r#"{"HostConfig":{"Binds":["data:/dev/console"]}}"#,
+                &[Rule::MaskedPaths],
+            ),
+            (
+                r#"{"HostConfig":{"Binds":["/.//sys/x"]}}"#,
+                &[Rule::MaskedPaths],
+            ),
+            (
+                r#"{"HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"//proc/self"}]}}"#,
+                &[Rule::MaskedPaths],
+            ),
+            (r#"{"Volumes":{"/dev/x":{}}}"#, &[Rule::MaskedPaths]),
+            (r#"{"WorkingDir":"/proc/self/fd/7"}"#, &[Rule::MaskedPaths]),
+            (r#"{"WorkingDir":"/app"}"#, &[]),
+        ],
+    );
+    assert_rules(
+        &b,
+        EXEC,
+        &[(
+            r#"{"Cmd":["sh"],"WorkingDir":"/proc/1/cwd"}"#,
+            &[Rule::MaskedPaths],
+        )],
+    );
+}
+
+#[test]
+fn network_options_outside_the_safe_list_and_config_from_are_refused() {
+    assert_rules(
+        &default_baseline(),
+        NETWORK_CREATE,
+        &[
+            (
+                r#"{"Name":"n","Options":{"com.docker.network.driver.mtu":"1400"}}"#,
+                &[],
+            ),
+            (
+                r#"{"Name":"n","Options":{"com.docker.network.bridge.gateway_mode_ipv4":"nat-unprotected"}}"#,
+                &[Rule::NetworkDriver],
+            ),
+            (
+                r#"{"Name":"n","Options":{"com.docker.network.bridge.name":"docker0"}}"#,
+                &[Rule::NetworkDriver],
+            ),
+            (
+                r#"{"Name":"n","ConfigFrom":{"Network":"admins"}}"#,
+                &[Rule::NetworkDriver],
+            ),
+            (r#"{"Name":"n","ConfigFrom":null}"#, &[]),
+        ],
+    );
+}
+
+#[test]
+fn images_may_not_be_built_tagged_committed_or_loaded_under_allowed_names() {
+    let b = configured(IMAGES);
+    assert_query_rules(
+        &b,
+        BUILD,
+        &[
+            ("t=myapp:dev", &[]),
+            ("t=myapp:dev&t=busybox:latest", &[Rule::Images]),
+            ("securityopt=seccomp%3Dunconfined", &[Rule::SecurityOpt]),
+        ],
+    );
+    for route in [("POST", "/images/{name}/tag"), ("POST", "/commit")] {
+        assert_query_rules(
+            &b,
+            route,
+            &[
+                ("repo=myapp&tag=v1", &[]),
+                ("repo=busybox&tag=latest", &[Rule::Images]),
+                ("repo=registry.example.com/team/app", &[Rule::Images]),
+            ],
+        );
+    }
+    assert_eq!(
+        rules(&check_with(&b, ("POST", "/images/load"), "", "")),
+        [Rule::Images]
+    );
+    assert!(rules(&check_with(
+        &default_baseline(),
+        ("POST", "/images/load"),
+        "",
+        ""
+    ))
+    .is_empty());
+}
+
+#[test]
+fn buildkit_sessions_are_refused_their_settings_cannot_be_read() {
+    for route in [("POST", "/session"), ("POST", "/grpc")] {
+        assert_eq!(rules(&check(route, "")), [Rule::Build], "{route:?}");
+    }
 }

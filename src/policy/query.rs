@@ -57,6 +57,14 @@ impl Query {
         Ok(found)
     }
 
+    /// Every value of `key`, in order, as dockerd's `r.Form[key]` reads a list parameter.
+    pub fn all<'q>(&'q self, key: &'q str) -> impl Iterator<Item = &'q str> + 'q {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// `httputils.BoolValue`: false for absent, "", "0", "no", "false", "none" (trimmed, any case).
     pub fn bool(&self, key: &str) -> Result<bool, QueryError> {
         Ok(self.get(key)?.is_some_and(|v| {
@@ -81,6 +89,11 @@ fn unescape(s: &str) -> Result<String, QueryError> {
                 let hex = bytes
                     .get(i + 1..i + 3)
                     .ok_or_else(|| QueryError::BadEscape(s.into()))?;
+                // Two hex digits exactly, as Go's `ishex` checks (`from_str_radix` would also
+                // take a sign: `%+1`).
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return Err(QueryError::BadEscape(s.into()));
+                }
                 let hex = std::str::from_utf8(hex).map_err(|_| QueryError::BadEscape(s.into()))?;
                 let b = u8::from_str_radix(hex, 16).map_err(|_| QueryError::BadEscape(s.into()))?;
                 out.push(b);
@@ -133,6 +146,13 @@ mod tests {
             Query::parse(Some("a=%4")),
             Err(QueryError::BadEscape(_))
         ));
+        // A sign is not a hex digit, whatever `from_str_radix` thinks of it.
+        for signed in ["a=%+1", "a=%-1", "%+1=x"] {
+            assert!(
+                matches!(Query::parse(Some(signed)), Err(QueryError::BadEscape(_))),
+                "{signed}"
+            );
+        }
         assert!(matches!(
             Query::parse(Some("a=%ff")),
             Err(QueryError::NotUtf8(_))

@@ -51,6 +51,11 @@ fn each_baseline_docker_flag_is_refused_with_its_rule() {
         (&["--security-opt", "label=disable"], "security-opt"),
         (&["--security-opt", "no-new-privileges=false"], "no-new-privileges"),
         (&["--security-opt", "systempaths=unconfined"], "masked-paths"),
+        (&["--security-opt", "apparmor=lsb_release"], "security-opt"),
+        (&["--security-opt", "label=level:s0"], "security-opt"),
+        (&["-w", "/proc/self/fd/7"], "masked-paths"),
+        (&["--tmpfs", "/proc/sys"], "masked-paths"),
+        (&["-v", "data:/dev/console"], "masked-paths"),
         (&["--device", "/dev/null:/dev/xnull"], "devices"),
         (&["--device-cgroup-rule", "c 1:3 mr"], "devices"),
         (&["--cgroup-parent", "/evil"], "cgroup-parent"),
@@ -117,6 +122,20 @@ fn local_driver_bind_volume_is_refused_at_creation() {
         &unique("vol"),
     ]);
     assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    // An allowed directory, read-only by `ro` but made writable again by a later `rw`.
+    let err = gate.docker(DEV).fails(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind,ro,rw",
+        "--opt",
+        "device=/var/tmp/dockgate-test-binds",
+        &unique("vol"),
+    ]);
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    assert!(err.contains("must be bound read-only"), "{err}");
 }
 
 #[test]
