@@ -401,6 +401,7 @@ mod tests {
             san_uri: Vec::new(),
             serial: "0a".into(),
             fingerprint: "ff00".into(),
+            not_after: 0,
         };
         let who = Who::of("127.0.0.1:1".parse().unwrap(), &identity, None);
         let mut r = Record::about("request", &who);

@@ -248,6 +248,13 @@ impl Default for RawLog {
     }
 }
 
+/// The largest timeout or grace period accepted, in seconds.
+const MAX_SECS: u64 = 86_400;
+/// The largest `limits.max_connections` accepted.
+const MAX_CONNECTIONS: usize = 1_000_000;
+/// The largest `limits.max_body_bytes` accepted.
+const MAX_BODY_BYTES: usize = 1 << 30;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
@@ -365,6 +372,48 @@ impl RawConfig {
         }
         if self.limits.max_body_bytes == 0 {
             problems.push("limits.max_body_bytes", "must be greater than 0");
+        }
+        // Past these, deadlines overflow the clock (a panic in every connection task) and the
+        // connection semaphore refuses its size: say so here instead.
+        for (field, secs) in [
+            (
+                "limits.handshake_timeout_secs",
+                self.limits.handshake_timeout_secs,
+            ),
+            (
+                "limits.header_read_timeout_secs",
+                self.limits.header_read_timeout_secs,
+            ),
+            (
+                "limits.body_read_timeout_secs",
+                self.limits.body_read_timeout_secs,
+            ),
+            ("shutdown_grace_secs", self.shutdown_grace_secs),
+        ] {
+            if secs > MAX_SECS {
+                problems.push(
+                    field,
+                    format_args!("{secs} is more than {MAX_SECS} (a day)"),
+                );
+            }
+        }
+        if self.limits.max_connections > MAX_CONNECTIONS {
+            problems.push(
+                "limits.max_connections",
+                format_args!(
+                    "{} is more than {MAX_CONNECTIONS}",
+                    self.limits.max_connections
+                ),
+            );
+        }
+        if self.limits.max_body_bytes > MAX_BODY_BYTES {
+            problems.push(
+                "limits.max_body_bytes",
+                format_args!(
+                    "{} is more than {MAX_BODY_BYTES} (1 GiB): bodies the policy reads are held in memory",
+                    self.limits.max_body_bytes
+                ),
+            );
         }
         if self.workers > MAX_WORKERS {
             problems.push(

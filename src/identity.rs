@@ -26,6 +26,8 @@ pub struct Identity {
     pub serial: String,
     /// SHA-256 of the DER certificate, lowercase hex.
     pub fingerprint: String,
+    /// The end of the certificate's validity (`notAfter`), Unix seconds.
+    pub not_after: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,7 @@ impl Identity {
             o,
             ou,
             serial: hex(cert.raw_serial()),
+            not_after: cert.validity().not_after.timestamp(),
             fingerprint: hex(&Sha256::digest(der)),
             ..Identity::default()
         };

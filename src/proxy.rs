@@ -181,6 +181,12 @@ async fn serve(
     unread: &mut Option<Incoming>,
     record: &mut Record,
 ) -> Result<Response<Body>, Refusal> {
+    // A keep-alive connection outlives the handshake that checked the certificate's dates.
+    if unix_now() > conn.identity.not_after {
+        return Err(Refusal::CertificateExpired {
+            name: conn.identity.display_name().to_string(),
+        });
+    }
     let policy = &state.config.policy;
     let role = conn
         .who
@@ -304,6 +310,12 @@ async fn serve(
         return Ok(crate::forward::to_client(resp));
     }
     Ok(crate::forward::to_client(resp))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// dockerd's `r.FormValue` also reads `application/x-www-form-urlencoded` bodies as query

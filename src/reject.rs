@@ -26,6 +26,9 @@ pub enum Refusal {
     /// The certificate is valid but maps to no role.
     #[error("dockgate: certificate {name:?} (sha256 {fingerprint}) maps to no role; ask an administrator to add it to identities:")]
     NoRole { name: String, fingerprint: String },
+    /// The client certificate expired after this connection's handshake.
+    #[error("dockgate: certificate {name:?} has expired since this connection was opened; reconnect with a renewed certificate")]
+    CertificateExpired { name: String },
     /// The role does not accept requests from this network.
     #[error("dockgate: role {role:?} may not connect from {peer} (rule role-networks)")]
     Network {
@@ -58,9 +61,10 @@ pub enum Refusal {
 impl Refusal {
     pub fn status(&self) -> StatusCode {
         match self {
-            Refusal::Denied(_) | Refusal::NoRole { .. } | Refusal::Network { .. } => {
-                StatusCode::FORBIDDEN
-            }
+            Refusal::Denied(_)
+            | Refusal::NoRole { .. }
+            | Refusal::Network { .. }
+            | Refusal::CertificateExpired { .. } => StatusCode::FORBIDDEN,
             Refusal::Path(e) if e.kind() != PathErrorKind::Malformed => StatusCode::FORBIDDEN,
             Refusal::Path(_)
             | Refusal::Body(_)
@@ -77,6 +81,7 @@ impl Refusal {
         match self {
             Refusal::Denied(d) => Some(d.rule.to_string()),
             Refusal::NoRole { .. } => Some("identity-role".into()),
+            Refusal::CertificateExpired { .. } => Some("tls".into()),
             Refusal::Network { .. } => Some("role-networks".into()),
             Refusal::Path(e) if e.kind() != PathErrorKind::Malformed => Some("default-deny".into()),
             Refusal::Path(_) => Some("path".into()),

@@ -124,3 +124,35 @@ fn a_hijacked_stream_keeps_its_connection_slot_until_it_ends() {
     }
     admin.docker(ADMIN).ok(&["rm", "-f", &name]);
 }
+
+#[test]
+fn a_certificate_that_expires_during_a_keep_alive_connection_is_refused_from_then_on() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let now = time::OffsetDateTime::now_utc();
+    let mut subject = dockgate::certs::Subject::client("admin").ou("admins");
+    subject.not_before = now - time::Duration::minutes(1);
+    subject.not_after = now + time::Duration::seconds(3);
+    let short_lived = pki().issue(&subject);
+    let mut s = gate.tls(&short_lived);
+    let ping = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n";
+    s.write_all(ping).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = s.read(&mut buf).unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // The same connection, once the certificate's notAfter has passed.
+    std::thread::sleep(Duration::from_secs(5));
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let second = String::from_utf8_lossy(&rest).into_owned();
+    assert!(second.starts_with("HTTP/1.1 403"), "{second}");
+    assert!(
+        second.contains("has expired since this connection was opened"),
+        "{second}"
+    );
+    let rec = gate.wait_audit(|r| r["rule"] == "tls" && r["kind"] == "request");
+    assert_eq!(rec["decision"], "deny");
+}

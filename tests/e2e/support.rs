@@ -39,6 +39,8 @@ pub fn pki() -> &'static Pki {
         let dir = tmp.path().to_path_buf();
         let ca = Ca::generate("dockgate test CA").expect("CA");
         write(&dir.join("ca.pem"), &ca.pem.cert).unwrap();
+        // For certificates a test issues itself (see `Pki::issue`).
+        write(&dir.join("ca-key.pem"), &ca.pem.key).unwrap();
         let server = ca.issue(&Subject::server_localhost()).unwrap();
         write(&dir.join("server/cert.pem"), &server.cert).unwrap();
         write(&dir.join("server/key.pem"), &server.key).unwrap();
@@ -85,6 +87,16 @@ pub fn pki() -> &'static Pki {
 impl Pki {
     pub fn client_dir(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+
+    /// Issues a client certificate from the test CA into a new client directory; returns its
+    /// name for `Gate::tls` and friends.
+    pub fn issue(&self, subject: &Subject) -> String {
+        let ca = Ca::load(&self.dir.join("ca.pem"), &self.dir.join("ca-key.pem")).unwrap();
+        let name = unique("issued");
+        let pem = ca.issue(subject).unwrap();
+        write_client_dir(&self.dir.join(&name), &ca, &pem).unwrap();
+        name
     }
 }
 
