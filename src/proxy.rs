@@ -68,13 +68,19 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
     record.method = Some(method_name(req.method()));
     record.path = Some(req.uri().to_compact_string());
     let mut audited = Audited::new(&state.audit, record);
+    // hyper sends `100 Continue` only while no response has started: a refused client that
+    // waits for it would never send the body a linger waits for.
+    let awaits_continue = req
+        .headers()
+        .get(hyper::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let (parts, body) = req.into_parts();
     let mut unread = Some(body);
     let record = audited.record();
     let response = match serve(state, conn, parts, &mut unread, record).await {
         Ok(resp) => resp,
         Err(refusal) => {
-            if let Some(body) = unread {
+            if let Some(body) = unread.filter(|_| !awaits_continue) {
                 linger(body);
             }
             // A refusal after the policy allowed the request (dockerd unreachable, a bad
@@ -241,12 +247,7 @@ async fn serve(
     let bytes = if policy.reads_body(role, &endpoint) {
         let limits = state.config.limits;
         check_json_headers(&parts, limits.max_body_bytes)?;
-        let Some(body) = unread.take() else {
-            return Err(Refusal::BadRequest(
-                "the request body was already taken".into(),
-            ));
-        };
-        let read = read_json_body(&parts, body, limits.max_body_bytes);
+        let read = read_json_body(&parts, unread, limits.max_body_bytes);
         let bytes = tokio::time::timeout(limits.body_read_timeout, read)
             .await
             .map_err(|_| {
@@ -379,26 +380,51 @@ fn check_json_headers(parts: &hyper::http::request::Parts, limit: usize) -> Resu
     Ok(())
 }
 
-/// Buffers a JSON request body the policy must read: refuses compressed bodies, non-JSON
-/// content types, declared lengths over the limit (before reading) and bodies that grow past it.
+/// Buffers a JSON request body the policy must read: refuses non-JSON content types and bodies
+/// that grow past the limit. The body stays in `unread` until it has been read whole, so a
+/// refusal midway (too large, too slow) leaves the rest to [`linger`] and the client sees the
+/// refusal rather than a reset.
 async fn read_json_body(
     parts: &hyper::http::request::Parts,
-    body: Incoming,
+    unread: &mut Option<Incoming>,
     limit: usize,
 ) -> Result<Bytes, Refusal> {
     use http_body_util::BodyExt;
     use hyper::header::CONTENT_TYPE;
-    let limited = http_body_util::Limited::new(body, limit);
-    let bytes = match limited.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            if e.is::<http_body_util::LengthLimitError>() {
-                return Err(Refusal::TooLarge { limit });
-            }
-            return Err(Refusal::BadRequest(format!(
+    let Some(body) = unread.as_mut() else {
+        return Err(Refusal::BadRequest(
+            "the request body was already taken".into(),
+        ));
+    };
+    // Most bodies come in one frame, kept as it is; later frames are appended to a copy.
+    let mut first = Bytes::new();
+    let mut more = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Refusal::BadRequest(format!(
                 "the request body could not be read completely: {e}"
-            )));
+            ))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if first.len() + more.len() + data.len() > limit {
+            return Err(Refusal::TooLarge { limit });
         }
+        if first.is_empty() && more.is_empty() {
+            first = data;
+        } else {
+            if more.is_empty() {
+                more.extend_from_slice(&first);
+            }
+            more.extend_from_slice(&data);
+        }
+    }
+    *unread = None;
+    let bytes = if more.is_empty() {
+        first
+    } else {
+        more.freeze()
     };
     if !bytes.iter().all(u8::is_ascii_whitespace) {
         let types: Vec<_> = parts.headers.get_all(CONTENT_TYPE).iter().collect();

@@ -206,6 +206,17 @@ fn body_over_the_limit_is_413_and_never_forwarded() {
         big.len()
     );
     expect(&gate, req.as_bytes(), 413, "limits.max_body_bytes");
+    // A large chunked upload still sending when the limit is passed: the rest is read and
+    // dropped, so the client gets the 413 rather than a reset mid-upload.
+    let mut req = b"POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let chunk = vec![b' '; 64 * 1024];
+    for _ in 0..64 {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(&chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    expect(&gate, &req, 413, "limits.max_body_bytes");
 }
 
 #[test]
