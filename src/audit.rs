@@ -89,6 +89,9 @@ pub struct Record {
     pub status: Option<u16>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub upgraded: bool,
+    /// On a summary of refusals before authentication: how many this record stands for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeated: Option<u64>,
     pub duration_us: u128,
 }
 
@@ -145,7 +148,32 @@ impl Record {
 /// Where audit records go.
 pub struct Audit {
     sink: Sink,
+    unauthenticated: Mutex<Unauthenticated>,
 }
+
+/// Refusals before authentication (a source network not allowed, the connection limit, a
+/// failed handshake) cost a peer nothing to cause, so they are recorded per source address: the
+/// first in each [`UNAUTHENTICATED_WINDOW`] in full, the rest counted and recorded as one
+/// summary record (`repeated`) when the window closes. A flood then writes two records per
+/// source per window instead of one per connection, and every refusal is still accounted for.
+#[derive(Default)]
+struct Unauthenticated {
+    sources: std::collections::HashMap<std::net::IpAddr, Tally>,
+}
+
+struct Tally {
+    since: std::time::Instant,
+    /// Refusals after the first, and the latest of them.
+    repeated: u64,
+    latest: Option<Record>,
+}
+
+/// How long the refusals of one source before authentication are summed up.
+pub const UNAUTHENTICATED_WINDOW: Duration = Duration::from_secs(10);
+
+/// Sources tallied at most; past that, refusals of new sources are tallied under the
+/// unspecified address.
+const MAX_TALLIED_SOURCES: usize = 10_000;
 
 enum Sink {
     /// Through `tracing`, target `dockgate::audit`.
@@ -195,7 +223,10 @@ impl Audit {
     /// Opens the audit sink: a file when `path` is set, else the log.
     pub fn open(path: Option<&Path>) -> Result<Audit, AuditError> {
         let Some(path) = path else {
-            return Ok(Audit { sink: Sink::Log });
+            return Ok(Audit {
+                sink: Sink::Log,
+                unauthenticated: Mutex::default(),
+            });
         };
         let file = OpenOptions::new()
             .create(true)
@@ -222,6 +253,7 @@ impl Audit {
                 shared,
                 thread: Mutex::new(Some(thread)),
             },
+            unauthenticated: Mutex::default(),
         })
     }
 
@@ -255,7 +287,65 @@ impl Audit {
     }
 
     /// Drains and flushes every pending record; later records go to the log.
+    /// Records a refusal before authentication from `source` (see [`Unauthenticated`]).
+    pub fn write_unauthenticated(&self, source: std::net::IpAddr, record: Record) {
+        let now = std::time::Instant::now();
+        let Ok(mut tallies) = self.unauthenticated.lock() else {
+            return self.write(record);
+        };
+        let mut key = source;
+        if !tallies.sources.contains_key(&key) && tallies.sources.len() >= MAX_TALLIED_SOURCES {
+            key = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        }
+        let summary = match tallies.sources.get_mut(&key) {
+            Some(t) if now.duration_since(t.since) < UNAUTHENTICATED_WINDOW => {
+                t.repeated += 1;
+                t.latest = Some(record);
+                return;
+            }
+            Some(t) => summary_of(key, t),
+            None => None,
+        };
+        tallies.sources.insert(
+            key,
+            Tally {
+                since: now,
+                repeated: 0,
+                latest: None,
+            },
+        );
+        drop(tallies);
+        if let Some(summary) = summary {
+            self.write(summary);
+        }
+        self.write(record);
+    }
+
+    /// Writes the summaries of windows that have closed (all of them when `all`), and forgets
+    /// those sources.
+    pub fn flush_unauthenticated(&self, all: bool) {
+        let now = std::time::Instant::now();
+        let done: Vec<Record> = {
+            let Ok(mut tallies) = self.unauthenticated.lock() else {
+                return;
+            };
+            let mut done = Vec::new();
+            tallies.sources.retain(|source, t| {
+                if !all && now.duration_since(t.since) < UNAUTHENTICATED_WINDOW {
+                    return true;
+                }
+                done.extend(summary_of(*source, t));
+                false
+            });
+            done
+        };
+        for record in done {
+            self.write(record);
+        }
+    }
+
     pub fn close(&self) {
+        self.flush_unauthenticated(true);
         if let Sink::File { shared, thread } = &self.sink {
             if let Ok(mut batch) = shared.pending.lock() {
                 batch.closed = true;
@@ -315,6 +405,21 @@ fn write_loop(shared: &Shared, mut file: std::fs::File) {
     }
 }
 
+/// The record of a source's refusals after the first in its window: the latest one, with the
+/// count of them all.
+fn summary_of(source: std::net::IpAddr, t: &mut Tally) -> Option<Record> {
+    let mut r = t.latest.take()?;
+    r.repeated = Some(t.repeated);
+    r.reason = Some(format!(
+        "{} more refusals before authentication from {source} within {}s, this the latest: {}",
+        t.repeated,
+        UNAUTHENTICATED_WINDOW.as_secs(),
+        r.reason.as_deref().unwrap_or("-")
+    ));
+    t.repeated = 0;
+    Some(r)
+}
+
 fn log_record(record: &Record) {
     match serde_json::to_string(record) {
         Ok(json) => tracing::info!(target: "dockgate::audit", "{json}"),
@@ -338,6 +443,43 @@ mod tests {
         who.serial = Some("01".into());
         who.role = Some("dev".into());
         who
+    }
+
+    #[test]
+    fn refusals_before_authentication_are_one_record_per_source_plus_a_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(Some(&path)).unwrap();
+        let refusal = |peer: &str, n: usize| {
+            let mut r = Record::new("handshake", peer.parse().unwrap());
+            r.decision = "deny";
+            r.rule = Some("tls".into());
+            r.reason = Some(format!("refusal {n}"));
+            r
+        };
+        for n in 0..50 {
+            let r = refusal("10.0.0.1:1000", n);
+            audit.write_unauthenticated("10.0.0.1".parse().unwrap(), r);
+        }
+        audit.write_unauthenticated("10.0.0.2".parse().unwrap(), refusal("10.0.0.2:1", 0));
+        audit.close();
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert_eq!(lines[0]["reason"], "refusal 0");
+        assert_eq!(lines[1]["peer"], "10.0.0.2:1");
+        let summary = &lines[2];
+        assert_eq!(summary["repeated"], 49);
+        assert_eq!(summary["peer"], "10.0.0.1:1000");
+        let reason = summary["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("49 more refusals before authentication from 10.0.0.1"),
+            "{reason}"
+        );
+        assert!(reason.ends_with("refusal 49"), "{reason}");
     }
 
     /// The line `Audit::write` appends, with the clock fields zeroed.

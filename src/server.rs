@@ -54,6 +54,17 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
         state.config.limits.max_connections,
     ));
     tokio::pin!(shutdown);
+    // Summaries of refusals before authentication go out as their windows close.
+    let tally_flush = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::audit::UNAUTHENTICATED_WINDOW);
+            loop {
+                tick.tick().await;
+                state.audit.flush_unauthenticated(false);
+            }
+        })
+    };
     loop {
         let (tcp, peer) = tokio::select! {
             _ = &mut shutdown => break,
@@ -73,7 +84,7 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
             r.decision = "deny";
             r.rule = Some("networks".into());
             r.reason = Some("source network allowed by neither the listener nor any role".into());
-            state.audit.write(r);
+            state.audit.write_unauthenticated(peer.ip(), r);
             continue;
         }
         // A connection slot is held from accept to close; past the limit, new peers are
@@ -84,7 +95,7 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
             r.decision = "deny";
             r.rule = Some("max-connections".into());
             r.reason = Some("limits.max_connections reached".into());
-            state.audit.write(r);
+            state.audit.write_unauthenticated(peer.ip(), r);
             continue;
         };
         let _ = tcp.set_nodelay(true);
@@ -111,6 +122,7 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
     // Worker threads end once their queue is closed and their tasks are done.
     drop(workers);
     while stopped.recv().await.is_some() {}
+    tally_flush.abort();
     state.audit.close();
 }
 
@@ -496,5 +508,5 @@ fn handshake_refused(state: &State, peer: SocketAddr, reason: &str) {
     r.decision = "deny";
     r.rule = Some("tls".into());
     r.reason = Some(reason.to_string());
-    state.audit.write(r);
+    state.audit.write_unauthenticated(peer.ip(), r);
 }

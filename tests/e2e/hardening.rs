@@ -156,3 +156,20 @@ fn a_certificate_that_expires_during_a_keep_alive_connection_is_refused_from_the
     let rec = gate.wait_audit(|r| r["rule"] == "tls" && r["kind"] == "request");
     assert_eq!(rec["decision"], "deny");
 }
+
+#[test]
+fn a_flood_of_refused_handshakes_is_one_record_and_a_count_per_source() {
+    let gate = Gate::start(&nowhere(), "");
+    for _ in 0..30 {
+        assert!(handshake(gate.addr, None).is_err());
+    }
+    let records = gate.stop();
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|r| r["kind"] == "handshake")
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:#?}");
+    assert!(refused[0].get("repeated").is_none());
+    assert_eq!(refused[1]["repeated"], 29, "{:#?}", refused[1]);
+    assert_eq!(refused[1]["rule"], "tls");
+}
