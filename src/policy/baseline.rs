@@ -1504,6 +1504,15 @@ impl Findings<'_> {
             hc.set_field("ReadonlyRootfs", Json::Bool(true));
             changes.push("HostConfig.ReadonlyRootfs=true".into());
         }
+        // An unset cgroup namespace mode is the daemon's default, which is the host's on cgroup
+        // v1 hosts (and on older API versions there): make it private.
+        if self.enabled(Rule::HostCgroupns)
+            && matches!(hc.field("CgroupnsMode")?, None | Some(Json::Null))
+                | matches!(hc.field("CgroupnsMode")?, Some(Json::String(m)) if m.is_empty())
+        {
+            hc.set_field("CgroupnsMode", Json::String("private".into()));
+            changes.push("HostConfig.CgroupnsMode=private".into());
+        }
         if let (true, Some(ip)) = (self.enabled(Rule::HostIp), b.host_ip) {
             if let Some(Json::Object(pb)) = hc.field_mut("PortBindings")? {
                 for (_, bindings) in pb.entries_mut() {

@@ -2152,7 +2152,7 @@ fn create_without_limits_gets_the_default_limits_and_no_new_privileges() {
     assert_eq!(rules(&outcome), NONE);
     assert_eq!(
         rewritten(&outcome),
-        r#"{"Image":"busybox","HostConfig":{"Memory":2147483648,"MemorySwap":2147483648,"NanoCpus":1000000000,"PidsLimit":512,"SecurityOpt":["no-new-privileges=true"]}}"#
+        r#"{"Image":"busybox","HostConfig":{"Memory":2147483648,"MemorySwap":2147483648,"NanoCpus":1000000000,"PidsLimit":512,"SecurityOpt":["no-new-privileges=true"],"CgroupnsMode":"private"}}"#
     );
     assert_eq!(
         outcome.mutations,
@@ -2162,6 +2162,7 @@ fn create_without_limits_gets_the_default_limits_and_no_new_privileges() {
             "HostConfig.NanoCpus=1000000000",
             "HostConfig.PidsLimit=512",
             "HostConfig.SecurityOpt+=no-new-privileges=true",
+            "HostConfig.CgroupnsMode=private",
         ]
     );
 }
@@ -2259,7 +2260,7 @@ fn injected_fields_replace_every_fold_variant_with_the_canonical_name() {
     );
     assert_eq!(
         rewritten(&outcome),
-        r#"{"Image":"busybox","HostConfig":{"PidsLimit":512,"SecurityOpt":["no-new-privileges=true"],"memory":1073741824,"CapDrop":["ALL"],"MemorySwap":1073741824,"NanoCpus":1000000000},"Labels":{"a":"b"}}"#
+        r#"{"Image":"busybox","HostConfig":{"PidsLimit":512,"SecurityOpt":["no-new-privileges=true"],"memory":1073741824,"CapDrop":["ALL"],"MemorySwap":1073741824,"NanoCpus":1000000000,"CgroupnsMode":"private"},"Labels":{"a":"b"}}"#
     );
 }
 
@@ -2270,12 +2271,15 @@ fn rewritten_create_bodies_keep_every_other_key_and_value() {
     assert_eq!(rules(&outcome), NONE);
     let expected = body.replace(
         r#""PidsLimit":64}"#,
-        r#""PidsLimit":64,"SecurityOpt":["no-new-privileges=true"]}"#,
+        r#""PidsLimit":64,"SecurityOpt":["no-new-privileges=true"],"CgroupnsMode":"private"}"#,
     );
     assert_eq!(rewritten(&outcome), expected);
     assert_eq!(
         outcome.mutations,
-        ["HostConfig.SecurityOpt+=no-new-privileges=true"]
+        [
+            "HostConfig.SecurityOpt+=no-new-privileges=true",
+            "HostConfig.CgroupnsMode=private"
+        ]
     );
 }
 
@@ -2285,7 +2289,7 @@ fn a_create_body_that_needs_no_defaults_is_forwarded_unchanged() {
         &configured(NO_INJECTION),
         CREATE,
         "",
-        r#"{"Image":"busybox","HostConfig":{}}"#,
+        r#"{"Image":"busybox","HostConfig":{"CgroupnsMode":"private"}}"#,
     );
     assert!(outcome.rewritten.is_none());
     assert!(outcome.mutations.is_empty());
@@ -2295,7 +2299,10 @@ fn a_create_body_that_needs_no_defaults_is_forwarded_unchanged() {
 fn resources_rule_off_injects_no_limits() {
     let b = configured("rules: { resources: off }");
     let hc = rewritten_host_config(&check_with(&b, CREATE, "", r#"{"Image":"busybox"}"#));
-    assert_eq!(hc, r#"{"SecurityOpt":["no-new-privileges=true"]}"#);
+    assert_eq!(
+        hc,
+        r#"{"SecurityOpt":["no-new-privileges=true"],"CgroupnsMode":"private"}"#
+    );
 }
 
 #[test]
@@ -2834,4 +2841,30 @@ fn buildkit_sessions_are_refused_their_settings_cannot_be_read() {
     for route in [("POST", "/session"), ("POST", "/grpc")] {
         assert_eq!(rules(&check(route, "")), [Rule::Build], "{route:?}");
     }
+}
+
+#[test]
+fn an_unset_cgroup_namespace_mode_is_made_private() {
+    for hc in [
+        r#"{}"#,
+        r#"{"CgroupnsMode":""}"#,
+        r#"{"CgroupnsMode":null}"#,
+    ] {
+        let outcome = check(
+            CREATE,
+            &format!(r#"{{"Image":"busybox","HostConfig":{hc}}}"#),
+        );
+        assert!(
+            rewritten_host_config(&outcome).contains(r#""CgroupnsMode":"private""#),
+            "{hc}"
+        );
+        assert!(outcome
+            .mutations
+            .contains(&"HostConfig.CgroupnsMode=private".to_string()));
+    }
+    let outcome = check(
+        CREATE,
+        r#"{"Image":"busybox","HostConfig":{"CgroupnsMode":"private"}}"#,
+    );
+    assert!(!outcome.mutations.iter().any(|m| m.contains("Cgroupns")));
 }
