@@ -76,6 +76,9 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// Connections served at once (handshaking or established); more are dropped at accept.
     pub max_connections: usize,
+    /// How long a write to a client may wait without progress (a client that stopped reading)
+    /// before the connection or hijacked stream is cut.
+    pub write_stall_timeout: Duration,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -268,6 +271,8 @@ struct RawLimits {
     body_read_timeout_secs: u64,
     #[serde(default = "default_max_connections")]
     max_connections: usize,
+    #[serde(default = "default_write_stall_timeout")]
+    write_stall_timeout_secs: u64,
 }
 
 impl Default for RawLimits {
@@ -278,6 +283,7 @@ impl Default for RawLimits {
             header_read_timeout_secs: default_header_timeout(),
             body_read_timeout_secs: default_body_timeout(),
             max_connections: default_max_connections(),
+            write_stall_timeout_secs: default_write_stall_timeout(),
         }
     }
 }
@@ -314,6 +320,10 @@ const MAX_WORKERS: usize = 1024;
 
 fn default_max_connections() -> usize {
     10_000
+}
+
+fn default_write_stall_timeout() -> u64 {
+    300
 }
 
 impl RawConfig {
@@ -388,6 +398,10 @@ impl RawConfig {
                 "limits.body_read_timeout_secs",
                 self.limits.body_read_timeout_secs,
             ),
+            (
+                "limits.write_stall_timeout_secs",
+                self.limits.write_stall_timeout_secs,
+            ),
             ("shutdown_grace_secs", self.shutdown_grace_secs),
         ] {
             if secs > MAX_SECS {
@@ -452,6 +466,9 @@ impl RawConfig {
                 ),
                 body_read_timeout: Duration::from_secs(self.limits.body_read_timeout_secs.max(1)),
                 max_connections: self.limits.max_connections.max(1),
+                write_stall_timeout: Duration::from_secs(
+                    self.limits.write_stall_timeout_secs.max(1),
+                ),
             },
             audit: AuditConfig {
                 path: self.audit.path.map(|p| base.join(p)),

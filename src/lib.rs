@@ -8,6 +8,7 @@
 //! - [`net`]: source-network (CIDR) allowlists.
 //! - [`gulp`]: large socket reads under TLS while an upload is flowing.
 //! - [`idle`]: when a keep-alive connection is between requests, so hyper's buffers can go.
+//! - [`stall`]: writes to a client that stopped reading fail after a while.
 //! - [`server`]: accept loop, pre-TLS network check, worker threads, handshake, HTTP/1.1
 //!   serving, shutdown.
 //! - [`proxy`]: the life of one request, top to bottom.
@@ -33,6 +34,7 @@ pub mod proxy;
 pub mod reject;
 pub mod route;
 pub mod server;
+pub mod stall;
 pub mod tls;
 pub mod upgrade;
 

@@ -34,6 +34,7 @@ use crate::gulp::Gulp;
 use crate::identity::{self, Identity};
 use crate::idle::{Activity, Tracked, Watched};
 use crate::proxy::{self, Conn, State};
+use crate::stall::WriteStall;
 
 /// Serves connections from `listener` until `shutdown` completes, then drains: stops accepting,
 /// lets in-flight requests and hijacked streams finish within the grace period, cuts what is
@@ -337,7 +338,10 @@ async fn serve_connection(
         slot: std::sync::Mutex::new(Some(slot)),
     });
     let activity = Arc::new(Activity::default());
-    let mut stream = Watched::new(tls, activity.clone());
+    let mut stream = Watched::new(
+        WriteStall::new(tls, limits.write_stall_timeout),
+        activity.clone(),
+    );
     // A quiet client has one header timeout to send its next request head, counted from when it
     // went quiet: however often its connection is taken apart and rebuilt meanwhile, and
     // whatever TLS bytes without a request it sends.
@@ -461,12 +465,13 @@ fn client_identity(
 /// Waits, holding no HTTP buffers, until the client sends bytes. False when it does not by
 /// `deadline`, closes, or the server is draining.
 async fn request_arriving(
-    stream: &mut Watched<TlsStream<Gulp<TcpStream>>>,
+    stream: &mut Watched<WriteStall<TlsStream<Gulp<TcpStream>>>>,
     deadline: Instant,
     draining: &CancellationToken,
 ) -> bool {
     // Bytes rustls already decrypted mean a request is here.
     let buffered = stream
+        .get_mut()
         .get_mut()
         .get_mut()
         .1
@@ -478,7 +483,7 @@ async fn request_arriving(
     }
     // So do ciphertext bytes read ahead below rustls: right after the handshake, a client whose
     // certificate flight filled rustls' read may have its first request waiting there.
-    let gulp = stream.get_ref().get_ref().0;
+    let gulp = stream.get_ref().get_ref().get_ref().0;
     if gulp.buffered() > 0 {
         return true;
     }

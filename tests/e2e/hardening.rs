@@ -173,3 +173,44 @@ fn a_flood_of_refused_handshakes_is_one_record_and_a_count_per_source() {
     assert_eq!(refused[1]["repeated"], 29, "{:#?}", refused[1]);
     assert_eq!(refused[1]["rule"], "tls");
 }
+
+#[test]
+fn a_client_that_stops_reading_a_stream_is_cut_after_the_write_stall_limit() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "limits:\n  write_stall_timeout_secs: 1\n");
+    let admin = gate.docker(ADMIN);
+    let name = unique("spew");
+    admin.ok(&["run", "-d", "--name", &name, "busybox:local", "yes"]);
+    let mut s = gate.tls(ADMIN);
+    write!(
+        s,
+        "GET /containers/{name}/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    s.flush().unwrap();
+    // The log never ends; this client reads none of it, so dockgate's writes stop progressing.
+    std::thread::sleep(Duration::from_secs(5));
+    // Reading now gets what was buffered, then the end of the stream: dockgate cut it. Were it
+    // still open, the log would flow for ever; the deadline only keeps such a failure finite.
+    s.sock
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0usize;
+    let ended = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => total += n,
+            Err(e) => break Err(e),
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("the stream is still open after {total} bytes");
+        }
+    };
+    assert!(
+        !matches!(&ended, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "the stream was still open: {ended:?} after {total} bytes"
+    );
+    admin.ok(&["rm", "-f", &name]);
+}

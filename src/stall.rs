@@ -1,0 +1,150 @@
+//! A client that stops reading: writes to it that make no progress for a while fail, so a
+//! connection (or a hijacked stream) whose reader went away without closing does not hold its
+//! slot, its upstream connection and its buffers for ever.
+//!
+//! It must not touch the bytes, nor time anything but a write that is waiting on the client.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// `S`, whose writes fail with `TimedOut` once one has waited `limit` without progress.
+pub struct WriteStall<S> {
+    inner: S,
+    limit: Duration,
+    /// Allocated at the first stall and reused; `stalled` says whether it is running.
+    deadline: Option<Pin<Box<Sleep>>>,
+    stalled: bool,
+}
+
+impl<S> WriteStall<S> {
+    pub fn new(inner: S, limit: Duration) -> WriteStall<S> {
+        WriteStall {
+            inner,
+            limit,
+            deadline: None,
+            stalled: false,
+        }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Notes how a write went: progress ends a stall; waiting starts one or checks its deadline.
+    fn judge<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = false;
+            return polled;
+        }
+        let at = Instant::now() + self.limit;
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if !self.stalled {
+            self.stalled = true;
+            deadline.as_mut().reset(at);
+        }
+        if deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the client has read nothing for {}s (limits.write_stall_timeout_secs)",
+                    self.limit.as_secs()
+                ),
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteStall<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStall<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.judge(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.judge(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.judge(cx, polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.judge(cx, polled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_the_reader_never_takes_fails_after_the_limit() {
+        let (client, _reader_that_never_reads) = tokio::io::duplex(1024);
+        let mut w = WriteStall::new(client, Duration::from_secs(300));
+        let started = Instant::now();
+        let err = w.write_all(&vec![0u8; 64 * 1024]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_secs(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reader_that_keeps_reading_is_never_cut() {
+        let (client, mut reader) = tokio::io::duplex(1024);
+        let mut w = WriteStall::new(client, Duration::from_secs(10));
+        let slow = tokio::spawn(async move {
+            let mut got = 0;
+            let mut buf = [0u8; 512];
+            while got < 64 * 1024 {
+                // Each read comes well within the limit; the whole transfer takes far longer.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                got += reader.read(&mut buf).await.unwrap();
+            }
+            got
+        });
+        w.write_all(&vec![0u8; 64 * 1024]).await.unwrap();
+        assert_eq!(slow.await.unwrap(), 64 * 1024);
+    }
+}
