@@ -76,9 +76,9 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// Connections served at once (handshaking or established); more are dropped at accept.
     pub max_connections: usize,
-    /// How long a write to a client may wait without progress (a client that stopped reading)
-    /// before the connection or hijacked stream is cut.
-    pub write_stall_timeout: Duration,
+    /// How long a transfer may wait on the client without progress (a response it stopped
+    /// reading, a body it stopped sending) before the connection or hijacked stream is cut.
+    pub stall_timeout: Duration,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -271,8 +271,8 @@ struct RawLimits {
     body_read_timeout_secs: u64,
     #[serde(default = "default_max_connections")]
     max_connections: usize,
-    #[serde(default = "default_write_stall_timeout")]
-    write_stall_timeout_secs: u64,
+    #[serde(default = "default_stall_timeout")]
+    stall_timeout_secs: u64,
 }
 
 impl Default for RawLimits {
@@ -283,7 +283,7 @@ impl Default for RawLimits {
             header_read_timeout_secs: default_header_timeout(),
             body_read_timeout_secs: default_body_timeout(),
             max_connections: default_max_connections(),
-            write_stall_timeout_secs: default_write_stall_timeout(),
+            stall_timeout_secs: default_stall_timeout(),
         }
     }
 }
@@ -322,7 +322,7 @@ fn default_max_connections() -> usize {
     10_000
 }
 
-fn default_write_stall_timeout() -> u64 {
+fn default_stall_timeout() -> u64 {
     300
 }
 
@@ -398,10 +398,7 @@ impl RawConfig {
                 "limits.body_read_timeout_secs",
                 self.limits.body_read_timeout_secs,
             ),
-            (
-                "limits.write_stall_timeout_secs",
-                self.limits.write_stall_timeout_secs,
-            ),
+            ("limits.stall_timeout_secs", self.limits.stall_timeout_secs),
             ("shutdown_grace_secs", self.shutdown_grace_secs),
         ] {
             if secs > MAX_SECS {
@@ -466,9 +463,7 @@ impl RawConfig {
                 ),
                 body_read_timeout: Duration::from_secs(self.limits.body_read_timeout_secs.max(1)),
                 max_connections: self.limits.max_connections.max(1),
-                write_stall_timeout: Duration::from_secs(
-                    self.limits.write_stall_timeout_secs.max(1),
-                ),
+                stall_timeout: Duration::from_secs(self.limits.stall_timeout_secs.max(1)),
             },
             audit: AuditConfig {
                 path: self.audit.path.map(|p| base.join(p)),

@@ -19,7 +19,7 @@ use hyper::{Request, Response};
 use crate::reject::Refusal;
 
 /// The body sent upstream: the client's own stream, or bytes the policy read (and maybe changed).
-pub type UpstreamBody = Either<Incoming, Full<Bytes>>;
+pub type UpstreamBody = Either<crate::stall::BodyStall, Full<Bytes>>;
 
 /// Why the Docker socket could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +107,7 @@ impl Upstream {
                         .await
                         .map_err(|e| fail(e.into()))?
                 }
-                _ => return Err(fail(e.into_error().into())),
+                _ => return Err(client_or_upstream(e.into_error(), fail)),
             },
         };
         // An upgraded connection becomes the hijacked stream; it never goes back.
@@ -140,6 +140,18 @@ impl Upstream {
             }
         });
         Ok(sender)
+    }
+}
+
+/// A failed exchange is the client's doing when the body it was streaming failed (it stopped
+/// sending, or broke off); otherwise dockerd's.
+fn client_or_upstream(e: hyper::Error, upstream: impl FnOnce(UpstreamError) -> Refusal) -> Refusal {
+    let from_body = std::error::Error::source(&e)
+        .is_some_and(|s| s.downcast_ref::<crate::stall::BodyError>().is_some());
+    if from_body {
+        Refusal::BodyRead(e)
+    } else {
+        upstream(e.into())
     }
 }
 

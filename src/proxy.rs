@@ -25,6 +25,7 @@ use crate::policy::inspect;
 use crate::policy::query::Query;
 use crate::policy::{Decision, RequestView};
 use crate::reject::Refusal;
+use crate::stall::BodyStall;
 use crate::{route, upgrade};
 use compact_str::ToCompactString;
 
@@ -83,15 +84,18 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
             if let Some(body) = unread.filter(|_| !awaits_continue) {
                 linger(body);
             }
-            // A refusal after the policy allowed the request (dockerd unreachable, a bad
-            // upstream answer) keeps the grant that let it through.
-            record.decision = if refusal.status().is_client_error() && record.decision != "allow" {
-                "deny"
+            // A failure after the policy allowed the request (dockerd unreachable, a bad
+            // upstream answer, a client that stopped sending its body) keeps the grant that let
+            // it through.
+            if record.decision == "allow" {
+                record.decision = "error";
             } else {
-                "error"
-            };
-            if let Some(rule) = refusal.rule() {
-                record.rule = Some(rule);
+                record.decision = if refusal.status().is_client_error() {
+                    "deny"
+                } else {
+                    "error"
+                };
+                record.rule = refusal.rule();
             }
             record.reason = Some(refusal.to_string());
             refusal.to_response()
@@ -282,7 +286,7 @@ async fn serve(
         (Some(_), Some(rewritten)) => Either::Right(Full::new(Bytes::from(rewritten.to_vec()))),
         (Some(bytes), None) => Either::Right(Full::new(bytes)),
         (None, _) => match unread.take() {
-            Some(body) => Either::Left(body),
+            Some(body) => Either::Left(BodyStall::new(body, state.config.limits.stall_timeout)),
             None => Either::Right(Full::new(Bytes::new())),
         },
     };

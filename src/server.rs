@@ -338,10 +338,7 @@ async fn serve_connection(
         slot: std::sync::Mutex::new(Some(slot)),
     });
     let activity = Arc::new(Activity::default());
-    let mut stream = Watched::new(
-        WriteStall::new(tls, limits.write_stall_timeout),
-        activity.clone(),
-    );
+    let mut stream = Watched::new(WriteStall::new(tls, limits.stall_timeout), activity.clone());
     // A quiet client has one header timeout to send its next request head, counted from when it
     // went quiet: however often its connection is taken apart and rebuilt meanwhile, and
     // whatever TLS bytes without a request it sends.

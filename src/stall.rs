@@ -1,8 +1,8 @@
-//! A client that stops reading: writes to it that make no progress for a while fail, so a
-//! connection (or a hijacked stream) whose reader went away without closing does not hold its
-//! slot, its upstream connection and its buffers for ever.
+//! A client that stops making progress: a write to it that waits too long (it stopped reading),
+//! or a request body it started and stopped sending, fails, so the connection (or hijacked
+//! stream) does not hold its slot, its dockerd connection and its buffers for ever.
 //!
-//! It must not touch the bytes, nor time anything but a write that is waiting on the client.
+//! It must not touch the bytes, nor time anything but a transfer that is waiting on the client.
 
 use std::future::Future;
 use std::io;
@@ -62,7 +62,7 @@ impl<S> WriteStall<S> {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "the client has read nothing for {}s (limits.write_stall_timeout_secs)",
+                    "the client has read nothing for {}s (limits.stall_timeout_secs)",
                     self.limit.as_secs()
                 ),
             )));
@@ -112,6 +112,71 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStall<S> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
         self.judge(cx, polled)
+    }
+}
+
+/// A request body streamed to dockerd, which fails once the client has sent nothing of it for
+/// `limit` while dockgate waited for more (a body dockerd is slow to take is not counted).
+pub struct BodyStall {
+    inner: hyper::body::Incoming,
+    limit: Duration,
+    deadline: Option<Pin<Box<Sleep>>>,
+    stalled: bool,
+}
+
+/// Why a streamed request body was cut.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("reading the request body: {0}")]
+    Read(#[from] hyper::Error),
+    #[error("the client sent no request body bytes for {0}s (limits.stall_timeout_secs)")]
+    Stalled(u64),
+}
+
+impl BodyStall {
+    pub fn new(inner: hyper::body::Incoming, limit: Duration) -> BodyStall {
+        BodyStall {
+            inner,
+            limit,
+            deadline: None,
+            stalled: false,
+        }
+    }
+}
+
+impl hyper::body::Body for BodyStall {
+    type Data = bytes::Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, BodyError>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.stalled = false;
+            return Poll::Ready(frame.map(|f| f.map_err(BodyError::from)));
+        }
+        let at = Instant::now() + this.limit;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if !this.stalled {
+            this.stalled = true;
+            deadline.as_mut().reset(at);
+        }
+        if deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(BodyError::Stalled(this.limit.as_secs()))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -177,7 +177,7 @@ fn a_flood_of_refused_handshakes_is_one_record_and_a_count_per_source() {
 #[test]
 fn a_client_that_stops_reading_a_stream_is_cut_after_the_write_stall_limit() {
     let sock = require_docker!();
-    let gate = Gate::start(&sock, "limits:\n  write_stall_timeout_secs: 1\n");
+    let gate = Gate::start(&sock, "limits:\n  stall_timeout_secs: 1\n");
     let admin = gate.docker(ADMIN);
     let name = unique("spew");
     admin.ok(&["run", "-d", "--name", &name, "busybox:local", "yes"]);
@@ -212,5 +212,36 @@ fn a_client_that_stops_reading_a_stream_is_cut_after_the_write_stall_limit() {
         !matches!(&ended, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
         "the stream was still open: {ended:?} after {total} bytes"
     );
+    admin.ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn an_upload_the_client_stops_sending_is_cut_after_the_stall_limit() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "limits:\n  stall_timeout_secs: 1\n");
+    let admin = gate.docker(ADMIN);
+    let name = admin.sleeper("trickle");
+    let mut s = gate.tls(ADMIN);
+    // A 1 MiB archive upload (streamed to dockerd as it comes), of which 512 bytes arrive.
+    write!(
+        s,
+        "PUT /containers/{name}/archive?path=/tmp HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: application/x-tar\r\nContent-Length: 1048576\r\n\r\n"
+    )
+    .unwrap();
+    s.write_all(&[0u8; 512]).unwrap();
+    s.flush().unwrap();
+    s.sock
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("sent no request body bytes for 1s"), "{resp}");
+    let path = format!("/containers/{name}/archive?path=/tmp");
+    let rec = gate.wait_audit(|r| r["path"] == path.as_str());
+    assert_eq!(rec["decision"], "error", "{rec}");
+    assert_eq!(rec["rule"], "builtin:admin", "{rec}");
     admin.ok(&["rm", "-f", &name]);
 }
