@@ -1,5 +1,5 @@
-//! The audit log: one JSON record per request (and per refused handshake) saying who did what,
-//! from where, and why it was allowed or refused.
+//! The audit log: one JSON record per request (and per refused handshake, and per ended hijacked
+//! stream) saying who did what, from where, and why it was allowed or refused.
 //!
 //! It must not decide anything; it writes what the request path hands it, and never drops a
 //! record: records are batched for a dedicated writer thread, and the last batch is
@@ -89,6 +89,11 @@ pub struct Record {
     pub status: Option<u16>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub upgraded: bool,
+    /// On the end of a hijacked stream: bytes from the client to dockerd, and back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_out: Option<u64>,
     /// On a summary of refusals before authentication: how many this record stands for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repeated: Option<u64>,

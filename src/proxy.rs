@@ -64,7 +64,7 @@ pub struct Conn {
 /// Serves one request and records it in the audit log, whatever happens: also when the client
 /// goes away (or the connection is cut at shutdown) before the response, which drops this
 /// future mid-way; the request may already be with dockerd then.
-pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(state: &Arc<State>, conn: &Conn, req: Request<Incoming>) -> Response<Body> {
     let mut record = Record::about("request", &conn.who);
     record.method = Some(method_name(req.method()));
     record.path = Some(req.uri().to_compact_string());
@@ -185,7 +185,7 @@ fn linger(body: Incoming) {
 /// `unread` holds the request body until something reads or forwards it; a body still there
 /// when a refusal comes back is drained by [`linger`].
 async fn serve(
-    state: &State,
+    state: &Arc<State>,
     conn: &Conn,
     mut parts: hyper::http::request::Parts,
     unread: &mut Option<Incoming>,
@@ -300,17 +300,33 @@ async fn serve(
         record.upgraded = true;
         let mut resp = resp;
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
-        let stop = state.stop_hijacks.clone();
-        let peer = conn.peer;
         let slot = conn.slot.lock().ok().and_then(|mut slot| slot.take());
-        state.hijacks.spawn(async move {
+        // The stream's end is a record of its own: how long it lasted, what crossed it, and how
+        // it ended (the request's record is written when the 101 goes out).
+        let mut end = Record::about("stream", &conn.who);
+        end.method = record.method.clone();
+        end.path = record.path.clone();
+        end.route = record.route;
+        end.group = record.group;
+        end.decision = "allow";
+        end.rule = record.rule.clone();
+        end.upgraded = true;
+        let tracker = state.hijacks.clone();
+        let state = state.clone();
+        tracker.spawn(async move {
             let _slot = slot;
+            let started = Instant::now();
+            let stop = state.stop_hijacks.clone();
             match upgrade::splice(client_upgrade, upstream_upgrade, stop).await {
                 Ok((up, down)) => {
-                    tracing::debug!(%peer, bytes_in = up, bytes_out = down, "hijacked stream closed")
+                    end.bytes_in = Some(up);
+                    end.bytes_out = Some(down);
+                    end.reason = Some("closed".into());
                 }
-                Err(e) => tracing::debug!(%peer, error = %e, "hijacked stream ended"),
+                Err(e) => end.reason = Some(format!("ended: {e}")),
             }
+            end.duration_us = started.elapsed().as_micros();
+            state.audit.write(end);
         });
         return Ok(crate::forward::to_client(resp));
     }

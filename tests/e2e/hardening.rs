@@ -245,3 +245,21 @@ fn an_upload_the_client_stops_sending_is_cut_after_the_stall_limit() {
     assert_eq!(rec["rule"], "builtin:admin", "{rec}");
     admin.ok(&["rm", "-f", &name]);
 }
+
+#[test]
+fn the_end_of_a_hijacked_stream_is_audited_with_its_bytes_and_duration() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let out = gate
+        .docker(ADMIN)
+        .run_stdin(&["run", "-i", "--rm", "busybox:local", "cat"], b"hello\n");
+    assert!(out.status.success());
+    let end = gate.wait_audit(|r| r["kind"] == "stream");
+    assert_eq!(end["route"], "POST /containers/{id}/attach", "{end}");
+    assert_eq!(end["cn"], "admin");
+    assert_eq!(end["rule"], "builtin:admin");
+    assert_eq!(end["reason"], "closed", "{end}");
+    // "hello\n" went in; the attach stream carried it back out.
+    assert!(end["bytes_in"].as_u64().unwrap() >= 6, "{end}");
+    assert!(end["bytes_out"].as_u64().unwrap() >= 6, "{end}");
+}
