@@ -76,6 +76,9 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// Connections served at once (handshaking or established); more are dropped at accept.
     pub max_connections: usize,
+    /// Connections one source address may hold at once (0: no cap); more are dropped at
+    /// accept, so one peer cannot take every slot.
+    pub max_connections_per_source: usize,
     /// How long a transfer may wait on the client without progress (a response it stopped
     /// reading, a body it stopped sending) before the connection or hijacked stream is cut.
     pub stall_timeout: Duration,
@@ -273,6 +276,8 @@ struct RawLimits {
     max_connections: usize,
     #[serde(default = "default_stall_timeout")]
     stall_timeout_secs: u64,
+    #[serde(default = "default_max_connections_per_source")]
+    max_connections_per_source: usize,
 }
 
 impl Default for RawLimits {
@@ -284,6 +289,7 @@ impl Default for RawLimits {
             body_read_timeout_secs: default_body_timeout(),
             max_connections: default_max_connections(),
             stall_timeout_secs: default_stall_timeout(),
+            max_connections_per_source: default_max_connections_per_source(),
         }
     }
 }
@@ -320,6 +326,10 @@ const MAX_WORKERS: usize = 1024;
 
 fn default_max_connections() -> usize {
     10_000
+}
+
+fn default_max_connections_per_source() -> usize {
+    1_000
 }
 
 fn default_stall_timeout() -> u64 {
@@ -463,6 +473,7 @@ impl RawConfig {
                 ),
                 body_read_timeout: Duration::from_secs(self.limits.body_read_timeout_secs.max(1)),
                 max_connections: self.limits.max_connections.max(1),
+                max_connections_per_source: self.limits.max_connections_per_source,
                 stall_timeout: Duration::from_secs(self.limits.stall_timeout_secs.max(1)),
             },
             audit: AuditConfig {

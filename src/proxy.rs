@@ -56,9 +56,9 @@ pub struct Conn {
     pub who: Who,
     /// The Docker socket, with the idle upstream connections of this connection's worker.
     pub upstream: Upstream,
-    /// The connection's place under `limits.max_connections`; a hijacked stream takes it over,
-    /// so a stream counts against the limit for as long as it lives.
-    pub slot: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+    /// The connection's place under the connection limits; a hijacked stream takes it over, so
+    /// a stream counts against them for as long as it lives.
+    pub slot: std::sync::Mutex<Option<crate::server::Slot>>,
 }
 
 /// Serves one request and records it in the audit log, whatever happens: also when the client

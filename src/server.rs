@@ -54,6 +54,9 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
     let slots = Arc::new(tokio::sync::Semaphore::new(
         state.config.limits.max_connections,
     ));
+    let per_source = Arc::new(PerSource::new(
+        state.config.limits.max_connections_per_source,
+    ));
     tokio::pin!(shutdown);
     // Summaries of refusals before authentication go out as their windows close.
     let tally_flush = {
@@ -90,12 +93,22 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
         }
         // A connection slot is held from accept to close; past the limit, new peers are
         // dropped at once rather than left to pile up in handshakes.
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, limit = state.config.limits.max_connections, "connection dropped: limits.max_connections reached");
             let mut r = Record::new("connection", peer);
             r.decision = "deny";
             r.rule = Some("max-connections".into());
             r.reason = Some("limits.max_connections reached".into());
+            state.audit.write_unauthenticated(peer.ip(), r);
+            continue;
+        };
+        // Nor may one source address hold more than its share of them.
+        let Some(slot) = Slot::take(permit, &per_source, peer.ip()) else {
+            tracing::warn!(%peer, limit = state.config.limits.max_connections_per_source, "connection dropped: limits.max_connections_per_source reached");
+            let mut r = Record::new("connection", peer);
+            r.decision = "deny";
+            r.rule = Some("max-connections-per-source".into());
+            r.reason = Some("limits.max_connections_per_source reached for this address".into());
             state.audit.write_unauthenticated(peer.ip(), r);
             continue;
         };
@@ -136,12 +149,79 @@ struct Lifecycle {
     kill: CancellationToken,
 }
 
+/// A connection's place under `limits.max_connections` and, when that is set, under
+/// `limits.max_connections_per_source`: held from accept until the connection (or the hijacked
+/// stream it turned into) ends.
+#[derive(Debug)]
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+    source: Option<(Arc<PerSource>, IpAddr)>,
+}
+
+impl Slot {
+    /// The slot, or `None` when `source` already holds its share.
+    fn take(
+        permit: OwnedSemaphorePermit,
+        per_source: &Arc<PerSource>,
+        source: IpAddr,
+    ) -> Option<Slot> {
+        if per_source.max == 0 {
+            return Some(Slot {
+                _permit: permit,
+                source: None,
+            });
+        }
+        let mut counts = per_source.counts.lock().ok()?;
+        let held = counts.entry(source).or_insert(0);
+        if *held >= per_source.max {
+            return None;
+        }
+        *held += 1;
+        Some(Slot {
+            _permit: permit,
+            source: Some((per_source.clone(), source)),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let Some((per_source, source)) = &self.source else {
+            return;
+        };
+        if let Ok(mut counts) = per_source.counts.lock() {
+            if let Some(held) = counts.get_mut(source) {
+                *held -= 1;
+                if *held == 0 {
+                    counts.remove(source);
+                }
+            }
+        }
+    }
+}
+
+/// Connections held per source address (0: no cap).
+#[derive(Debug)]
+pub struct PerSource {
+    max: usize,
+    counts: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+}
+
+impl PerSource {
+    fn new(max: usize) -> PerSource {
+        PerSource {
+            max,
+            counts: Default::default(),
+        }
+    }
+}
+
 /// A screened TCP connection on its way to a worker, with its connection slot. It travels as a
 /// std socket: the worker registers it with its own runtime.
 struct Handoff {
     tcp: std::net::TcpStream,
     peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
+    slot: Slot,
 }
 
 /// The worker threads: a queue each, and how many connections each is serving.
@@ -189,7 +269,7 @@ impl Workers {
     }
 
     /// Hands a connection to the least busy worker (or serves it here when there is none).
-    fn dispatch(&self, tcp: TcpStream, peer: SocketAddr, slot: OwnedSemaphorePermit) {
+    fn dispatch(&self, tcp: TcpStream, peer: SocketAddr, slot: Slot) {
         let least_busy = self
             .queues
             .iter()
@@ -262,7 +342,7 @@ struct Serving {
 
 impl Serving {
     /// Serves one connection in a task of the current runtime, tracked for the drain.
-    fn spawn(&self, tcp: TcpStream, peer: SocketAddr, slot: OwnedSemaphorePermit) {
+    fn spawn(&self, tcp: TcpStream, peer: SocketAddr, slot: Slot) {
         let this = self.clone();
         self.lifecycle.connections.spawn(async move {
             tokio::select! {
@@ -303,12 +383,7 @@ fn admissible(state: &State, ip: IpAddr) -> bool {
 
 /// `slot` is the connection's place under `limits.max_connections`: held until the connection
 /// closes, or handed on to the hijacked stream it turns into.
-async fn serve_connection(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
-    serving: &Serving,
-) {
+async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving: &Serving) {
     let state = &serving.state;
     let draining = &serving.lifecycle.draining;
     let acceptor = TlsAcceptor::from(state.tls.clone());

@@ -103,7 +103,7 @@ tls:
   client_ca: [{ca}]
 networks: [127.0.0.0/8]
 log: {{ format: text, level: warn }}
-limits: {{ handshake_timeout_secs: 30, header_read_timeout_secs: 300 }}
+limits: {{ handshake_timeout_secs: 30, header_read_timeout_secs: 300, max_connections_per_source: 0 }}
 audit: {{ path: {audit} }}
 identities:
   - {{ cn: admin, ou: admins, role: admin }}

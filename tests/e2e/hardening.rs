@@ -263,3 +263,29 @@ fn the_end_of_a_hijacked_stream_is_audited_with_its_bytes_and_duration() {
     assert!(end["bytes_in"].as_u64().unwrap() >= 6, "{end}");
     assert!(end["bytes_out"].as_u64().unwrap() >= 6, "{end}");
 }
+
+#[test]
+fn one_source_address_cannot_hold_more_than_its_share_of_connections() {
+    let gate = Gate::start(&nowhere(), "limits:\n  max_connections_per_source: 1\n");
+    let mut first = gate.tls(ADMIN);
+    first
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut head = [0u8; 64];
+    assert!(first.read(&mut head).unwrap() > 0);
+    // 127.0.0.1 holds its one connection: the next is dropped before TLS.
+    assert!(handshake(gate.addr, Some(ADMIN)).is_err());
+    let rec = gate.wait_audit(|r| r["rule"] == "max-connections-per-source");
+    assert_eq!(rec["decision"], "deny");
+    // Once it closes, the address may connect again.
+    first.sock.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while handshake(gate.addr, Some(ADMIN)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot was never given back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
