@@ -157,14 +157,23 @@ pub struct Audit {
 }
 
 /// Refusals before authentication (a source network not allowed, the connection limit, a
-/// failed handshake) cost a peer nothing to cause, so they are recorded per source address: the
-/// first in each [`UNAUTHENTICATED_WINDOW`] in full, the rest counted and recorded as one
-/// summary record (`repeated`) when the window closes. A flood then writes two records per
-/// source per window instead of one per connection, and every refusal is still accounted for.
+/// failed handshake) cost a peer nothing to cause, so they are recorded per source and kind of
+/// refusal (rule and reason; an IPv6 source by its /64): the first in each
+/// [`UNAUTHENTICATED_WINDOW`] in full, the rest counted and recorded as one summary record
+/// (`repeated`) when the window closes. A flood then writes two records per source and kind per
+/// window instead of one per connection; a distinct refusal (another certificate problem) is
+/// never folded into another's count; and every refusal is still accounted for. Past
+/// [`MAX_FULL_PER_WINDOW`] full records in a window, or [`MAX_TALLIED`] tallies, refusals of new
+/// kinds are tallied together under the unspecified address.
 #[derive(Default)]
 struct Unauthenticated {
-    sources: std::collections::HashMap<std::net::IpAddr, Tally>,
+    tallies: std::collections::HashMap<TallyKey, Tally>,
+    /// Full records written in the current window, and when it began.
+    full: (Option<std::time::Instant>, usize),
 }
+
+/// A source (an IPv6 address cut to its /64) and a kind of refusal (rule, reason).
+type TallyKey = (std::net::IpAddr, Option<String>, Option<String>);
 
 struct Tally {
     since: std::time::Instant,
@@ -176,9 +185,11 @@ struct Tally {
 /// How long the refusals of one source before authentication are summed up.
 pub const UNAUTHENTICATED_WINDOW: Duration = Duration::from_secs(10);
 
-/// Sources tallied at most; past that, refusals of new sources are tallied under the
-/// unspecified address.
-const MAX_TALLIED_SOURCES: usize = 10_000;
+/// Tallies kept at most.
+const MAX_TALLIED: usize = 10_000;
+
+/// Full records of refusals before authentication written at most per window.
+const MAX_FULL_PER_WINDOW: usize = 1_000;
 
 enum Sink {
     /// Through `tracing`, target `dockgate::audit`.
@@ -291,27 +302,42 @@ impl Audit {
         });
     }
 
-    /// Drains and flushes every pending record; later records go to the log.
     /// Records a refusal before authentication from `source` (see [`Unauthenticated`]).
     pub fn write_unauthenticated(&self, source: std::net::IpAddr, record: Record) {
         let now = std::time::Instant::now();
-        let Ok(mut tallies) = self.unauthenticated.lock() else {
+        let Ok(mut guard) = self.unauthenticated.lock() else {
             return self.write(record);
         };
-        let mut key = source;
-        if !tallies.sources.contains_key(&key) && tallies.sources.len() >= MAX_TALLIED_SOURCES {
-            key = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        let mut key = (
+            crate::net::source_of(source),
+            record.rule.clone(),
+            record.reason.clone(),
+        );
+        let tallies = &mut *guard;
+        let (window, full) = &mut tallies.full;
+        if window.is_none_or(|w| now.duration_since(w) >= UNAUTHENTICATED_WINDOW) {
+            *window = Some(now);
+            *full = 0;
         }
-        let summary = match tallies.sources.get_mut(&key) {
+        if !tallies.tallies.contains_key(&key)
+            && (tallies.tallies.len() >= MAX_TALLIED || *full >= MAX_FULL_PER_WINDOW)
+        {
+            key = (
+                std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                None,
+                None,
+            );
+        }
+        let summary = match tallies.tallies.get_mut(&key) {
             Some(t) if now.duration_since(t.since) < UNAUTHENTICATED_WINDOW => {
                 t.repeated += 1;
                 t.latest = Some(record);
                 return;
             }
-            Some(t) => summary_of(key, t),
+            Some(t) => summary_of(key.0, t),
             None => None,
         };
-        tallies.sources.insert(
+        tallies.tallies.insert(
             key,
             Tally {
                 since: now,
@@ -319,7 +345,8 @@ impl Audit {
                 latest: None,
             },
         );
-        drop(tallies);
+        *full += 1;
+        drop(guard);
         if let Some(summary) = summary {
             self.write(summary);
         }
@@ -335,7 +362,7 @@ impl Audit {
                 return;
             };
             let mut done = Vec::new();
-            tallies.sources.retain(|source, t| {
+            tallies.tallies.retain(|(source, _, _), t| {
                 if !all && now.duration_since(t.since) < UNAUTHENTICATED_WINDOW {
                     return true;
                 }
@@ -349,6 +376,7 @@ impl Audit {
         }
     }
 
+    /// Drains and flushes every pending record (tallies included); later records go to the log.
     pub fn close(&self) {
         self.flush_unauthenticated(true);
         if let Sink::File { shared, thread } = &self.sink {
@@ -415,8 +443,13 @@ fn write_loop(shared: &Shared, mut file: std::fs::File) {
 fn summary_of(source: std::net::IpAddr, t: &mut Tally) -> Option<Record> {
     let mut r = t.latest.take()?;
     r.repeated = Some(t.repeated);
+    let from = if source.is_unspecified() {
+        "from sources past the audit's limit of distinct refusals".to_string()
+    } else {
+        format!("like this one from {source}")
+    };
     r.reason = Some(format!(
-        "{} more refusals before authentication from {source} within {}s, this the latest: {}",
+        "{} more refusals before authentication {from} within {}s, this the latest: {}",
         t.repeated,
         UNAUTHENTICATED_WINDOW.as_secs(),
         r.reason.as_deref().unwrap_or("-")
@@ -462,29 +495,53 @@ mod tests {
             r.reason = Some(format!("refusal {n}"));
             r
         };
-        for n in 0..50 {
-            let r = refusal("10.0.0.1:1000", n);
+        for _ in 0..50 {
+            let r = refusal("10.0.0.1:1000", 0);
             audit.write_unauthenticated("10.0.0.1".parse().unwrap(), r);
         }
         audit.write_unauthenticated("10.0.0.2".parse().unwrap(), refusal("10.0.0.2:1", 0));
+        // Another kind of refusal from the same source is not folded into the first's count.
+        audit.write_unauthenticated("10.0.0.1".parse().unwrap(), refusal("10.0.0.1:2", 7));
+        // An IPv6 source is tallied by its /64.
+        for host in ["2001:db8::1", "2001:db8::2:3"] {
+            let peer = format!("[{host}]:1");
+            audit.write_unauthenticated(host.parse().unwrap(), refusal(&peer, 0));
+        }
         audit.close();
         let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), 3, "{lines:#?}");
-        assert_eq!(lines[0]["reason"], "refusal 0");
-        assert_eq!(lines[1]["peer"], "10.0.0.2:1");
-        let summary = &lines[2];
-        assert_eq!(summary["repeated"], 49);
-        assert_eq!(summary["peer"], "10.0.0.1:1000");
-        let reason = summary["reason"].as_str().unwrap();
+        let full: Vec<_> = lines
+            .iter()
+            .filter(|l| l.get("repeated").is_none())
+            .collect();
+        let peers: Vec<_> = full.iter().map(|l| l["peer"].as_str().unwrap()).collect();
+        assert_eq!(
+            peers,
+            [
+                "10.0.0.1:1000",
+                "10.0.0.2:1",
+                "10.0.0.1:2",
+                "[2001:db8::1]:1"
+            ]
+        );
+        assert_eq!(full[2]["reason"], "refusal 7");
+        let summaries: Vec<_> = lines
+            .iter()
+            .filter(|l| l.get("repeated").is_some())
+            .collect();
+        assert_eq!(summaries.len(), 2, "{lines:#?}");
+        let of = |peer: &str| *summaries.iter().find(|l| l["peer"] == peer).unwrap();
+        assert_eq!(of("10.0.0.1:1000")["repeated"], 49);
+        assert_eq!(of("[2001:db8::2:3]:1")["repeated"], 1);
+        let reason = of("10.0.0.1:1000")["reason"].as_str().unwrap();
         assert!(
-            reason.starts_with("49 more refusals before authentication from 10.0.0.1"),
+            reason
+                .starts_with("49 more refusals before authentication like this one from 10.0.0.1"),
             "{reason}"
         );
-        assert!(reason.ends_with("refusal 49"), "{reason}");
     }
 
     /// The line `Audit::write` appends, with the clock fields zeroed.

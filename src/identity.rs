@@ -45,7 +45,7 @@ impl Identity {
             attrs
                 .map(|attr| {
                     attr.as_str().map(str::to_string).map_err(|_| {
-                        IdentityError(format!("the subject's {field} is not readable as text"))
+                        IdentityError(format!("the subject's {field} is not readable as text (a Teletex or BMP string); reissue the certificate with UTF8String names"))
                     })
                 })
                 .collect::<Result<Vec<String>, IdentityError>>()

@@ -1,6 +1,7 @@
-//! Source-network allowlists: does a peer address fall inside a set of CIDRs.
+//! Source addresses: does a peer fall inside a set of CIDRs, and what address is it counted
+//! under.
 //!
-//! It must not decide anything else about a request; `server` and `policy` call it.
+//! It must not decide anything else about a request; `server`, `policy` and `audit` call it.
 
 use std::net::IpAddr;
 
@@ -69,5 +70,27 @@ mod tests {
         assert!(n.allows("127.9.9.9".parse().unwrap()));
         assert!(n.allows("192.0.2.200".parse().unwrap()));
         assert!(!n.allows("192.0.3.1".parse().unwrap()));
+    }
+}
+
+/// The address a peer is counted under (connection caps, audit tallies): an IPv4 address as it
+/// is (also when IPv4-mapped), an IPv6 address by its /64, which one host can use whole.
+pub fn source_of(peer: IpAddr) -> IpAddr {
+    match peer.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_peers_count_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let of = |s: &str| source_of(s.parse().unwrap()).to_string();
+        assert_eq!(of("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::");
+        assert_eq!(of("::ffff:10.1.2.3"), "10.1.2.3");
+        assert_eq!(of("10.1.2.3"), "10.1.2.3");
     }
 }

@@ -69,8 +69,8 @@ pub async fn handle(state: &Arc<State>, conn: &Conn, req: Request<Incoming>) -> 
     record.method = Some(method_name(req.method()));
     record.path = Some(req.uri().to_compact_string());
     let mut audited = Audited::new(&state.audit, record);
-    // hyper sends `100 Continue` only while no response has started: a refused client that
-    // waits for it would never send the body a linger waits for.
+    // hyper sends `100 Continue` when the body is first read, and only while no response has
+    // started: a client refused before that would never send the body a linger waits for.
     let awaits_continue = req
         .headers()
         .get(hyper::header::EXPECT)
@@ -78,10 +78,11 @@ pub async fn handle(state: &Arc<State>, conn: &Conn, req: Request<Incoming>) -> 
     let (parts, body) = req.into_parts();
     let mut unread = Some(body);
     let record = audited.record();
-    let response = match serve(state, conn, parts, &mut unread, record).await {
+    let mut read_started = false;
+    let response = match serve(state, conn, parts, &mut unread, &mut read_started, record).await {
         Ok(resp) => resp,
         Err(refusal) => {
-            if let Some(body) = unread.filter(|_| !awaits_continue) {
+            if let Some(body) = unread.filter(|_| !awaits_continue || read_started) {
                 linger(body);
             }
             // A failure after the policy allowed the request (dockerd unreachable, a bad
@@ -183,12 +184,14 @@ fn linger(body: Incoming) {
 }
 
 /// `unread` holds the request body until something reads or forwards it; a body still there
-/// when a refusal comes back is drained by [`linger`].
+/// when a refusal comes back is drained by [`linger`]. `read_started` is set once the policy
+/// starts reading the body (hyper has then asked an `Expect: 100-continue` client for it).
 async fn serve(
     state: &Arc<State>,
     conn: &Conn,
     mut parts: hyper::http::request::Parts,
     unread: &mut Option<Incoming>,
+    read_started: &mut bool,
     record: &mut Record,
 ) -> Result<Response<Body>, Refusal> {
     // A keep-alive connection outlives the handshake that checked the certificate's dates.
@@ -251,6 +254,7 @@ async fn serve(
     let bytes = if policy.reads_body(role, &endpoint) {
         let limits = state.config.limits;
         check_json_headers(&parts, limits.max_body_bytes)?;
+        *read_started = true;
         let read = read_json_body(&parts, unread, limits.max_body_bytes);
         let bytes = tokio::time::timeout(limits.body_read_timeout, read)
             .await
@@ -428,14 +432,19 @@ async fn read_json_body(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        if first.len() + more.len() + data.len() > limit {
+        let held = if more.is_empty() {
+            first.len()
+        } else {
+            more.len()
+        };
+        if held + data.len() > limit {
             return Err(Refusal::TooLarge { limit });
         }
-        if first.is_empty() && more.is_empty() {
+        if held == 0 {
             first = data;
         } else {
             if more.is_empty() {
-                more.extend_from_slice(&first);
+                more.extend_from_slice(&std::mem::take(&mut first));
             }
             more.extend_from_slice(&data);
         }

@@ -103,7 +103,7 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
             continue;
         };
         // Nor may one source address hold more than its share of them.
-        let Some(slot) = Slot::take(permit, &per_source, peer.ip()) else {
+        let Some(slot) = Slot::take(permit, &per_source, crate::net::source_of(peer.ip())) else {
             tracing::warn!(%peer, limit = state.config.limits.max_connections_per_source, "connection dropped: limits.max_connections_per_source reached");
             let mut r = Record::new("connection", peer);
             r.decision = "deny";
@@ -576,6 +576,8 @@ fn malformed_request(state: &State, who: &Who, error: &hyper::Error) {
     r.reason = Some(format!(
         "not readable as HTTP/1.1, refused by the HTTP parser: {error}"
     ));
+    // What hyper answered: 431 for a head over its size limit, else 400.
+    r.status = Some(if error.is_parse_too_large() { 431 } else { 400 });
     state.audit.write(r);
 }
 

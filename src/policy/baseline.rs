@@ -1080,17 +1080,19 @@ impl Findings<'_> {
         Ok(())
     }
 
-    /// Judges a bind source. `read_only` says whether the container gets it read-only: a
-    /// writable bind lets a container plant a symlink that a later bind of a path under it
-    /// would follow (the kernel resolves it at mount time), so writable binds need
-    /// `bind_writable: true`.
     /// Where a mount lands in the container: not over the kernel's interfaces (/proc, /sys,
     /// /dev but /dev/shm), the setup of runc's mount-redirection escapes (CVE-2025-52565,
-    /// CVE-2025-52881).
+    /// CVE-2025-52881). A relative destination is judged from the root: dockerd refuses one in
+    /// binds, mounts and tmpfs, but passes a legacy `Volumes` key on, and runc joins it to the
+    /// container's root.
     fn container_target(&mut self, raw: &str, what: &str) -> R {
-        if !raw.starts_with('/') {
-            return Ok(());
-        }
+        let rooted;
+        let raw = if raw.starts_with('/') {
+            raw
+        } else {
+            rooted = format!("/{raw}");
+            &rooted
+        };
         let path = clean_path(raw, "container path").map_err(Unreadable::Ambiguous)?;
         let under = |d: &str| path == d || path.starts_with(&format!("{d}/"));
         if (under("/proc") || under("/sys") || under("/dev")) && path != "/dev/shm" {
@@ -1118,6 +1120,10 @@ impl Findings<'_> {
         Ok(())
     }
 
+    /// Judges a bind source. `read_only` says whether the container gets it read-only: a
+    /// writable bind lets a container plant a symlink that a later bind of a path under it
+    /// would follow (the kernel resolves it at mount time), so writable binds need
+    /// `bind_writable: true`.
     fn host_path(&mut self, raw: &str, read_only: bool, what: &str) -> R {
         let path = clean_host_path(raw).map_err(Unreadable::Ambiguous)?;
         let related = |d: &String| {
@@ -1506,10 +1512,12 @@ impl Findings<'_> {
         }
         // An unset cgroup namespace mode is the daemon's default, which is the host's on cgroup
         // v1 hosts (and on older API versions there): make it private.
-        if self.enabled(Rule::HostCgroupns)
-            && matches!(hc.field("CgroupnsMode")?, None | Some(Json::Null))
-                | matches!(hc.field("CgroupnsMode")?, Some(Json::String(m)) if m.is_empty())
-        {
+        let cgroupns_unset = match hc.field("CgroupnsMode")? {
+            None | Some(Json::Null) => true,
+            Some(Json::String(mode)) => mode.is_empty(),
+            Some(_) => false,
+        };
+        if self.enabled(Rule::HostCgroupns) && cgroupns_unset {
             hc.set_field("CgroupnsMode", Json::String("private".into()));
             changes.push("HostConfig.CgroupnsMode=private".into());
         }

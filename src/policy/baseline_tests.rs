@@ -172,7 +172,7 @@ fn rewritten_host_config(outcome: &Outcome) -> String {
 
 /// Config that turns off every default injection, so bodies are forwarded unchanged.
 const NO_INJECTION: &str = "
-rules: { resources: off }
+rules: { resources: off, host-cgroupns: off }
 no_new_privileges: off
 ";
 
@@ -2289,7 +2289,7 @@ fn a_create_body_that_needs_no_defaults_is_forwarded_unchanged() {
         &configured(NO_INJECTION),
         CREATE,
         "",
-        r#"{"Image":"busybox","HostConfig":{"CgroupnsMode":"private"}}"#,
+        r#"{"Image":"busybox","HostConfig":{}}"#,
     );
     assert!(outcome.rewritten.is_none());
     assert!(outcome.mutations.is_empty());
@@ -2759,6 +2759,10 @@ fn mounts_over_proc_sys_and_dev_and_a_working_dir_under_proc_are_refused() {
                 &[Rule::MaskedPaths],
             ),
             (r#"{"Volumes":{"/dev/x":{}}}"#, &[Rule::MaskedPaths]),
+            // dockerd passes a relative Volumes key on; runc joins it to the root.
+            (r#"{"Volumes":{"sys/kernel/x":{}}}"#, &[Rule::MaskedPaths]),
+            (r#"{"Volumes":{"dev/x":{}}}"#, &[Rule::MaskedPaths]),
+            (r#"{"Volumes":{"data":{}}}"#, &[]),
             (r#"{"WorkingDir":"/proc/self/fd/7"}"#, &[Rule::MaskedPaths]),
             (r#"{"WorkingDir":"/app"}"#, &[]),
         ],

@@ -51,6 +51,7 @@ fn a_request_the_http_parser_refuses_is_answered_400_and_audited() {
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     let rec = gate.wait_audit(|r| r["rule"] == "http");
     assert_eq!(rec["decision"], "deny", "{rec}");
+    assert_eq!(rec["status"], 400, "{rec}");
     assert_eq!(rec["cn"], "admin", "{rec}");
     assert!(
         rec["reason"].as_str().unwrap().contains("HTTP parser"),

@@ -561,3 +561,29 @@ fn tls_bytes_that_never_make_a_request_do_not_keep_a_quiet_connection_open() {
         other => panic!("connection still open 3.6 s into a 1 s header timeout: {other:?}"),
     }
 }
+
+#[test]
+fn a_body_in_many_frames_just_under_the_limit_is_read_not_refused() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "limits:\n  max_body_bytes: 1024\n");
+    // 1,000 bytes of JSON in chunks of 600, 300 and 100: each chunk counted once.
+    let body = format!(
+        r#"{{"Image":"busybox:local","Env":["X={}"]}}"#,
+        "a".repeat(1000 - 38)
+    );
+    assert_eq!(body.len(), 1000);
+    let mut req = b"POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for part in [&body[..600], &body[600..900], &body[900..]] {
+        req.extend_from_slice(format!("{:x}\r\n{part}\r\n", part.len()).as_bytes());
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let resp = gate.raw(DEV, &req);
+    assert!(!resp.contains("limits.max_body_bytes"), "{resp}");
+    assert_eq!(status(&resp), 201, "{resp}");
+    let id: serde_json::Value =
+        serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap_or("").trim())
+            .unwrap_or_default();
+    if let Some(id) = id["Id"].as_str() {
+        gate.docker(ADMIN).ok(&["rm", "-f", id]);
+    }
+}
