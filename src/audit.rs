@@ -158,13 +158,15 @@ pub struct Audit {
 
 /// Refusals before authentication (a source network not allowed, the connection limit, a
 /// failed handshake) cost a peer nothing to cause, so they are recorded per source and kind of
-/// refusal (rule and reason; an IPv6 source by its /64): the first in each
+/// refusal (an IPv6 source by its /64; the kind is the rule and the reason's fixed head, before
+/// any detail a peer could vary, such as an alert code): the first in each
 /// [`UNAUTHENTICATED_WINDOW`] in full, the rest counted and recorded as one summary record
-/// (`repeated`) when the window closes. A flood then writes two records per source and kind per
-/// window instead of one per connection; a distinct refusal (another certificate problem) is
-/// never folded into another's count; and every refusal is still accounted for. Past
-/// [`MAX_FULL_PER_WINDOW`] full records in a window, or [`MAX_TALLIED`] tallies, refusals of new
-/// kinds are tallied together under the unspecified address.
+/// (`repeated`, carrying the latest refusal) when the window closes. A flood then writes two
+/// records per source and kind per window instead of one per connection; another kind of
+/// refusal (a certificate problem among junk) is never folded into another's count; and every
+/// refusal is still accounted for. Past [`MAX_FULL_PER_WINDOW`] full records in a window, or
+/// [`MAX_TALLIED`] tallies, refusals are tallied together under the unspecified address: a
+/// bounded log under a flood from many sources.
 #[derive(Default)]
 struct Unauthenticated {
     tallies: std::collections::HashMap<TallyKey, Tally>,
@@ -172,8 +174,14 @@ struct Unauthenticated {
     full: (Option<std::time::Instant>, usize),
 }
 
-/// A source (an IPv6 address cut to its /64) and a kind of refusal (rule, reason).
+/// A source (an IPv6 address cut to its /64) and a kind of refusal (rule, reason head).
 type TallyKey = (std::net::IpAddr, Option<String>, Option<String>);
+
+/// The fixed head of a refusal's reason: up to its first ':' or '(' (rustls and dockgate put
+/// the details a peer controls after those).
+fn reason_kind(reason: Option<&str>) -> Option<String> {
+    reason.map(|r| r.split([':', '(']).next().unwrap_or(r).trim().to_string())
+}
 
 struct Tally {
     since: std::time::Instant,
@@ -182,7 +190,7 @@ struct Tally {
     latest: Option<Record>,
 }
 
-/// How long the refusals of one source before authentication are summed up.
+/// How long the refusals of one source and kind before authentication are summed up.
 pub const UNAUTHENTICATED_WINDOW: Duration = Duration::from_secs(10);
 
 /// Tallies kept at most.
@@ -311,7 +319,7 @@ impl Audit {
         let mut key = (
             crate::net::source_of(source),
             record.rule.clone(),
-            record.reason.clone(),
+            reason_kind(record.reason.as_deref()),
         );
         let tallies = &mut *guard;
         let (window, full) = &mut tallies.full;
@@ -319,42 +327,53 @@ impl Audit {
             *window = Some(now);
             *full = 0;
         }
-        if !tallies.tallies.contains_key(&key)
-            && (tallies.tallies.len() >= MAX_TALLIED || *full >= MAX_FULL_PER_WINDOW)
-        {
+        // A key whose window has closed starts afresh, so it is capped like a new one.
+        let fresh = tallies
+            .tallies
+            .get(&key)
+            .is_none_or(|t| now.duration_since(t.since) >= UNAUTHENTICATED_WINDOW);
+        let mut closed = None;
+        if fresh && (tallies.tallies.len() >= MAX_TALLIED || *full >= MAX_FULL_PER_WINDOW) {
+            closed = tallies
+                .tallies
+                .remove(&key)
+                .and_then(|mut t| summary_of(key.0, &mut t));
             key = (
                 std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
                 None,
                 None,
             );
         }
-        let summary = match tallies.tallies.get_mut(&key) {
+        // Written once the lock is let go: the summary of a closed window, then this refusal
+        // in full when it opens a new window.
+        let mut out = Vec::from_iter(closed);
+        match tallies.tallies.get_mut(&key) {
             Some(t) if now.duration_since(t.since) < UNAUTHENTICATED_WINDOW => {
                 t.repeated += 1;
                 t.latest = Some(record);
-                return;
             }
-            Some(t) => summary_of(key.0, t),
-            None => None,
-        };
-        tallies.tallies.insert(
-            key,
-            Tally {
-                since: now,
-                repeated: 0,
-                latest: None,
-            },
-        );
-        *full += 1;
-        drop(guard);
-        if let Some(summary) = summary {
-            self.write(summary);
+            open => {
+                out.extend(open.and_then(|t| summary_of(key.0, t)));
+                out.push(record);
+                tallies.tallies.insert(
+                    key,
+                    Tally {
+                        since: now,
+                        repeated: 0,
+                        latest: None,
+                    },
+                );
+                *full += 1;
+            }
         }
-        self.write(record);
+        drop(guard);
+        for record in out {
+            self.write(record);
+        }
     }
 
     /// Writes the summaries of windows that have closed (all of them when `all`), and forgets
-    /// those sources.
+    /// those tallies.
     pub fn flush_unauthenticated(&self, all: bool) {
         let now = std::time::Instant::now();
         let done: Vec<Record> = {
@@ -443,10 +462,13 @@ fn write_loop(shared: &Shared, mut file: std::fs::File) {
 fn summary_of(source: std::net::IpAddr, t: &mut Tally) -> Option<Record> {
     let mut r = t.latest.take()?;
     r.repeated = Some(t.repeated);
-    let from = if source.is_unspecified() {
-        "from sources past the audit's limit of distinct refusals".to_string()
-    } else {
-        format!("like this one from {source}")
+    let from = match source {
+        s if s.is_unspecified() => {
+            "from sources past the audit's limits (1,000 full records per window, 10,000 tallies)"
+                .to_string()
+        }
+        std::net::IpAddr::V6(_) => format!("like this one from {source}/64"),
+        _ => format!("like this one from {source}"),
     };
     r.reason = Some(format!(
         "{} more refusals before authentication {from} within {}s, this the latest: {}",
@@ -484,29 +506,35 @@ mod tests {
     }
 
     #[test]
-    fn refusals_before_authentication_are_one_record_per_source_plus_a_count() {
+    fn refusals_before_authentication_are_one_record_per_source_and_kind_plus_a_count() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         let audit = Audit::open(Some(&path)).unwrap();
-        let refusal = |peer: &str, n: usize| {
+        let refusal = |peer: &str| {
             let mut r = Record::new("handshake", peer.parse().unwrap());
             r.decision = "deny";
             r.rule = Some("tls".into());
-            r.reason = Some(format!("refusal {n}"));
+            r.reason = Some("peer sent no certificates".into());
             r
         };
-        for _ in 0..50 {
-            let r = refusal("10.0.0.1:1000", 0);
-            audit.write_unauthenticated("10.0.0.1".parse().unwrap(), r);
+        let from = |ip: &str, r: Record| audit.write_unauthenticated(ip.parse().unwrap(), r);
+        for port in 1000..1050 {
+            from("10.0.0.1", refusal(&format!("10.0.0.1:{port}")));
         }
-        audit.write_unauthenticated("10.0.0.2".parse().unwrap(), refusal("10.0.0.2:1", 0));
-        // Another kind of refusal from the same source is not folded into the first's count.
-        audit.write_unauthenticated("10.0.0.1".parse().unwrap(), refusal("10.0.0.1:2", 7));
+        from("10.0.0.2", refusal("10.0.0.2:1"));
+        // Another kind of refusal from the same source is not folded into the first's count...
+        let mut other = refusal("10.0.0.1:2");
+        other.rule = Some("max-connections".into());
+        from("10.0.0.1", other);
+        // ...but a detail after the reason's head (an alert code) does not make a new kind.
+        for (port, code) in [(3, 77), (4, 78)] {
+            let mut alert = refusal(&format!("10.0.0.1:{port}"));
+            alert.reason = Some(format!("received fatal alert: Unknown({code})"));
+            from("10.0.0.1", alert);
+        }
         // An IPv6 source is tallied by its /64.
-        for host in ["2001:db8::1", "2001:db8::2:3"] {
-            let peer = format!("[{host}]:1");
-            audit.write_unauthenticated(host.parse().unwrap(), refusal(&peer, 0));
-        }
+        from("2001:db8::1", refusal("[2001:db8::1]:1"));
+        from("2001:db8::2:3", refusal("[2001:db8::2:3]:1"));
         audit.close();
         let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
             .unwrap()
@@ -518,30 +546,61 @@ mod tests {
             .filter(|l| l.get("repeated").is_none())
             .collect();
         let peers: Vec<_> = full.iter().map(|l| l["peer"].as_str().unwrap()).collect();
-        assert_eq!(
-            peers,
-            [
-                "10.0.0.1:1000",
-                "10.0.0.2:1",
-                "10.0.0.1:2",
-                "[2001:db8::1]:1"
-            ]
-        );
-        assert_eq!(full[2]["reason"], "refusal 7");
+        let want = [
+            "10.0.0.1:1000",
+            "10.0.0.2:1",
+            "10.0.0.1:2",
+            "10.0.0.1:3",
+            "[2001:db8::1]:1",
+        ];
+        assert_eq!(peers, want);
+        assert_eq!(full[2]["rule"], "max-connections");
         let summaries: Vec<_> = lines
             .iter()
             .filter(|l| l.get("repeated").is_some())
             .collect();
-        assert_eq!(summaries.len(), 2, "{lines:#?}");
+        assert_eq!(summaries.len(), 3, "{lines:#?}");
+        // A summary carries the latest refusal it counts.
         let of = |peer: &str| *summaries.iter().find(|l| l["peer"] == peer).unwrap();
-        assert_eq!(of("10.0.0.1:1000")["repeated"], 49);
+        assert_eq!(of("10.0.0.1:1049")["repeated"], 49);
+        assert_eq!(of("10.0.0.1:4")["repeated"], 1);
         assert_eq!(of("[2001:db8::2:3]:1")["repeated"], 1);
-        let reason = of("10.0.0.1:1000")["reason"].as_str().unwrap();
+        let v6 = of("[2001:db8::2:3]:1")["reason"].as_str().unwrap();
+        assert!(v6.contains("from 2001:db8::/64"), "{v6}");
+        let reason = of("10.0.0.1:1049")["reason"].as_str().unwrap();
         assert!(
             reason
                 .starts_with("49 more refusals before authentication like this one from 10.0.0.1"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn past_the_full_record_budget_refusals_are_counted_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(Some(&path)).unwrap();
+        for n in 0..(MAX_FULL_PER_WINDOW as u32 + 100) {
+            let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+            let mut r = Record::new("connection", std::net::SocketAddr::new(ip, 1));
+            r.decision = "deny";
+            r.rule = Some("networks".into());
+            r.reason = Some("source network not allowed".into());
+            audit.write_unauthenticated(ip, r);
+        }
+        audit.close();
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // The budget, the first refusal past it, and one summary of the other 99.
+        assert_eq!(lines.len(), MAX_FULL_PER_WINDOW + 2);
+        let summary = lines.last().unwrap();
+        assert_eq!(summary["repeated"], 99);
+        let reason = summary["reason"].as_str().unwrap();
+        assert!(reason.contains("past the audit's limits"), "{reason}");
+        assert_eq!(summary["peer"], "10.0.4.75:1");
     }
 
     /// The line `Audit::write` appends, with the clock fields zeroed.

@@ -76,8 +76,8 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// Connections served at once (handshaking or established); more are dropped at accept.
     pub max_connections: usize,
-    /// Connections one source address may hold at once (0: no cap); more are dropped at
-    /// accept, so one peer cannot take every slot.
+    /// Connections one source address (an IPv6 one by its /64) may hold at once (0: no cap);
+    /// more are dropped at accept, so one peer cannot take every slot.
     pub max_connections_per_source: usize,
     /// How long a transfer may wait on the client without progress (a response it stopped
     /// reading, a body it stopped sending) before the connection or hijacked stream is cut.

@@ -36,6 +36,15 @@ impl Networks {
     }
 }
 
+/// The address a peer is counted under (connection caps, audit tallies): an IPv4 address as it
+/// is (also when IPv4-mapped), an IPv6 address by its /64, which one host can use whole.
+pub fn source_of(peer: IpAddr) -> IpAddr {
+    match peer.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,20 +80,6 @@ mod tests {
         assert!(n.allows("192.0.2.200".parse().unwrap()));
         assert!(!n.allows("192.0.3.1".parse().unwrap()));
     }
-}
-
-/// The address a peer is counted under (connection caps, audit tallies): an IPv4 address as it
-/// is (also when IPv4-mapped), an IPv6 address by its /64, which one host can use whole.
-pub fn source_of(peer: IpAddr) -> IpAddr {
-    match peer.to_canonical() {
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        v4 => v4,
-    }
-}
-
-#[cfg(test)]
-mod source_tests {
-    use super::*;
 
     #[test]
     fn ipv6_peers_count_by_their_64_and_mapped_ipv4_as_ipv4() {

@@ -150,8 +150,8 @@ struct Lifecycle {
 }
 
 /// A connection's place under `limits.max_connections` and, when that is set, under
-/// `limits.max_connections_per_source`: held from accept until the connection (or the hijacked
-/// stream it turned into) ends.
+/// `limits.max_connections_per_source` (an IPv6 source counts by its /64): held from accept
+/// until the connection (or the hijacked stream it turned into) ends.
 #[derive(Debug)]
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
@@ -381,7 +381,7 @@ fn admissible(state: &State, ip: IpAddr) -> bool {
             .is_none_or(|n| n.allows(ip))
 }
 
-/// `slot` is the connection's place under `limits.max_connections`: held until the connection
+/// `slot` is the connection's place under the connection limits: held until the connection
 /// closes, or handed on to the hijacked stream it turns into.
 async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving: &Serving) {
     let state = &serving.state;
@@ -576,8 +576,19 @@ fn malformed_request(state: &State, who: &Who, error: &hyper::Error) {
     r.reason = Some(format!(
         "not readable as HTTP/1.1, refused by the HTTP parser: {error}"
     ));
-    // What hyper answered: 431 for a head over its size limit, else 400.
-    r.status = Some(if error.is_parse_too_large() { 431 } else { 400 });
+    // What hyper answered: 414 for a request target over its limit, 431 for a head over it,
+    // nothing to an HTTP/2 preface, else 400.
+    r.status = if error.is_parse_version_h2() {
+        None
+    } else if error.is_parse_too_large() {
+        Some(if error.to_string().contains("URI too long") {
+            414
+        } else {
+            431
+        })
+    } else {
+        Some(400)
+    };
     state.audit.write(r);
 }
 

@@ -115,17 +115,25 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[tokio::test(start_paused = true)]
-    async fn a_client_left_open_after_dockerd_closed_is_closed_after_the_grace() {
-        let started = tokio::time::Instant::now();
-        let (client, mut client_peer) = tokio::io::duplex(1024);
-        let (upstream, mut dockerd) = tokio::io::duplex(1024);
+    type Splice = tokio::task::JoinHandle<std::io::Result<(u64, u64)>>;
+
+    /// A splice between a client and dockerd with a 10 s grace, as `splice` runs it; returns the
+    /// client's and dockerd's ends, and the splice.
+    fn spliced() -> (tokio::io::DuplexStream, tokio::io::DuplexStream, Splice) {
+        let (client, client_peer) = tokio::io::duplex(1024);
+        let (mut upstream, dockerd) = tokio::io::duplex(1024);
         let mut client = ClientSide::new(client, Duration::from_secs(10));
-        let mut upstream = upstream;
         let splice =
             tokio::spawn(
                 async move { tokio::io::copy_bidirectional(&mut client, &mut upstream).await },
             );
+        (client_peer, dockerd, splice)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_left_open_after_dockerd_closed_is_closed_after_the_grace() {
+        let started = tokio::time::Instant::now();
+        let (mut client_peer, mut dockerd, splice) = spliced();
         dockerd.write_all(b"bye").await.unwrap();
         dockerd.shutdown().await.unwrap();
         let mut got = Vec::new();
@@ -143,14 +151,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_client_that_closes_first_still_gets_all_of_dockerds_output() {
-        let (client, mut client_peer) = tokio::io::duplex(1024);
-        let (upstream, mut dockerd) = tokio::io::duplex(1024);
-        let mut client = ClientSide::new(client, Duration::from_secs(10));
-        let mut upstream = upstream;
-        let splice =
-            tokio::spawn(
-                async move { tokio::io::copy_bidirectional(&mut client, &mut upstream).await },
-            );
+        let (mut client_peer, mut dockerd, splice) = spliced();
         client_peer.write_all(b"hi").await.unwrap();
         client_peer.shutdown().await.unwrap();
         let mut stdin = Vec::new();

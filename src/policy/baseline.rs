@@ -1086,14 +1086,17 @@ impl Findings<'_> {
     /// binds, mounts and tmpfs, but passes a legacy `Volumes` key on, and runc joins it to the
     /// container's root.
     fn container_target(&mut self, raw: &str, what: &str) -> R {
-        let rooted;
-        let raw = if raw.starts_with('/') {
-            raw
+        let rooted = if raw.starts_with('/') {
+            raw.to_string()
         } else {
-            rooted = format!("/{raw}");
-            &rooted
+            format!("/{raw}")
         };
-        let path = clean_path(raw, "container path").map_err(Unreadable::Ambiguous)?;
+        // Errors name the path as the client sent it.
+        let path = clean_path(&rooted, "container path").map_err(|_| {
+            Unreadable::Ambiguous(format!(
+                "container path {raw:?} contains '..'; give the path without it"
+            ))
+        })?;
         let under = |d: &str| path == d || path.starts_with(&format!("{d}/"));
         if (under("/proc") || under("/sys") || under("/dev")) && path != "/dev/shm" {
             self.violation(

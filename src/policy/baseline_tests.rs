@@ -2872,3 +2872,18 @@ fn an_unset_cgroup_namespace_mode_is_made_private() {
     );
     assert!(!outcome.mutations.iter().any(|m| m.contains("Cgroupns")));
 }
+
+#[test]
+fn a_container_path_with_dot_dot_is_refused_as_the_client_sent_it() {
+    let err = try_check(
+        &default_baseline(),
+        CREATE,
+        "",
+        r#"{"Image":"busybox","Volumes":{"data/../x":{}}}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains(r#"container path "data/../x""#),
+        "{err}"
+    );
+}

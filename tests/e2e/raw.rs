@@ -22,6 +22,21 @@ fn create(body: &str) -> Vec<u8> {
     )
 }
 
+/// A JSON container create sent chunked, one chunk per item of `chunks`.
+fn create_chunked<C: AsRef<[u8]>>(chunks: impl IntoIterator<Item = C>) -> Vec<u8> {
+    let mut req = b"POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+        Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        .to_vec();
+    for chunk in chunks {
+        let chunk = chunk.as_ref();
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    req
+}
+
 fn status(resp: &str) -> u16 {
     resp.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
@@ -114,12 +129,12 @@ fn chunked_body_is_read_before_it_is_judged() {
     let gate = Gate::start(&sock, "");
     let body = r#"{"Image":"busybox:local","HostConfig":{"Privileged":true}}"#;
     let (a, b) = body.split_at(20);
-    let req = format!(
-        "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
-        a.len(),
-        b.len()
+    expect(
+        &gate,
+        &create_chunked([a, b]),
+        403,
+        "(rule privileged, role dev)",
     );
-    expect(&gate, req.as_bytes(), 403, "(rule privileged, role dev)");
 }
 
 #[test]
@@ -201,21 +216,11 @@ fn body_over_the_limit_is_413_and_never_forwarded() {
     );
     expect(&gate, &create(&big), 413, "limits.max_body_bytes");
     // The same without a declared length (chunked) is cut off while reading.
-    let req = format!(
-        "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
-        big.len()
-    );
-    expect(&gate, req.as_bytes(), 413, "limits.max_body_bytes");
+    expect(&gate, &create_chunked([&big]), 413, "limits.max_body_bytes");
     // A large chunked upload still sending when the limit is passed: the rest is read and
     // dropped, so the client gets the 413 rather than a reset mid-upload.
-    let mut req = b"POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     let chunk = vec![b' '; 64 * 1024];
-    for _ in 0..64 {
-        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        req.extend_from_slice(&chunk);
-        req.extend_from_slice(b"\r\n");
-    }
-    req.extend_from_slice(b"0\r\n\r\n");
+    let req = create_chunked(std::iter::repeat_n(&chunk, 64));
     expect(&gate, &req, 413, "limits.max_body_bytes");
 }
 
@@ -572,11 +577,7 @@ fn a_body_in_many_frames_just_under_the_limit_is_read_not_refused() {
         "a".repeat(1000 - 38)
     );
     assert_eq!(body.len(), 1000);
-    let mut req = b"POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-    for part in [&body[..600], &body[600..900], &body[900..]] {
-        req.extend_from_slice(format!("{:x}\r\n{part}\r\n", part.len()).as_bytes());
-    }
-    req.extend_from_slice(b"0\r\n\r\n");
+    let req = create_chunked([&body[..600], &body[600..900], &body[900..]]);
     let resp = gate.raw(DEV, &req);
     assert!(!resp.contains("limits.max_body_bytes"), "{resp}");
     assert_eq!(status(&resp), 201, "{resp}");
