@@ -607,6 +607,16 @@ impl Baseline {
             return Ok(f.out);
         }
         let body = body.as_ref();
+        // A start from a checkpoint restores a CRIU dump from any host directory.
+        if (method, template) == ("POST", "/containers/{id}/start")
+            && (query.get("checkpoint")?.is_some_and(|v| !v.is_empty())
+                || query.get("checkpoint-dir")?.is_some_and(|v| !v.is_empty()))
+        {
+            f.violation(
+                Rule::HostMounts,
+                "starting from a checkpoint is not allowed: checkpoint-dir names any host directory (docker start --checkpoint)",
+            );
+        }
         match (method, template) {
             ("POST", "/containers/{id}/update") => {
                 if let Some(b) = body {

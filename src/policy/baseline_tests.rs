@@ -2655,6 +2655,20 @@ fn all_hex_image_names_are_treated_as_id_prefixes_when_an_allowlist_is_set() {
 // ---- found by an independent review ------------------------------------------------------
 
 #[test]
+fn starting_from_a_checkpoint_is_refused() {
+    assert_query_rules(
+        &default_baseline(),
+        START,
+        &[
+            ("", &[]),
+            ("checkpoint=a", &[Rule::HostMounts]),
+            ("checkpoint=a&checkpoint-dir=/etc", &[Rule::HostMounts]),
+            ("checkpoint-dir=/etc", &[Rule::HostMounts]),
+        ],
+    );
+}
+
+#[test]
 fn checkpoint_routes_are_refused_they_read_and_write_host_directories() {
     let b = default_baseline();
     for (route, query) in [
