@@ -115,6 +115,33 @@ impl Upstream {
         Ok(resp.map(|body| Returning { body, back }))
     }
 
+    /// `GET path` on the Docker socket, for the policy to see an object a request acts on: the
+    /// JSON body, or `None` when dockerd has no such object (404). At most `limit` bytes.
+    pub async fn get_json(&self, path: &str, limit: usize) -> Result<Option<Bytes>, Refusal> {
+        use http_body_util::BodyExt;
+        let parts = Request::get(path)
+            .body(())
+            .map_err(|_| Refusal::BadRequest(format!("{path:?} is not a request target")))?
+            .into_parts()
+            .0;
+        let resp = self
+            .send(parts, Either::Right(Full::new(Bytes::new())), None)
+            .await?;
+        match resp.status() {
+            hyper::StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let body = http_body_util::Limited::new(resp.into_body(), limit);
+                let bytes = body.collect().await.map_err(|_| {
+                    Refusal::UpstreamProtocol("its answer to a lookup was unreadable or too large")
+                })?;
+                Ok(Some(bytes.to_bytes()))
+            }
+            _ => Err(Refusal::UpstreamProtocol(
+                "it refused a lookup of the object the request acts on",
+            )),
+        }
+    }
+
     fn take_idle(&self) -> Option<Sender> {
         let mut idle = self.idle.lock().ok()?;
         while let Some(s) = idle.pop() {

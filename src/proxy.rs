@@ -22,8 +22,9 @@ use crate::forward::{Returning, Upstream};
 use crate::identity::Identity;
 use crate::policy::baseline::Unreadable;
 use crate::policy::inspect;
+use crate::policy::inspect::Json;
 use crate::policy::query::Query;
-use crate::policy::{Decision, RequestView};
+use crate::policy::{self, Decision, RequestView, Target};
 use crate::reject::Refusal;
 use crate::stall::BodyStall;
 use crate::{route, upgrade};
@@ -277,10 +278,19 @@ async fn serve(
         query: &query,
         body: json,
     };
-    let permit = match policy.decide(role, view)? {
+    let mut permit = match policy.decide(role, view)? {
         Decision::Allow(permit) => permit,
         Decision::Deny(denial) => return Err(Refusal::Denied(denial)),
     };
+    // A baseline role acts only on containers it could have created itself.
+    if let Some(target) = policy::target_of(&endpoint).filter(|_| role.has_baseline()) {
+        if let Some((name, inspect)) = look_up(&conn.upstream, target).await? {
+            match policy.decide_target(role, &name, &inspect)? {
+                Ok(warnings) => permit.warnings.extend(warnings),
+                Err(denial) => return Err(Refusal::Denied(denial)),
+            }
+        }
+    }
     record.decision = "allow";
     record.rule = Some(permit.grant);
     record.warnings = permit.warnings;
@@ -335,6 +345,46 @@ async fn serve(
         return Ok(crate::forward::to_client(resp));
     }
     Ok(crate::forward::to_client(resp))
+}
+
+/// Most bytes of an inspect answer read for a target check.
+const LOOKUP_LIMIT: usize = 4 << 20;
+
+/// dockerd's inspect of the container `target` names (for an exec, of its container), with the
+/// name to give in messages; `None` when there is no such object (dockerd will answer 404 to
+/// the request itself).
+async fn look_up(
+    upstream: &Upstream,
+    target: Target<'_>,
+) -> Result<Option<(String, Json)>, Refusal> {
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    let container = match target {
+        Target::Container(id) => id.to_string(),
+        Target::Exec(id) => {
+            let path = format!("/exec/{}/json", utf8_percent_encode(id, NON_ALPHANUMERIC));
+            let Some(bytes) = upstream.get_json(&path, LOOKUP_LIMIT).await? else {
+                return Ok(None);
+            };
+            let exec = inspect::parse_optional(&bytes)?.unwrap_or(Json::Null);
+            match exec.cursor().field("ContainerID")?.as_str()? {
+                Some(c) if !c.is_empty() => c.to_string(),
+                _ => {
+                    return Err(Refusal::UpstreamProtocol(
+                        "its exec inspect names no container",
+                    ))
+                }
+            }
+        }
+    };
+    let path = format!(
+        "/containers/{}/json",
+        utf8_percent_encode(&container, NON_ALPHANUMERIC)
+    );
+    let Some(bytes) = upstream.get_json(&path, LOOKUP_LIMIT).await? else {
+        return Ok(None);
+    };
+    let json = inspect::parse_optional(&bytes)?.unwrap_or(Json::Null);
+    Ok(Some((container, json)))
 }
 
 fn unix_now() -> i64 {

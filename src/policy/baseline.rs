@@ -686,6 +686,54 @@ impl Baseline {
     }
 }
 
+/// The rules whose settings make a container a way onto the host. A baseline role may act on
+/// an existing container (exec, attach, copy, start, update, stop, …) only when none of them
+/// fires on the container's own settings: whoever created it, the role could not have.
+/// Resource, restart and logging settings are not counted, nor the cgroup namespace (the
+/// host's is the daemon default on cgroup v1 hosts).
+const TARGET_RULES: [Rule; 12] = [
+    Rule::Privileged,
+    Rule::HostNetwork,
+    Rule::HostPid,
+    Rule::HostIpc,
+    Rule::HostUts,
+    Rule::HostUserns,
+    Rule::SharedNamespace,
+    Rule::HostMounts,
+    Rule::MountPropagation,
+    Rule::Capabilities,
+    Rule::SecurityOpt,
+    Rule::Devices,
+];
+
+impl Baseline {
+    /// Checks an existing container, from dockerd's inspect of it (`GET /containers/{id}/json`),
+    /// against [`TARGET_RULES`] and unmasked system paths.
+    pub fn check_target(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
+        let mut f = Findings {
+            b: self,
+            out: Outcome::default(),
+        };
+        let hc = inspect.cursor().field("HostConfig")?;
+        f.host_config(&hc)?;
+        f.out.violations.retain(|v| TARGET_RULES.contains(&v.rule));
+        // dockerd fills in the default masked paths; `systempaths=unconfined` leaves them empty.
+        if hc
+            .field("MaskedPaths")?
+            .as_array()?
+            .is_some_and(|a| a.is_empty())
+        {
+            f.violation(
+                Rule::MaskedPaths,
+                "its system paths are unmasked (systempaths=unconfined)",
+            );
+        }
+        f.out.mutations.clear();
+        f.out.rewritten = None;
+        Ok(f.out)
+    }
+}
+
 /// Collects violations (by mode) and mutations while checking one request.
 struct Findings<'b> {
     b: &'b Baseline,

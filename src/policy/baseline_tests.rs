@@ -2901,3 +2901,41 @@ fn a_container_path_with_dot_dot_is_refused_as_the_client_sent_it() {
         "{err}"
     );
 }
+
+/// dockerd's inspect of a container created with `hc` (the fields it fills in for every
+/// container included).
+fn inspected(hc: &str) -> Json {
+    let defaults = r#""MaskedPaths":["/proc/kcore","/proc/keys"],"ReadonlyPaths":["/proc/bus"],"NetworkMode":"default","IpcMode":"private","CgroupnsMode":"host","RestartPolicy":{"Name":"always","MaximumRetryCount":0},"Memory":0,"Runtime":"runc","LogConfig":{"Type":"json-file","Config":{}}"#;
+    let sep = if hc.is_empty() { "" } else { "," };
+    let doc = format!(r#"{{"Id":"abc","HostConfig":{{{defaults}{sep}{hc}}}}}"#);
+    parse_optional(doc.as_bytes()).unwrap().unwrap()
+}
+
+#[test]
+fn an_existing_container_is_judged_by_the_settings_that_reach_the_host() {
+    let b = default_baseline();
+    let target_rules = |hc: &str| -> Vec<Rule> { rules(&b.check_target(&inspected(hc)).unwrap()) };
+    // An ordinary container (restart policy, no limits, the host cgroup namespace of a cgroup
+    // v1 daemon) may be acted on.
+    assert_eq!(target_rules(""), NONE);
+    for (hc, want) in [
+        (r#""Binds":["/:/host:ro"]"#, Rule::HostMounts),
+        (r#""Privileged":true"#, Rule::Privileged),
+        (r#""PidMode":"host""#, Rule::HostPid),
+        (r#""CapAdd":["SYS_ADMIN"]"#, Rule::Capabilities),
+        (
+            r#""Devices":[{"PathOnHost":"/dev/sda","PathInContainer":"/dev/sda","CgroupPermissions":"rwm"}]"#,
+            Rule::Devices,
+        ),
+        (r#""SecurityOpt":["seccomp=unconfined"]"#, Rule::SecurityOpt),
+    ] {
+        assert_eq!(target_rules(hc), [want], "{hc}");
+    }
+    let unmasked = parse_optional(br#"{"HostConfig":{"MaskedPaths":[]}}"#)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rules(&b.check_target(&unmasked).unwrap()),
+        [Rule::MaskedPaths]
+    );
+}

@@ -326,7 +326,90 @@ impl Policy {
     }
 }
 
+/// An existing object a request acts on, which the policy must see before it is let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// A container, by the name or ID the request gives.
+    Container(&'a str),
+    /// An exec instance (its container is the one to judge).
+    Exec(&'a str),
+}
+
+/// What a request on `endpoint` acts on, when that object's own settings matter: every
+/// container route but the reads that cannot reach into it (inspect, logs, top, stats, changes,
+/// wait), and starting or resizing an exec.
+pub fn target_of(endpoint: &Endpoint) -> Option<Target<'_>> {
+    let route = endpoint.route;
+    let id = || endpoint.params.get("id");
+    if route.template.starts_with("/containers/{id}") {
+        let reads = matches!(
+            (route.method, route.template),
+            ("GET", "/containers/{id}/json")
+                | ("GET", "/containers/{id}/logs")
+                | ("GET", "/containers/{id}/top")
+                | ("GET", "/containers/{id}/stats")
+                | ("GET", "/containers/{id}/changes")
+                | ("POST", "/containers/{id}/wait")
+        );
+        return if reads {
+            None
+        } else {
+            id().map(Target::Container)
+        };
+    }
+    if matches!(
+        (route.method, route.template),
+        ("POST", "/exec/{id}/start") | ("POST", "/exec/{id}/resize")
+    ) {
+        return id().map(Target::Exec);
+    }
+    None
+}
+
+impl Policy {
+    /// Whether `role` may act on an existing container, judged from dockerd's inspect of it
+    /// (see [`baseline::Baseline::check_target`]). Roles without a baseline may act on any.
+    /// Under `audit_only`, a denial comes back as a warning instead.
+    pub fn decide_target(
+        &self,
+        role: &Role,
+        container: &str,
+        inspect: &Json,
+    ) -> Result<Result<Vec<String>, Denial>, Unreadable> {
+        let Some(baseline) = &role.baseline else {
+            return Ok(Ok(Vec::new()));
+        };
+        let outcome = baseline.check_target(inspect)?;
+        let mut warnings = Vec::new();
+        for v in outcome.violations {
+            let reason = format!(
+                "container {container:?} was created with settings this role may not use, so it may not act on it: {}",
+                v.reason
+            );
+            match v.mode {
+                Mode::Enforce if !self.audit_only => {
+                    return Ok(Err(Denial {
+                        rule: v.rule.id().to_string(),
+                        reason,
+                        role: role.name.clone(),
+                    }))
+                }
+                Mode::Enforce | Mode::Warn => {
+                    warnings.push(format!("would deny (rule {}): {reason}", v.rule.id()))
+                }
+                Mode::Off => {}
+            }
+        }
+        Ok(Ok(warnings))
+    }
+}
+
 impl Role {
+    /// Whether requests of this role are judged on their content (it extends `baseline`).
+    pub fn has_baseline(&self) -> bool {
+        self.baseline.is_some()
+    }
+
     fn decide(&self, req: RequestView<'_>) -> Result<Decision, Unreadable> {
         let mut permit = match self.decide_route(req.endpoint) {
             Ok(p) => p,

@@ -311,3 +311,61 @@ print("ok:", c.containers.run("busybox:local", ["echo", "sdk fine"], remove=True
     );
     assert!(stdout.contains("ok: sdk fine"), "{stdout}");
 }
+
+#[test]
+fn a_baseline_role_may_not_act_on_a_container_it_could_not_have_created() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    // An admin's container with the host's root mounted: a way onto the host for whoever can
+    // exec into it, copy out of it, or start an exec an admin prepared in it.
+    let agent = unique("agent");
+    admin.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &agent,
+        "-v",
+        "/:/host:ro",
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    let err = dev.fails(&["exec", &agent, "cat", "/host/etc/hostname"]);
+    assert!(
+        err.contains("was created with settings this role may not use"),
+        "{err}"
+    );
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    let err = dev.fails(&["cp", &format!("{agent}:/host/etc/hostname"), "-"]);
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    // An exec an admin created in it cannot be started by dev either.
+    let body = r#"{"Cmd":["cat","/host/etc/hostname"],"AttachStdout":true}"#;
+    let resp = gate.raw(
+        ADMIN,
+        format!(
+            "POST /containers/{agent}/exec HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let json = resp.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let created: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let exec_id = created["Id"].as_str().unwrap();
+    let resp = gate.raw(
+        DEV,
+        format!(
+            "POST /exec/{exec_id}/start HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+        )
+        .as_bytes(),
+    );
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    assert!(resp.contains("rule host-mounts"), "{resp}");
+    // A container dev could have created is dev's to act on, whoever created it.
+    let plain = admin.sleeper("plain");
+    assert_eq!(dev.ok(&["exec", &plain, "echo", "ok"]).trim(), "ok");
+    admin.ok(&["rm", "-f", &agent, &plain]);
+}
