@@ -20,7 +20,7 @@ use crate::audit::{method_name, Audit, Record, Who};
 use crate::config::Config;
 use crate::forward::{Returning, Upstream};
 use crate::identity::Identity;
-use crate::policy::baseline::Unreadable;
+use crate::policy::baseline::{Baseline, Unreadable};
 use crate::policy::inspect;
 use crate::policy::inspect::Json;
 use crate::policy::query::Query;
@@ -273,6 +273,12 @@ async fn serve(
         Some(b) => inspect::parse_optional(b)?,
         None => None,
     };
+    let named_volumes = match &json {
+        Some(body) if role.has_baseline() && endpoint.route.template == "/containers/create" => {
+            Baseline::named_volumes(body)?
+        }
+        _ => Vec::new(),
+    };
     let view = RequestView {
         endpoint: &endpoint,
         query: &query,
@@ -282,6 +288,21 @@ async fn serve(
         Decision::Allow(permit) => permit,
         Decision::Deny(denial) => return Err(Refusal::Denied(denial)),
     };
+    // Nor mounts a named volume created with options it could not have used.
+    for name in named_volumes {
+        let path = format!(
+            "/volumes/{}",
+            percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let Some(bytes) = conn.upstream.get_json(&path, LOOKUP_LIMIT).await? else {
+            continue;
+        };
+        let inspect = inspect::parse_optional(&bytes)?.unwrap_or(Json::Null);
+        match policy.decide_volume(role, &name, &inspect)? {
+            Ok(warnings) => permit.warnings.extend(warnings),
+            Err(denial) => return Err(Refusal::Denied(denial)),
+        }
+    }
     // A baseline role acts only on containers it could have created itself.
     if let Some(target) = policy::target_of(&endpoint).filter(|_| role.has_baseline()) {
         if let Some((name, inspect)) = look_up(&conn.upstream, target).await? {

@@ -732,6 +732,46 @@ impl Baseline {
         f.out.rewritten = None;
         Ok(f.out)
     }
+
+    /// Checks an existing named volume a request mounts, from dockerd's inspect of it
+    /// (`GET /volumes/{name}`): its driver and driver options, as at `docker volume create`.
+    pub fn check_volume(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
+        let mut f = Findings {
+            b: self,
+            out: Outcome::default(),
+        };
+        let v = inspect.cursor();
+        let driver = v.field("Driver")?.as_str()?.unwrap_or("");
+        let name = v.field("Name")?.as_str()?.unwrap_or("");
+        f.volume_driver_options(driver, &v.field("Options")?, &format!("volume {name}"))?;
+        Ok(f.out)
+    }
+
+    /// The named volumes a container-create body mounts (`-v name:/dst`, `--mount
+    /// type=volume,source=name`), which may exist already with options of their own.
+    pub fn named_volumes(body: &Json) -> Result<Vec<String>, Unreadable> {
+        let hc = body.cursor().field("HostConfig")?;
+        let mut names = Vec::new();
+        for bind in hc.field("Binds")?.items()? {
+            let Some(spec) = bind.as_str()? else { continue };
+            let parts: Vec<&str> = spec.splitn(4, ':').collect();
+            if let [src, _, ..] = parts.as_slice() {
+                if !src.is_empty() && !src.starts_with('/') {
+                    names.push(src.to_string());
+                }
+            }
+        }
+        for m in hc.field("Mounts")?.items()? {
+            if m.field("Type")?.as_str()? == Some("volume") {
+                if let Some(src) = m.field("Source")?.as_str()?.filter(|s| !s.is_empty()) {
+                    names.push(src.to_string());
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
 }
 
 /// Collects violations (by mode) and mutations while checking one request.

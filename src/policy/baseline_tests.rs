@@ -2939,3 +2939,33 @@ fn an_existing_container_is_judged_by_the_settings_that_reach_the_host() {
         [Rule::MaskedPaths]
     );
 }
+
+#[test]
+fn named_volumes_are_read_from_binds_and_volume_mounts_and_judged_by_their_options() {
+    let body = parse_optional(
+        br#"{"hostconfig":{"Binds":["data:/d","/srv/x:/x","cache:/c:ro","anon"],"Mounts":[{"Type":"volume","Source":"m"},{"Type":"bind","Source":"/etc"},{"Type":"volume"}]}}"#,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        Baseline::named_volumes(&body).unwrap(),
+        ["cache", "data", "m"]
+    );
+    let b = configured("bind_allowed: [/srv/work]");
+    let volume = |opts: &str| {
+        let doc = format!(r#"{{"Name":"v","Driver":"local","Options":{opts}}}"#);
+        rules(
+            &b.check_volume(&parse_optional(doc.as_bytes()).unwrap().unwrap())
+                .unwrap(),
+        )
+    };
+    assert_eq!(volume("null"), NONE);
+    assert_eq!(
+        volume(r#"{"type":"none","o":"bind,ro","device":"/srv/work"}"#),
+        NONE
+    );
+    assert_eq!(
+        volume(r#"{"type":"none","o":"bind","device":"/etc"}"#),
+        [Rule::HostMounts]
+    );
+}

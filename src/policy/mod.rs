@@ -376,16 +376,37 @@ impl Policy {
         container: &str,
         inspect: &Json,
     ) -> Result<Result<Vec<String>, Denial>, Unreadable> {
+        let what = format!("container {container:?} was created with settings this role may not use, so it may not act on it");
+        self.decide_existing(role, &what, |b| b.check_target(inspect))
+    }
+
+    /// Whether `role` may mount an existing named volume, judged from dockerd's inspect of it
+    /// (see [`baseline::Baseline::check_volume`]).
+    pub fn decide_volume(
+        &self,
+        role: &Role,
+        volume: &str,
+        inspect: &Json,
+    ) -> Result<Result<Vec<String>, Denial>, Unreadable> {
+        let what = format!("volume {volume:?} was created with options this role may not use, so it may not mount it");
+        self.decide_existing(role, &what, |b| b.check_volume(inspect))
+    }
+
+    /// The verdict on an existing object, from `check` by the role's baseline: warnings, or the
+    /// first enforced violation as a denial (`what` says which object and why).
+    fn decide_existing(
+        &self,
+        role: &Role,
+        what: &str,
+        check: impl FnOnce(&Baseline) -> Result<baseline::Outcome, Unreadable>,
+    ) -> Result<Result<Vec<String>, Denial>, Unreadable> {
         let Some(baseline) = &role.baseline else {
             return Ok(Ok(Vec::new()));
         };
-        let outcome = baseline.check_target(inspect)?;
+        let outcome = check(baseline)?;
         let mut warnings = Vec::new();
         for v in outcome.violations {
-            let reason = format!(
-                "container {container:?} was created with settings this role may not use, so it may not act on it: {}",
-                v.reason
-            );
+            let reason = format!("{what}: {}", v.reason);
             match v.mode {
                 Mode::Enforce if !self.audit_only => {
                     return Ok(Err(Denial {

@@ -369,3 +369,53 @@ fn a_baseline_role_may_not_act_on_a_container_it_could_not_have_created() {
     assert_eq!(dev.ok(&["exec", &plain, "echo", "ok"]).trim(), "ok");
     admin.ok(&["rm", "-f", &agent, &plain]);
 }
+
+#[test]
+fn a_named_volume_created_with_host_bind_options_may_not_be_mounted_by_a_baseline_role() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    let etc = unique("adminetc");
+    admin.ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        "device=/etc",
+        &etc,
+    ]);
+    let err = dev.fails(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{etc}:/x"),
+        "busybox:local",
+        "true",
+    ]);
+    assert!(
+        err.contains("was created with options this role may not use"),
+        "{err}"
+    );
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    let mount = format!("type=volume,source={etc},target=/x");
+    let err = dev.fails(&["run", "--rm", "--mount", &mount, "busybox:local", "true"]);
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    // A plain named volume is anyone's to mount.
+    let plain = unique("plainvol");
+    admin.ok(&["volume", "create", &plain]);
+    let out = dev.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{plain}:/x"),
+        "busybox:local",
+        "echo",
+        "ok",
+    ]);
+    assert_eq!(out.trim(), "ok");
+    admin.ok(&["volume", "rm", &etc, &plain]);
+}
