@@ -136,6 +136,22 @@ impl Upstream {
                 })?;
                 Ok(Some(bytes.to_bytes()))
             }
+            s if s.is_client_error() => {
+                // dockerd's own answer (an ambiguous ID prefix, a bad name) is the client's.
+                let body = http_body_util::Limited::new(resp.into_body(), 64 * 1024);
+                let text = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let message = serde_json::from_slice::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v["message"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| s.to_string());
+                Err(Refusal::BadRequest(format!(
+                    "looking up {path} before deciding: dockerd answered: {message}"
+                )))
+            }
             _ => Err(Refusal::UpstreamProtocol(
                 "it refused a lookup of the object the request acts on",
             )),

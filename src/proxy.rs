@@ -288,28 +288,36 @@ async fn serve(
         Decision::Allow(permit) => permit,
         Decision::Deny(denial) => return Err(Refusal::Denied(denial)),
     };
-    // Nor mounts a named volume created with options it could not have used.
-    for name in named_volumes {
-        let path = format!(
-            "/volumes/{}",
-            percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC)
-        );
-        let Some(bytes) = conn.upstream.get_json(&path, LOOKUP_LIMIT).await? else {
-            continue;
-        };
-        let inspect = inspect::parse_optional(&bytes)?.unwrap_or(Json::Null);
-        match policy.decide_volume(role, &name, &inspect)? {
-            Ok(warnings) => permit.warnings.extend(warnings),
-            Err(denial) => return Err(Refusal::Denied(denial)),
-        }
+    // A baseline role mounts only named volumes it could have created itself...
+    let judge = Judge {
+        policy,
+        role,
+        upstream: &conn.upstream,
+    };
+    for name in named_volumes.iter().take(MAX_LOOKUPS) {
+        permit.warnings.extend(judge.volume(name).await?);
     }
-    // A baseline role acts only on containers it could have created itself.
-    if let Some(target) = policy::target_of(&endpoint).filter(|_| role.has_baseline()) {
-        if let Some((name, inspect)) = look_up(&conn.upstream, target).await? {
-            match policy.decide_target(role, &name, &inspect)? {
-                Ok(warnings) => permit.warnings.extend(warnings),
-                Err(denial) => return Err(Refusal::Denied(denial)),
-            }
+    if named_volumes.len() > MAX_LOOKUPS {
+        return Err(Refusal::BadRequest(format!(
+            "more than {MAX_LOOKUPS} named volumes in one create; mount fewer"
+        )));
+    }
+    // ...and acts only on containers (and execs) it could have created itself. The request is
+    // sent on with the container's full ID, so dockerd acts on the container judged, whatever
+    // the name or ID prefix resolves to by then.
+    let commit = (endpoint.route.template == "/commit")
+        .then(|| query.get("container").ok().flatten())
+        .flatten()
+        .filter(|c| !c.is_empty())
+        .map(Target::Container);
+    if let Some(target) = policy::target_of(&endpoint)
+        .or(commit)
+        .filter(|_| role.has_baseline())
+    {
+        let (full_id, warnings) = judge.target(target).await?;
+        permit.warnings.extend(warnings);
+        if let (Some(id), Target::Container(_), false) = (full_id, target, commit.is_some()) {
+            parts.uri = with_container_id(&parts.uri, &endpoint, &id)?;
         }
     }
     record.decision = "allow";
@@ -371,41 +379,146 @@ async fn serve(
 /// Most bytes of an inspect answer read for a target check.
 const LOOKUP_LIMIT: usize = 4 << 20;
 
-/// dockerd's inspect of the container `target` names (for an exec, of its container), with the
-/// name to give in messages; `None` when there is no such object (dockerd will answer 404 to
-/// the request itself).
-async fn look_up(
-    upstream: &Upstream,
-    target: Target<'_>,
-) -> Result<Option<(String, Json)>, Refusal> {
-    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-    let container = match target {
-        Target::Container(id) => id.to_string(),
-        Target::Exec(id) => {
-            let path = format!("/exec/{}/json", utf8_percent_encode(id, NON_ALPHANUMERIC));
-            let Some(bytes) = upstream.get_json(&path, LOOKUP_LIMIT).await? else {
-                return Ok(None);
-            };
-            let exec = inspect::parse_optional(&bytes)?.unwrap_or(Json::Null);
-            match exec.cursor().field("ContainerID")?.as_str()? {
-                Some(c) if !c.is_empty() => c.to_string(),
-                _ => {
-                    return Err(Refusal::UpstreamProtocol(
-                        "its exec inspect names no container",
-                    ))
+/// Most objects looked up for one request.
+const MAX_LOOKUPS: usize = 16;
+
+/// Judges existing objects a baseline role's request uses, from dockerd's inspect of them.
+struct Judge<'a> {
+    policy: &'a crate::policy::Policy,
+    role: &'a crate::policy::Role,
+    upstream: &'a Upstream,
+}
+
+impl Judge<'_> {
+    /// A named volume the request mounts: warnings, or the denial. One that does not exist yet
+    /// is created plain by dockerd.
+    async fn volume(&self, name: &str) -> Result<Vec<String>, Refusal> {
+        let Some(inspect) = self.inspect("volumes", name, "").await? else {
+            return Ok(Vec::new());
+        };
+        let what = format!("volume {name:?}");
+        let verdict = self.policy.decide_volume(self.role, name, &inspect);
+        self.settle(&what, verdict)
+    }
+
+    /// The container `target` names (for an exec, the exec and its container), with the
+    /// volumes it mounts: its full ID and the warnings, or the denial. `None` when dockerd has
+    /// no such object (it answers the request itself with 404).
+    async fn target(&self, target: Target<'_>) -> Result<(Option<String>, Vec<String>), Refusal> {
+        let mut warnings = Vec::new();
+        let container = match target {
+            Target::Container(reference) => reference.to_string(),
+            Target::Exec(id) => {
+                let Some(exec) = self.inspect("exec", id, "/json").await? else {
+                    return Ok((None, warnings));
+                };
+                let what = format!("exec {id:?}");
+                let verdict = self.policy.decide_exec(self.role, id, &exec);
+                warnings.extend(self.settle(&what, verdict)?);
+                let field = exec.cursor().field("ContainerID");
+                match field.and_then(|c| c.as_str()).ok().flatten() {
+                    Some(c) if !c.is_empty() => c.to_string(),
+                    _ => {
+                        return Err(Refusal::UpstreamProtocol(
+                            "its exec inspect names no container",
+                        ))
+                    }
+                }
+            }
+        };
+        let Some(inspect) = self.inspect("containers", &container, "/json").await? else {
+            return Ok((None, warnings));
+        };
+        let what = format!("container {container:?}");
+        let verdict = self.policy.decide_target(self.role, &container, &inspect);
+        warnings.extend(self.settle(&what, verdict)?);
+        // Named volumes it mounts are judged like those of a create.
+        let root = inspect.cursor();
+        let mounts = root
+            .field("Mounts")
+            .and_then(|m| m.items().map(|i| i.collect::<Vec<_>>()));
+        for m in mounts.unwrap_or_default().iter().take(MAX_LOOKUPS) {
+            let is_volume =
+                m.field("Type").ok().and_then(|t| t.as_str().ok().flatten()) == Some("volume");
+            if let Some(name) = m.field("Name").ok().and_then(|n| n.as_str().ok().flatten()) {
+                if is_volume && !name.is_empty() {
+                    warnings.extend(self.volume(name).await?);
                 }
             }
         }
-    };
-    let path = format!(
-        "/containers/{}/json",
-        utf8_percent_encode(&container, NON_ALPHANUMERIC)
-    );
-    let Some(bytes) = upstream.get_json(&path, LOOKUP_LIMIT).await? else {
-        return Ok(None);
-    };
-    let json = inspect::parse_optional(&bytes)?.unwrap_or(Json::Null);
-    Ok(Some((container, json)))
+        let id = root
+            .field("Id")
+            .ok()
+            .and_then(|i| i.as_str().ok().flatten());
+        match id {
+            Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Ok((Some(id.to_string()), warnings))
+            }
+            _ => Err(Refusal::UpstreamProtocol(
+                "its container inspect gives no hexadecimal Id",
+            )),
+        }
+    }
+
+    /// dockerd's inspect (`GET /{kind}/{name}{tail}`), parsed; `None` on 404.
+    async fn inspect(&self, kind: &str, name: &str, tail: &str) -> Result<Option<Json>, Refusal> {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        let path = format!(
+            "/{kind}/{}{tail}",
+            utf8_percent_encode(name, NON_ALPHANUMERIC)
+        );
+        let Some(bytes) = self.upstream.get_json(&path, LOOKUP_LIMIT).await? else {
+            return Ok(None);
+        };
+        match inspect::parse_optional(&bytes) {
+            Ok(json) => Ok(Some(json.unwrap_or(Json::Null))),
+            Err(_) => Err(Refusal::UpstreamProtocol(
+                "its inspect of the object the request uses is not readable JSON",
+            )),
+        }
+    }
+
+    /// A verdict on an existing object: an object whose own settings cannot be judged is
+    /// refused (rule uninspectable), not blamed on the request.
+    fn settle(
+        &self,
+        what: &str,
+        verdict: Result<Result<Vec<String>, crate::policy::Denial>, Unreadable>,
+    ) -> Result<Vec<String>, Refusal> {
+        match verdict {
+            Ok(Ok(warnings)) => Ok(warnings),
+            Ok(Err(denial)) => Err(Refusal::Denied(denial)),
+            Err(e) => Err(Refusal::Denied(crate::policy::Denial {
+                rule: "uninspectable".into(),
+                reason: format!(
+                    "{what} has settings dockgate cannot judge ({e}), so this role may not use it"
+                ),
+                role: self.role.name.clone(),
+            })),
+        }
+    }
+}
+
+/// The request target with its container reference replaced by the container's full ID (the
+/// version prefix, the rest of the route and the query kept).
+fn with_container_id(
+    uri: &hyper::Uri,
+    endpoint: &route::Endpoint,
+    id: &str,
+) -> Result<hyper::Uri, Refusal> {
+    let tail = endpoint
+        .route
+        .template
+        .split_once("{id}")
+        .map_or("", |(_, t)| t);
+    let version = endpoint
+        .version
+        .map(|v| format!("/v{v}"))
+        .unwrap_or_default();
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    format!("{version}/containers/{id}{tail}{query}")
+        .parse()
+        .map_err(|_| Refusal::UpstreamProtocol("it gave a container ID that is not a path segment"))
 }
 
 fn unix_now() -> i64 {
@@ -537,4 +650,36 @@ async fn read_json_body(
         }
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_container_reference_is_replaced_by_the_full_id_keeping_version_route_and_query() {
+        let id = "3f2a".repeat(16);
+        for (path, want) in [
+            (
+                "/v1.41/containers/web/archive?path=%2Ftmp",
+                format!("/v1.41/containers/{id}/archive?path=%2Ftmp"),
+            ),
+            ("/containers/3f2a/exec", format!("/containers/{id}/exec")),
+            ("/v1.41/containers/web", format!("/v1.41/containers/{id}")),
+        ] {
+            let uri: hyper::Uri = path.parse().unwrap();
+            let method = if path.ends_with("web") {
+                "DELETE"
+            } else if path.contains("archive") {
+                "GET"
+            } else {
+                "POST"
+            };
+            let endpoint = route::classify(method, uri.path()).unwrap();
+            assert_eq!(
+                with_container_id(&uri, &endpoint, &id).unwrap().to_string(),
+                want
+            );
+        }
+    }
 }

@@ -717,19 +717,29 @@ impl Baseline {
         let hc = inspect.cursor().field("HostConfig")?;
         f.host_config(&hc)?;
         f.out.violations.retain(|v| TARGET_RULES.contains(&v.rule));
-        // dockerd fills in the default masked paths; `systempaths=unconfined` leaves them empty.
-        if hc
-            .field("MaskedPaths")?
-            .as_array()?
-            .is_some_and(|a| a.is_empty())
-        {
-            f.violation(
-                Rule::MaskedPaths,
-                "its system paths are unmasked (systempaths=unconfined)",
-            );
+        // dockerd fills in the default masked and read-only paths; `systempaths=unconfined`
+        // (or an API client) leaves them empty.
+        for field in ["MaskedPaths", "ReadonlyPaths"] {
+            if hc.field(field)?.as_array()?.is_some_and(|a| a.is_empty()) {
+                f.violation(
+                    Rule::MaskedPaths,
+                    format!("its system paths are unprotected (empty {field})"),
+                );
+            }
         }
         f.out.mutations.clear();
         f.out.rewritten = None;
+        Ok(f.out)
+    }
+
+    /// Checks an existing exec instance a request starts, from dockerd's inspect of it
+    /// (`GET /exec/{id}/json`): its process settings, as at exec create.
+    pub fn check_exec(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
+        let mut f = Findings {
+            b: self,
+            out: Outcome::default(),
+        };
+        f.exec_create(inspect.cursor().field("ProcessConfig")?)?;
         Ok(f.out)
     }
 

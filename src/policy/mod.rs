@@ -380,6 +380,21 @@ impl Policy {
         self.decide_existing(role, &what, |b| b.check_target(inspect))
     }
 
+    /// Whether `role` may start an existing exec instance, judged from dockerd's inspect of it
+    /// (see [`baseline::Baseline::check_exec`]): whoever created it, the role could not have
+    /// created a privileged or root one.
+    pub fn decide_exec(
+        &self,
+        role: &Role,
+        exec: &str,
+        inspect: &Json,
+    ) -> Result<Result<Vec<String>, Denial>, Unreadable> {
+        let what = format!(
+            "exec {exec:?} was created with settings this role may not use, so it may not start it"
+        );
+        self.decide_existing(role, &what, |b| b.check_exec(inspect))
+    }
+
     /// Whether `role` may mount an existing named volume, judged from dockerd's inspect of it
     /// (see [`baseline::Baseline::check_volume`]).
     pub fn decide_volume(

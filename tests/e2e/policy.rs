@@ -364,10 +364,97 @@ fn a_baseline_role_may_not_act_on_a_container_it_could_not_have_created() {
     );
     assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
     assert!(resp.contains("rule host-mounts"), "{resp}");
-    // A container dev could have created is dev's to act on, whoever created it.
+    // A container dev could have created is dev's to act on, whoever created it...
     let plain = admin.sleeper("plain");
     assert_eq!(dev.ok(&["exec", &plain, "echo", "ok"]).trim(), "ok");
-    admin.ok(&["rm", "-f", &agent, &plain]);
+    // ...but not a privileged exec an admin prepared in it.
+    let body = r#"{"Cmd":["id"],"Privileged":true,"AttachStdout":true}"#;
+    let resp = gate.raw(
+        ADMIN,
+        format!(
+            "POST /containers/{plain}/exec HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let json = resp.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let created: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let exec_id = created["Id"].as_str().unwrap();
+    let resp = gate.raw(
+        DEV,
+        format!(
+            "POST /exec/{exec_id}/start HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+        )
+        .as_bytes(),
+    );
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    assert!(resp.contains("rule exec-privileged"), "{resp}");
+    // Nor a container that mounts a volume an admin made from a host path.
+    let etc = unique("etcvol");
+    admin.ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        "device=/etc",
+        &etc,
+    ]);
+    let tools = unique("tools");
+    admin.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &tools,
+        "-v",
+        &format!("{etc}:/x"),
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    let err = dev.fails(&["exec", &tools, "cat", "/x/hostname"]);
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    let err = dev.fails(&["cp", &format!("{tools}:/x/hostname"), "-"]);
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    admin.ok(&["rm", "-f", &agent, &plain, &tools]);
+    admin.ok(&["volume", "rm", &etc]);
+}
+
+#[test]
+fn a_baseline_role_works_on_its_own_containers_by_name_as_before() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let dev = gate.docker(DEV);
+    let name = unique("mine");
+    // Its root filesystem is read-only (injected): files go to a volume of its own.
+    let data = format!("{name}-data");
+    let mount = format!("{data}:/data");
+    let run = [
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-v",
+        &mount,
+        "busybox:local",
+        "sleep",
+        "300",
+    ];
+    dev.ok(&run);
+    assert_eq!(dev.ok(&["exec", &name, "echo", "ok"]).trim(), "ok");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "hello").unwrap();
+    let into = format!("{name}:/data/f");
+    dev.ok(&["cp", file.path().to_str().unwrap(), &into]);
+    assert_eq!(dev.ok(&["exec", &name, "cat", "/data/f"]), "hello");
+    dev.ok(&["stop", "-t", "0", &name]);
+    dev.ok(&["start", &name]);
+    dev.ok(&["rm", "-f", &name]);
+    gate.docker(ADMIN).ok(&["volume", "rm", &data]);
 }
 
 #[test]
