@@ -273,6 +273,23 @@ async fn serve(
         Some(b) => inspect::parse_optional(b)?,
         None => None,
     };
+    // The container a network connect or disconnect names in its body.
+    let body_container = match &json {
+        Some(body)
+            if role.has_baseline()
+                && matches!(
+                    endpoint.route.template,
+                    "/networks/{id}/connect" | "/networks/{id}/disconnect"
+                ) =>
+        {
+            body.cursor()
+                .field("Container")
+                .and_then(|c| c.as_str())
+                .map_err(Unreadable::from)?
+                .map(str::to_string)
+        }
+        _ => None,
+    };
     let named_volumes = match &json {
         Some(body) if role.has_baseline() && endpoint.route.template == "/containers/create" => {
             Baseline::named_volumes(body)?
@@ -310,13 +327,16 @@ async fn serve(
         .flatten()
         .filter(|c| !c.is_empty())
         .map(Target::Container);
+    let connected = body_container.as_deref().map(Target::Container);
     if let Some(target) = policy::target_of(&endpoint)
         .or(commit)
+        .or(connected)
         .filter(|_| role.has_baseline())
     {
         let (full_id, warnings) = judge.target(target).await?;
         permit.warnings.extend(warnings);
-        if let (Some(id), Target::Container(_), false) = (full_id, target, commit.is_some()) {
+        let in_path = commit.is_none() && connected.is_none();
+        if let (Some(id), Target::Container(_), true) = (full_id, target, in_path) {
             parts.uri = with_container_id(&parts.uri, &endpoint, &id)?;
         }
     }

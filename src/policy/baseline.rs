@@ -569,6 +569,8 @@ impl Baseline {
                 | ("POST", "/containers/{id}/start")
                 | ("POST", "/volumes/create")
                 | ("POST", "/networks/create")
+                | ("POST", "/networks/{id}/connect")
+                | ("POST", "/networks/{id}/disconnect")
         )
     }
 

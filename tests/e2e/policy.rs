@@ -506,3 +506,43 @@ fn a_named_volume_created_with_host_bind_options_may_not_be_mounted_by_a_baselin
     assert_eq!(out.trim(), "ok");
     admin.ok(&["volume", "rm", &etc, &plain]);
 }
+
+#[test]
+fn a_baseline_role_may_not_connect_a_container_it_could_not_have_created() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    let net = unique("net");
+    dev.ok(&["network", "create", &net]);
+    let agent = unique("agent");
+    let host = "/:/host:ro";
+    admin.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &agent,
+        "-v",
+        host,
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    let err = dev.fails(&["network", "connect", &net, &agent]);
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    // Its own containers it connects as before.
+    let mine = unique("mine");
+    dev.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &mine,
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    dev.ok(&["network", "connect", &net, &mine]);
+    dev.ok(&["network", "disconnect", &net, &mine]);
+    admin.ok(&["rm", "-f", &agent, &mine]);
+    admin.ok(&["network", "rm", &net]);
+}
