@@ -312,6 +312,34 @@ print("ok:", c.containers.run("busybox:local", ["echo", "sdk fine"], remove=True
     assert!(stdout.contains("ok: sdk fine"), "{stdout}");
 }
 
+/// Creates an exec (`body`) in `container` as admin, through the gate; returns its ID.
+fn exec_created_by_admin(gate: &Gate, container: &str, body: &str) -> String {
+    let resp = gate.raw(
+        ADMIN,
+        format!(
+            "POST /containers/{container}/exec HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let json = resp.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let created: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    created["Id"].as_str().unwrap().to_string()
+}
+
+/// Starts exec `id` as dev; returns the whole response.
+fn exec_started_by_dev(gate: &Gate, id: &str) -> String {
+    gate.raw(
+        DEV,
+        format!(
+            "POST /exec/{id}/start HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+        )
+        .as_bytes(),
+    )
+}
+
 #[test]
 fn a_baseline_role_may_not_act_on_a_container_it_could_not_have_created() {
     let sock = require_docker!();
@@ -342,26 +370,8 @@ fn a_baseline_role_may_not_act_on_a_container_it_could_not_have_created() {
     assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
     // An exec an admin created in it cannot be started by dev either.
     let body = r#"{"Cmd":["cat","/host/etc/hostname"],"AttachStdout":true}"#;
-    let resp = gate.raw(
-        ADMIN,
-        format!(
-            "POST /containers/{agent}/exec HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    let json = resp.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let created: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
-    let exec_id = created["Id"].as_str().unwrap();
-    let resp = gate.raw(
-        DEV,
-        format!(
-            "POST /exec/{exec_id}/start HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
-        )
-        .as_bytes(),
-    );
+    let exec_id = exec_created_by_admin(&gate, &agent, body);
+    let resp = exec_started_by_dev(&gate, &exec_id);
     assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
     assert!(resp.contains("rule host-mounts"), "{resp}");
     // A container dev could have created is dev's to act on, whoever created it...
@@ -369,26 +379,8 @@ fn a_baseline_role_may_not_act_on_a_container_it_could_not_have_created() {
     assert_eq!(dev.ok(&["exec", &plain, "echo", "ok"]).trim(), "ok");
     // ...but not a privileged exec an admin prepared in it.
     let body = r#"{"Cmd":["id"],"Privileged":true,"AttachStdout":true}"#;
-    let resp = gate.raw(
-        ADMIN,
-        format!(
-            "POST /containers/{plain}/exec HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    let json = resp.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let created: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
-    let exec_id = created["Id"].as_str().unwrap();
-    let resp = gate.raw(
-        DEV,
-        format!(
-            "POST /exec/{exec_id}/start HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
-        )
-        .as_bytes(),
-    );
+    let exec_id = exec_created_by_admin(&gate, &plain, body);
+    let resp = exec_started_by_dev(&gate, &exec_id);
     assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
     assert!(resp.contains("rule exec-privileged"), "{resp}");
     // Nor a container that mounts a volume an admin made from a host path.
