@@ -13,22 +13,56 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// `S`, whose writes fail with `TimedOut` once one has waited `limit` without progress.
-pub struct WriteStall<S> {
-    inner: S,
+/// How long a transfer has waited on the client without progress.
+struct Stall {
     limit: Duration,
     /// Allocated at the first stall and reused; `stalled` says whether it is running.
     deadline: Option<Pin<Box<Sleep>>>,
     stalled: bool,
 }
 
+impl Stall {
+    fn new(limit: Duration) -> Stall {
+        Stall {
+            limit,
+            deadline: None,
+            stalled: false,
+        }
+    }
+
+    /// The transfer moved: any stall is over.
+    fn progressed(&mut self) {
+        self.stalled = false;
+    }
+
+    /// The transfer is waiting on the client: starts a stall, or says whether it has now lasted
+    /// `limit` (the task is woken when it does).
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.stalled {
+            self.stalled = true;
+            let at = Instant::now() + self.limit;
+            match self.deadline.as_mut() {
+                Some(deadline) => deadline.as_mut().reset(at),
+                None => self.deadline = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+        }
+        self.deadline
+            .as_mut()
+            .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
+    }
+}
+
+/// `S`, whose writes fail with `TimedOut` once one has waited `limit` without progress.
+pub struct WriteStall<S> {
+    inner: S,
+    stall: Stall,
+}
+
 impl<S> WriteStall<S> {
     pub fn new(inner: S, limit: Duration) -> WriteStall<S> {
         WriteStall {
             inner,
-            limit,
-            deadline: None,
-            stalled: false,
+            stall: Stall::new(limit),
         }
     }
 
@@ -47,23 +81,15 @@ impl<S> WriteStall<S> {
         polled: Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         if polled.is_ready() {
-            self.stalled = false;
+            self.stall.progressed();
             return polled;
         }
-        let at = Instant::now() + self.limit;
-        let deadline = self
-            .deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-        if !self.stalled {
-            self.stalled = true;
-            deadline.as_mut().reset(at);
-        }
-        if deadline.as_mut().poll(cx).is_ready() {
+        if self.stall.expired(cx) {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
                     "the client has read nothing for {}s (limits.stall_timeout_secs)",
-                    self.limit.as_secs()
+                    self.stall.limit.as_secs()
                 ),
             )));
         }
@@ -119,9 +145,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStall<S> {
 /// `limit` while dockgate waited for more (a body dockerd is slow to take is not counted).
 pub struct BodyStall {
     inner: hyper::body::Incoming,
-    limit: Duration,
-    deadline: Option<Pin<Box<Sleep>>>,
-    stalled: bool,
+    stall: Stall,
 }
 
 /// Why a streamed request body was cut.
@@ -137,9 +161,7 @@ impl BodyStall {
     pub fn new(inner: hyper::body::Incoming, limit: Duration) -> BodyStall {
         BodyStall {
             inner,
-            limit,
-            deadline: None,
-            stalled: false,
+            stall: Stall::new(limit),
         }
     }
 }
@@ -154,19 +176,11 @@ impl hyper::body::Body for BodyStall {
     ) -> Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, BodyError>>> {
         let this = &mut *self;
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
-            this.stalled = false;
+            this.stall.progressed();
             return Poll::Ready(frame.map(|f| f.map_err(BodyError::from)));
         }
-        let at = Instant::now() + this.limit;
-        let deadline = this
-            .deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-        if !this.stalled {
-            this.stalled = true;
-            deadline.as_mut().reset(at);
-        }
-        if deadline.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err(BodyError::Stalled(this.limit.as_secs()))));
+        if this.stall.expired(cx) {
+            return Poll::Ready(Some(Err(BodyError::Stalled(this.stall.limit.as_secs()))));
         }
         Poll::Pending
     }

@@ -312,6 +312,19 @@ print("ok:", c.containers.run("busybox:local", ["echo", "sdk fine"], remove=True
     assert!(stdout.contains("ok: sdk fine"), "{stdout}");
 }
 
+/// Creates, as admin, a named volume `name` bound from the host's /etc.
+fn etc_volume(admin: &Docker, name: &str) {
+    let opts = [
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        "device=/etc",
+    ];
+    admin.ok(&[&["volume", "create"][..], &opts, &[name]].concat());
+}
+
 /// Creates an exec (`body`) in `container` as admin, through the gate; returns its ID.
 fn exec_created_by_admin(gate: &Gate, container: &str, body: &str) -> String {
     let resp = gate.raw(
@@ -385,17 +398,7 @@ fn a_baseline_role_may_not_act_on_a_container_it_could_not_have_created() {
     assert!(resp.contains("rule exec-privileged"), "{resp}");
     // Nor a container that mounts a volume an admin made from a host path.
     let etc = unique("etcvol");
-    admin.ok(&[
-        "volume",
-        "create",
-        "--opt",
-        "type=none",
-        "--opt",
-        "o=bind",
-        "--opt",
-        "device=/etc",
-        &etc,
-    ]);
+    etc_volume(&admin, &etc);
     let tools = unique("tools");
     admin.ok(&[
         "run",
@@ -456,17 +459,7 @@ fn a_named_volume_created_with_host_bind_options_may_not_be_mounted_by_a_baselin
     let admin = gate.docker(ADMIN);
     let dev = gate.docker(DEV);
     let etc = unique("adminetc");
-    admin.ok(&[
-        "volume",
-        "create",
-        "--opt",
-        "type=none",
-        "--opt",
-        "o=bind",
-        "--opt",
-        "device=/etc",
-        &etc,
-    ]);
+    etc_volume(&admin, &etc);
     let err = dev.fails(&[
         "run",
         "--rm",
