@@ -17,6 +17,7 @@
 #   DOCKGATE_BENCH_IDLE_CONNS (10000)  DOCKGATE_BENCH_ONLY (all; e.g. keepalive,newconn)
 #   DOCKGATE_BENCH_FRONTS (all; e.g. dockgate,nginx)  CARGO_TARGET_DIR
 #   DOCKGATE_BENCH_NO_DOCKERD=1   skip the real-dockerd rows (no root needed)
+#   DOCKGATE_BENCH_DOCKGATE_BIN   another dockgate binary to measure (A/B runs)
 #
 # The table goes to stdout; progress and logs go to stderr.
 set -euo pipefail
@@ -157,6 +158,6 @@ if ((WANT_DOCKERD)); then
 fi
 
 export DOCKGATE_BENCH_PKI=$PKI
-export DOCKGATE_BENCH_DOCKGATE_BIN=$BIN
+export DOCKGATE_BENCH_DOCKGATE_BIN=${DOCKGATE_BENCH_DOCKGATE_BIN:-$BIN}
 log "running cargo bench --bench e2e (about 10 minutes)"
 cargo bench --bench e2e

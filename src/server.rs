@@ -1,4 +1,4 @@
-//! The listener: accept loop, source-network check before TLS, hand-off to worker threads, the
+//! The listener: accept loops on the worker threads, source-network check before TLS, the
 //! mTLS handshake, identity and role resolution once per connection, HTTP/1.1 serving, and
 //! graceful shutdown.
 //!
@@ -8,7 +8,6 @@ use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -20,7 +19,7 @@ use hyper::{Request, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
@@ -40,23 +39,35 @@ use crate::stall::WriteStall;
 /// lets in-flight requests and hijacked streams finish within the grace period, cuts what is
 /// left, and flushes the audit log.
 ///
-/// This task only accepts and screens peers; each admitted connection is handed to one of
-/// `config.workers` threads (the one serving the fewest connections), which runs it to the end
-/// on its own single-threaded runtime. A connection, its upstream exchange and its wake-ups
-/// then stay on one thread: no work stealing, no cross-thread wake-ups per request.
+/// Each of `config.workers` threads accepts on the listener itself (a duplicate of its
+/// descriptor in the thread's own runtime), screens the peer and serves the connection to the
+/// end on that single-threaded runtime. A connection, its upstream exchange and its wake-ups
+/// stay on one thread: no hand-off between threads, no work stealing, no cross-thread wake-ups.
+/// A busy thread accepts less, since it comes back to the listener less often. This task only
+/// waits for `shutdown` and flushes the audit's refusal tallies.
 pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
     let lifecycle = Lifecycle {
         connections: TaskTracker::new(),
         draining: CancellationToken::new(),
         kill: CancellationToken::new(),
     };
-    let (workers, mut stopped) = Workers::start(&state, &lifecycle);
-    let slots = Arc::new(tokio::sync::Semaphore::new(
-        state.config.limits.max_connections,
-    ));
-    let per_source = Arc::new(PerSource::new(
-        state.config.limits.max_connections_per_source,
-    ));
+    // Accepted sockets inherit TCP_NODELAY from the listener (Linux): one setsockopt for all.
+    let nodelay_inherited = socket2::SockRef::from(&listener)
+        .set_tcp_nodelay(true)
+        .is_ok();
+    let admission = Arc::new(Admission {
+        state: state.clone(),
+        slots: Arc::new(tokio::sync::Semaphore::new(
+            state.config.limits.max_connections,
+        )),
+        per_source: Arc::new(PerSource::new(
+            state.config.limits.max_connections_per_source,
+        )),
+        nodelay_inherited,
+    });
+    let mut stopped = Workers::start(&listener, &admission, &lifecycle);
+    // Only the accept loops' duplicates stay open: once they stop, the port is closed.
+    drop(listener);
     tokio::pin!(shutdown);
     // Summaries of refusals before authentication go out as their windows close.
     let tally_flush = {
@@ -69,55 +80,11 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
             }
         })
     };
-    loop {
-        let (tcp, peer) = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        if !admissible(&state, peer.ip()) {
-            tracing::info!(%peer, "connection dropped before TLS: source network not allowed");
-            let mut r = Record::new("connection", peer);
-            r.decision = "deny";
-            r.rule = Some("networks".into());
-            r.reason = Some("source network allowed by neither the listener nor any role".into());
-            state.audit.write_unauthenticated(peer.ip(), r);
-            continue;
-        }
-        // A connection slot is held from accept to close; past the limit, new peers are
-        // dropped at once rather than left to pile up in handshakes.
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, limit = state.config.limits.max_connections, "connection dropped: limits.max_connections reached");
-            let mut r = Record::new("connection", peer);
-            r.decision = "deny";
-            r.rule = Some("max-connections".into());
-            r.reason = Some("limits.max_connections reached".into());
-            state.audit.write_unauthenticated(peer.ip(), r);
-            continue;
-        };
-        // Nor may one source address hold more than its share of them.
-        let Some(slot) = Slot::take(permit, &per_source, crate::net::source_of(peer.ip())) else {
-            tracing::warn!(%peer, limit = state.config.limits.max_connections_per_source, "connection dropped: limits.max_connections_per_source reached");
-            let mut r = Record::new("connection", peer);
-            r.decision = "deny";
-            r.rule = Some("max-connections-per-source".into());
-            r.reason = Some("limits.max_connections_per_source reached for this address".into());
-            state.audit.write_unauthenticated(peer.ip(), r);
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        workers.dispatch(tcp, peer, slot);
-    }
-    drop(listener);
+    shutdown.await;
     tracing::info!(grace = ?state.config.shutdown_grace, "shutting down: draining connections");
     let deadline = tokio::time::Instant::now() + state.config.shutdown_grace;
+    // Accept loops stop at this (and close their listeners); they are tracked like
+    // connections, so no connection is accepted behind the drain's back.
     lifecycle.draining.cancel();
     lifecycle.connections.close();
     state.hijacks.close();
@@ -133,8 +100,7 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
     state.stop_hijacks.cancel();
     lifecycle.connections.wait().await;
     state.hijacks.wait().await;
-    // Worker threads end once their queue is closed and their tasks are done.
-    drop(workers);
+    // Worker threads end once their accept loop and their tasks are done.
     while stopped.recv().await.is_some() {}
     tally_flush.abort();
     state.audit.close();
@@ -216,91 +182,138 @@ impl PerSource {
     }
 }
 
-/// A screened TCP connection on its way to a worker, with its connection slot. It travels as a
-/// std socket: the worker registers it with its own runtime.
-struct Handoff {
-    tcp: std::net::TcpStream,
-    peer: SocketAddr,
-    slot: Slot,
+/// What screening a peer at accept needs: the networks, the connection limits and the audit.
+struct Admission {
+    state: Arc<State>,
+    slots: Arc<tokio::sync::Semaphore>,
+    per_source: Arc<PerSource>,
+    /// The listener's TCP_NODELAY is passed on to accepted sockets; when it could not be set
+    /// there, each accepted socket gets it.
+    nodelay_inherited: bool,
 }
 
-/// The worker threads: a queue each, and how many connections each is serving.
-struct Workers {
-    queues: Vec<(UnboundedSender<Handoff>, Arc<AtomicUsize>)>,
-    /// Serves connections on the accepting runtime when no worker thread could start.
-    fallback: Serving,
+impl Admission {
+    /// The connection's slot, or `None` (recorded) when the peer's network is not allowed or a
+    /// connection limit is reached: the peer is then dropped before TLS.
+    fn admit(&self, peer: SocketAddr) -> Option<Slot> {
+        let state = &self.state;
+        let refuse = |rule: &str, reason: &str| {
+            let mut r = Record::new("connection", peer);
+            r.decision = "deny";
+            r.rule = Some(rule.into());
+            r.reason = Some(reason.into());
+            state.audit.write_unauthenticated(peer.ip(), r);
+        };
+        if !admissible(state, peer.ip()) {
+            tracing::info!(%peer, "connection dropped before TLS: source network not allowed");
+            refuse(
+                "networks",
+                "source network allowed by neither the listener nor any role",
+            );
+            return None;
+        }
+        // A connection slot is held from accept to close; past the limit, new peers are
+        // dropped at once rather than left to pile up in handshakes.
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, limit = state.config.limits.max_connections, "connection dropped: limits.max_connections reached");
+            refuse("max-connections", "limits.max_connections reached");
+            return None;
+        };
+        // Nor may one source address hold more than its share of them.
+        let Some(slot) = Slot::take(permit, &self.per_source, crate::net::source_of(peer.ip()))
+        else {
+            tracing::warn!(%peer, limit = state.config.limits.max_connections_per_source, "connection dropped: limits.max_connections_per_source reached");
+            refuse(
+                "max-connections-per-source",
+                "limits.max_connections_per_source reached for this address",
+            );
+            return None;
+        };
+        Some(slot)
+    }
 }
+
+/// The worker threads, each accepting and serving on its own runtime.
+struct Workers;
 
 impl Workers {
-    /// Starts `config.workers` threads. The receiver yields `None` once every thread has ended.
-    fn start(state: &Arc<State>, lifecycle: &Lifecycle) -> (Workers, mpsc::Receiver<()>) {
+    /// Starts `config.workers` threads, each with a duplicate of `listener`. The receiver
+    /// yields `None` once every thread has ended. When no thread could start, connections are
+    /// accepted and served on the calling runtime instead.
+    fn start(
+        listener: &TcpListener,
+        admission: &Arc<Admission>,
+        lifecycle: &Lifecycle,
+    ) -> mpsc::Receiver<()> {
+        let state = &admission.state;
         let (done, stopped) = mpsc::channel(1);
-        let mut queues = Vec::new();
+        let mut started = 0;
         for n in 0..state.config.workers {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let live = Arc::new(AtomicUsize::new(0));
+            let own = match duplicate(listener) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, "worker thread {n} not started: could not duplicate the listener");
+                    continue;
+                }
+            };
             let worker = Worker {
+                listener: own,
+                admission: admission.clone(),
                 serving: Serving {
                     state: state.clone(),
                     upstream: state.upstream.with_own_idle(),
                     lifecycle: lifecycle.clone(),
-                    live: Some(live.clone()),
                 },
                 done: done.clone(),
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("dockgate-worker-{n}"))
-                .spawn(move || worker.run(rx));
+                .spawn(move || worker.run());
             match spawned {
-                Ok(_) => queues.push((tx, live)),
+                Ok(_) => started += 1,
                 Err(e) => tracing::error!(error = %e, "could not start worker thread {n}"),
             }
         }
-        if queues.is_empty() {
-            tracing::warn!("no worker thread: serving connections on the accepting runtime");
-        }
-        let fallback = Serving {
-            state: state.clone(),
-            upstream: state.upstream.clone(),
-            lifecycle: lifecycle.clone(),
-            live: None,
-        };
-        (Workers { queues, fallback }, stopped)
-    }
-
-    /// Hands a connection to the least busy worker (or serves it here when there is none).
-    fn dispatch(&self, tcp: TcpStream, peer: SocketAddr, slot: Slot) {
-        let least_busy = self
-            .queues
-            .iter()
-            .min_by_key(|(_, live)| live.load(Ordering::Relaxed));
-        let Some((queue, live)) = least_busy else {
-            return self.fallback.spawn(tcp, peer, slot);
-        };
-        let tcp = match tcp.into_std() {
-            Ok(tcp) => tcp,
-            Err(e) => {
-                return tracing::warn!(%peer, error = %e, "connection dropped: could not hand it to a worker");
+        if started == 0 {
+            tracing::warn!("no worker thread: serving connections on the main runtime");
+            let serving = Serving {
+                state: state.clone(),
+                upstream: state.upstream.clone(),
+                lifecycle: lifecycle.clone(),
+            };
+            match duplicate(listener).and_then(TcpListener::from_std) {
+                Ok(own) => {
+                    let accepting = accept_loop(own, admission.clone(), serving);
+                    lifecycle.connections.spawn(accepting);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot accept: could not duplicate the listener")
+                }
             }
-        };
-        live.fetch_add(1, Ordering::Relaxed);
-        if queue.send(Handoff { tcp, peer, slot }).is_err() {
-            live.fetch_sub(1, Ordering::Relaxed);
-            tracing::warn!(%peer, "connection dropped: worker thread is gone");
         }
+        stopped
     }
 }
 
-/// One worker thread: its runtime serves the connections it is handed until the queue closes
-/// and they have all ended.
+/// A duplicate of the listener's descriptor, non-blocking, for another runtime to register.
+fn duplicate(listener: &TcpListener) -> std::io::Result<std::net::TcpListener> {
+    let own = socket2::SockRef::from(listener).try_clone()?;
+    own.set_nonblocking(true)?;
+    Ok(own.into())
+}
+
+/// One worker thread: its runtime accepts on its duplicate of the listener until draining
+/// starts, and serves what it accepted until it has all ended.
 struct Worker {
+    listener: std::net::TcpListener,
+    admission: Arc<Admission>,
     serving: Serving,
     /// Dropped when the thread ends.
     done: mpsc::Sender<()>,
 }
 
 impl Worker {
-    fn run(self, mut queue: UnboundedReceiver<Handoff>) {
+    fn run(self) {
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -311,21 +324,53 @@ impl Worker {
                 return;
             }
         };
-        let Worker { serving, done } = self;
+        let Worker {
+            listener,
+            admission,
+            serving,
+            done,
+        } = self;
         runtime.block_on(async move {
-            while let Some(Handoff { tcp, peer, slot }) = queue.recv().await {
-                match TcpStream::from_std(tcp) {
-                    Ok(tcp) => serving.spawn(tcp, peer, slot),
-                    Err(e) => {
-                        serving.ended();
-                        tracing::warn!(%peer, error = %e, "connection dropped: could not register it");
-                    }
+            match TcpListener::from_std(listener) {
+                Ok(listener) => {
+                    let lifecycle = serving.lifecycle.clone();
+                    let accepting = accept_loop(listener, admission, serving.clone());
+                    lifecycle.connections.track_future(accepting).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "worker thread could not register the listener")
                 }
             }
             serving.lifecycle.connections.wait().await;
             serving.state.hijacks.wait().await;
         });
         drop(done);
+    }
+}
+
+/// Accepts, screens and serves connections on the current runtime until draining starts.
+async fn accept_loop(listener: TcpListener, admission: Arc<Admission>, serving: Serving) {
+    let draining = serving.lifecycle.draining.clone();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = draining.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(slot) = admission.admit(peer) else {
+            continue;
+        };
+        if !admission.nodelay_inherited {
+            let _ = tcp.set_nodelay(true);
+        }
+        serving.spawn(tcp, peer, slot);
     }
 }
 
@@ -336,8 +381,6 @@ struct Serving {
     /// The Docker socket, with this runtime's idle upstream connections.
     upstream: Upstream,
     lifecycle: Lifecycle,
-    /// This worker's count of connections it serves (for dispatch).
-    live: Option<Arc<AtomicUsize>>,
 }
 
 impl Serving {
@@ -349,14 +392,7 @@ impl Serving {
                 _ = serve_connection(tcp, peer, slot, &this) => {}
                 _ = this.lifecycle.kill.cancelled() => {}
             }
-            this.ended();
         });
-    }
-
-    fn ended(&self) {
-        if let Some(live) = &self.live {
-            live.fetch_sub(1, Ordering::Relaxed);
-        }
     }
 }
 
