@@ -371,6 +371,9 @@ async fn accept_loop(listener: TcpListener, admission: Arc<Admission>, serving: 
             let _ = tcp.set_nodelay(true);
         }
         serving.spawn(tcp, peer, slot);
+        // Let this runtime start on what it has before it takes more: during a burst, the
+        // other workers (woken by the same readiness) accept the rest.
+        tokio::task::yield_now().await;
     }
 }
 
