@@ -139,7 +139,7 @@ fn sigterm_lets_an_in_flight_request_finish_and_exits_zero() {
         "busybox:local",
         "sh",
         "-c",
-        "sleep 2; echo finished",
+        "sleep 5; echo finished",
     ]);
     let run = std::thread::spawn(move || run_with_deadline(cmd, None, Duration::from_secs(60)));
     // Once the container has started (so the CLI is attached and waiting), ask dockgate to stop.
@@ -147,6 +147,19 @@ fn sigterm_lets_an_in_flight_request_finish_and_exits_zero() {
         r["route"] == "POST /containers/{id}/start" && r["status"] == 204
     });
     sigterm(&child);
+    // Draining: the port is closed to new clients while the request in flight goes on (the
+    // container sleeps for 5 s, and dockgate stays up until its attach ends).
+    while std::net::TcpStream::connect(addr).is_ok() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "dockgate accepted connections until it exited, not only until SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "dockgate exited before its in-flight request finished"
+    );
     let out = run.join().unwrap();
     assert!(
         out.status.success(),
