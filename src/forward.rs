@@ -128,7 +128,14 @@ impl Upstream {
             .send(parts, Either::Right(Full::new(Bytes::new())), None)
             .await?;
         match resp.status() {
-            hyper::StatusCode::NOT_FOUND => Ok(None),
+            hyper::StatusCode::NOT_FOUND => {
+                // dockerd says why in a short body: read to its end, so the connection goes
+                // back to the pool instead of being closed (a new one per lookup doubled the
+                // cost of a create naming a volume that does not exist yet).
+                let body = http_body_util::Limited::new(resp.into_body(), 64 * 1024);
+                let _ = body.collect().await;
+                Ok(None)
+            }
             s if s.is_success() => {
                 let body = http_body_util::Limited::new(resp.into_body(), limit);
                 let bytes = body.collect().await.map_err(|_| {
@@ -466,6 +473,24 @@ mod pool_tests {
         assert!(
             events.try_recv().is_err(),
             "one connection served all three requests"
+        );
+        assert_eq!(up.idle.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lookup_of_a_missing_object_leaves_its_connection_for_the_next_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let (up, mut events) = upstream(
+            dir.path(),
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 39\r\n\r\n{\"message\":\"get myvol: no such volume\"}",
+        );
+        for _ in 0..3 {
+            assert_eq!(up.get_json("/volumes/myvol", 1024).await.unwrap(), None);
+        }
+        assert_eq!(events.recv().await, Some("accepted"));
+        assert!(
+            events.try_recv().is_err(),
+            "one connection served all three lookups"
         );
         assert_eq!(up.idle.lock().unwrap().len(), 1);
     }
