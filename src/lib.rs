@@ -9,8 +9,8 @@
 //! - [`gulp`]: large socket reads under TLS while an upload is flowing.
 //! - [`idle`]: when a keep-alive connection is between requests, so hyper's buffers can go.
 //! - [`stall`]: writes to a client that stopped reading fail after a while.
-//! - [`server`]: accept loop, pre-TLS network check, worker threads, handshake, HTTP/1.1
-//!   serving, shutdown.
+//! - [`server`]: worker threads each accepting on the listener, pre-TLS network check,
+//!   handshake, HTTP/1.1 serving, shutdown.
 //! - [`proxy`]: the life of one request, top to bottom.
 //! - [`route`]: the exact request path → a known Engine API route and its group, or a refusal.
 //! - [`policy`]: pure decisions; [`policy::inspect`] reads JSON bodies the way dockerd does.

@@ -43,18 +43,20 @@ use crate::stall::WriteStall;
 /// descriptor in the thread's own runtime), screens the peer and serves the connection to the
 /// end on that single-threaded runtime. A connection, its upstream exchange and its wake-ups
 /// stay on one thread: no hand-off between threads, no work stealing, no cross-thread wake-ups.
-/// A busy thread accepts less, since it comes back to the listener less often. This task only
-/// waits for `shutdown` and flushes the audit's refusal tallies.
+/// A busy thread accepts less, since it comes back to the listener less often. This task waits
+/// for `shutdown` and flushes the audit's refusal tallies; it accepts only when no worker
+/// thread could.
 pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
     let lifecycle = Lifecycle {
         connections: TaskTracker::new(),
         draining: CancellationToken::new(),
         kill: CancellationToken::new(),
     };
-    // Accepted sockets inherit TCP_NODELAY from the listener (Linux): one setsockopt for all.
-    let nodelay_inherited = socket2::SockRef::from(&listener)
-        .set_tcp_nodelay(true)
-        .is_ok();
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux: one setsockopt for all.
+    let nodelay_inherited = cfg!(target_os = "linux")
+        && socket2::SockRef::from(&listener)
+            .set_tcp_nodelay(true)
+            .is_ok();
     let admission = Arc::new(Admission {
         state: state.clone(),
         slots: Arc::new(tokio::sync::Semaphore::new(
@@ -65,9 +67,20 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
         )),
         nodelay_inherited,
     });
-    let mut stopped = Workers::start(&listener, &admission, &lifecycle);
-    // Only the accept loops' duplicates stay open: once they stop, the port is closed.
-    drop(listener);
+    let (mut stopped, accepting) = Workers::start(&listener, &admission, &lifecycle).await;
+    if accepting == 0 {
+        tracing::warn!("no worker thread is accepting: serving connections on the main runtime");
+        let serving = Serving {
+            state: state.clone(),
+            upstream: state.upstream.clone(),
+            lifecycle: lifecycle.clone(),
+        };
+        let accepting = accept_loop(listener, admission.clone(), serving);
+        lifecycle.connections.spawn(accepting);
+    } else {
+        // Only the accept loops' duplicates stay open: once they stop, the port is closed.
+        drop(listener);
+    }
     tokio::pin!(shutdown);
     // Summaries of refusals before authentication go out as their windows close.
     let tally_flush = {
@@ -237,17 +250,17 @@ impl Admission {
 struct Workers;
 
 impl Workers {
-    /// Starts `config.workers` threads, each with a duplicate of `listener`. The receiver
-    /// yields `None` once every thread has ended. When no thread could start, connections are
-    /// accepted and served on the calling runtime instead.
-    fn start(
+    /// Starts `config.workers` threads, each with a duplicate of `listener`, and returns once
+    /// each has its accept loop running or has failed: with the number accepting, and a
+    /// receiver that yields `None` once every thread has ended.
+    async fn start(
         listener: &TcpListener,
         admission: &Arc<Admission>,
         lifecycle: &Lifecycle,
-    ) -> mpsc::Receiver<()> {
+    ) -> (mpsc::Receiver<()>, usize) {
         let state = &admission.state;
         let (done, stopped) = mpsc::channel(1);
-        let mut started = 0;
+        let (ready, mut readiness) = mpsc::unbounded_channel();
         for n in 0..state.config.workers {
             let own = match duplicate(listener) {
                 Ok(l) => l,
@@ -264,34 +277,23 @@ impl Workers {
                     upstream: state.upstream.with_own_idle(),
                     lifecycle: lifecycle.clone(),
                 },
+                ready: ready.clone(),
                 done: done.clone(),
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("dockgate-worker-{n}"))
                 .spawn(move || worker.run());
-            match spawned {
-                Ok(_) => started += 1,
-                Err(e) => tracing::error!(error = %e, "could not start worker thread {n}"),
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start worker thread {n}");
             }
         }
-        if started == 0 {
-            tracing::warn!("no worker thread: serving connections on the main runtime");
-            let serving = Serving {
-                state: state.clone(),
-                upstream: state.upstream.clone(),
-                lifecycle: lifecycle.clone(),
-            };
-            match duplicate(listener).and_then(TcpListener::from_std) {
-                Ok(own) => {
-                    let accepting = accept_loop(own, admission.clone(), serving);
-                    lifecycle.connections.spawn(accepting);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot accept: could not duplicate the listener")
-                }
-            }
+        // Every worker says whether it is accepting, or drops its sender (a panic) first.
+        drop(ready);
+        let mut accepting = 0;
+        while let Some(ok) = readiness.recv().await {
+            accepting += usize::from(ok);
         }
-        stopped
+        (stopped, accepting)
     }
 }
 
@@ -308,6 +310,8 @@ struct Worker {
     listener: std::net::TcpListener,
     admission: Arc<Admission>,
     serving: Serving,
+    /// Told (once) whether this worker's accept loop is running.
+    ready: mpsc::UnboundedSender<bool>,
     /// Dropped when the thread ends.
     done: mpsc::Sender<()>,
 }
@@ -321,6 +325,7 @@ impl Worker {
             Ok(rt) => rt,
             Err(e) => {
                 tracing::error!(error = %e, "worker thread could not start its runtime");
+                let _ = self.ready.send(false);
                 return;
             }
         };
@@ -328,17 +333,21 @@ impl Worker {
             listener,
             admission,
             serving,
+            ready,
             done,
         } = self;
         runtime.block_on(async move {
             match TcpListener::from_std(listener) {
                 Ok(listener) => {
+                    let _ = ready.send(true);
+                    drop(ready);
                     let lifecycle = serving.lifecycle.clone();
                     let accepting = accept_loop(listener, admission, serving.clone());
                     lifecycle.connections.track_future(accepting).await;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "worker thread could not register the listener")
+                    tracing::error!(error = %e, "worker thread could not register the listener");
+                    let _ = ready.send(false);
                 }
             }
             serving.lifecycle.connections.wait().await;
@@ -352,17 +361,22 @@ impl Worker {
 async fn accept_loop(listener: TcpListener, admission: Arc<Admission>, serving: Serving) {
     let draining = serving.lifecycle.draining.clone();
     loop {
-        let (tcp, peer) = tokio::select! {
+        // Draining first: once it starts, nothing more is taken from the backlog.
+        let accepted = tokio::select! {
+            biased;
             _ = draining.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::select! {
+                    _ = draining.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
                 }
-            },
+            }
         };
         let Some(slot) = admission.admit(peer) else {
             continue;
