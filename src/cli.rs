@@ -132,8 +132,8 @@ pub fn main() -> ExitCode {
 fn serve(path: PathBuf, overrides: Overrides) -> anyhow::Result<()> {
     let config = Config::load(&path, &overrides)?;
     init_logging(config.log.format, &config.log.level);
-    // This runtime only binds and handles signals; the worker threads server::run starts
-    // accept and serve the connections.
+    // This runtime binds and handles signals; the worker threads server::run starts accept
+    // and serve the connections (this runtime does only when none of them could).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

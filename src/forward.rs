@@ -129,11 +129,10 @@ impl Upstream {
             .await?;
         match resp.status() {
             hyper::StatusCode::NOT_FOUND => {
-                // dockerd says why in a short body: read to its end, so the connection goes
-                // back to the pool instead of being closed (a new one per lookup doubled the
-                // cost of a create naming a volume that does not exist yet).
-                let body = http_body_util::Limited::new(resp.into_body(), 64 * 1024);
-                let _ = body.collect().await;
+                // Read to its end, so the connection goes back to the pool instead of being
+                // closed (a new one per lookup doubled the cost of a create naming a volume
+                // that does not exist yet).
+                short_body(resp).await;
                 Ok(None)
             }
             s if s.is_success() => {
@@ -145,12 +144,7 @@ impl Upstream {
             }
             s if s.is_client_error() => {
                 // dockerd's own answer (an ambiguous ID prefix, a bad name) is the client's.
-                let body = http_body_util::Limited::new(resp.into_body(), 64 * 1024);
-                let text = body
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
+                let text = short_body(resp).await;
                 let message = serde_json::from_slice::<serde_json::Value>(&text)
                     .ok()
                     .and_then(|v| v["message"].as_str().map(str::to_string))
@@ -203,6 +197,17 @@ fn client_or_upstream(e: hyper::Error, upstream: impl FnOnce(UpstreamError) -> R
     } else {
         upstream(e.into())
     }
+}
+
+/// The body of an error answer from dockerd (its `{"message": …}`), read to its end so the
+/// connection can go back to the pool; empty when it is unreadable or over 64 KiB.
+async fn short_body(resp: Response<Returning>) -> Bytes {
+    use http_body_util::BodyExt;
+    http_body_util::Limited::new(resp.into_body(), 64 * 1024)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
 }
 
 /// An upstream response body that hands its connection back to the idle list once it has

@@ -66,6 +66,7 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
             state.config.limits.max_connections_per_source,
         )),
         nodelay_inherited,
+        accept_error_logged: Default::default(),
     });
     let (mut stopped, accepting) = Workers::start(&listener, &admission, &lifecycle).await;
     if accepting == 0 {
@@ -203,9 +204,24 @@ struct Admission {
     /// The listener's TCP_NODELAY is passed on to accepted sockets; when it could not be set
     /// there, each accepted socket gets it.
     nodelay_inherited: bool,
+    /// When an accept error was last logged: every worker hits the same EMFILE at once, and
+    /// the log says so once a second, not once per worker per back-off.
+    accept_error_logged: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Admission {
+    /// Logs an accept error, at most once a second across the workers.
+    fn accept_failed(&self, error: &std::io::Error) {
+        let Ok(mut last) = self.accept_error_logged.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            *last = Some(now);
+            tracing::warn!(%error, "accept failed; backing off 50 ms (logged at most once a second)");
+        }
+    }
+
     /// The connection's slot, or `None` (recorded) when the peer's network is not allowed or a
     /// connection limit is reached: the peer is then dropped before TLS.
     fn admit(&self, peer: SocketAddr) -> Option<Slot> {
@@ -337,17 +353,18 @@ impl Worker {
             done,
         } = self;
         runtime.block_on(async move {
-            match TcpListener::from_std(listener) {
+            // Reported (and the sender let go) before anything else: startup waits for it.
+            let registered = TcpListener::from_std(listener);
+            let _ = ready.send(registered.is_ok());
+            drop(ready);
+            match registered {
                 Ok(listener) => {
-                    let _ = ready.send(true);
-                    drop(ready);
                     let lifecycle = serving.lifecycle.clone();
                     let accepting = accept_loop(listener, admission, serving.clone());
                     lifecycle.connections.track_future(accepting).await;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "worker thread could not register the listener");
-                    let _ = ready.send(false);
+                    tracing::error!(error = %e, "worker thread could not register the listener")
                 }
             }
             serving.lifecycle.connections.wait().await;
@@ -371,7 +388,7 @@ async fn accept_loop(listener: TcpListener, admission: Arc<Admission>, serving: 
             Ok(a) => a,
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
+                admission.accept_failed(&e);
                 tokio::select! {
                     _ = draining.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
