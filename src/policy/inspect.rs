@@ -483,12 +483,18 @@ impl Object {
     }
 
     fn find_field(&self, name: &str, parent: &Path) -> Result<Option<usize>, InspectError> {
-        // A key that folds to `name` is at least as long in bytes, and longer only by the
-        // multi-byte letters folding to s (ſ, +1 byte) or k (K, +2 bytes): skip the rest cheaply.
+        // Only a key with the same fold hash can fold to `name`. The hashes sit apart from the
+        // entries, in a dense run of integers: scan those, and compare keys on a match.
         let want = fold_hash(name);
         let mut found = None;
-        for (at, (key, _)) in self.entries.iter().enumerate() {
-            if self.folds.get(at) == Some(&want) && go_fold_eq(key, name) {
+        for (at, fold) in self.folds.iter().enumerate() {
+            if *fold != want {
+                continue;
+            }
+            let Some((key, _)) = self.entries.get(at) else {
+                continue;
+            };
+            if go_fold_eq(key, name) {
                 if found.is_some() {
                     return Err(InspectError::AmbiguousKey {
                         path: parent.field(name),
