@@ -68,7 +68,7 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
         nodelay_inherited,
         accept_error_logged: Default::default(),
     });
-    let (mut stopped, accepting) = Workers::start(&listener, &admission, &lifecycle).await;
+    let (mut stopped, accepting) = start_workers(&listener, &admission, &lifecycle).await;
     if accepting == 0 {
         tracing::warn!("no worker thread is accepting: serving connections on the main runtime");
         let serving = Serving {
@@ -262,55 +262,50 @@ impl Admission {
     }
 }
 
-/// The worker threads, each accepting and serving on its own runtime.
-struct Workers;
-
-impl Workers {
-    /// Starts `config.workers` threads, each with a duplicate of `listener`, and returns once
-    /// each has its accept loop running or has failed: with the number accepting, and a
-    /// receiver that yields `None` once every thread has ended.
-    async fn start(
-        listener: &TcpListener,
-        admission: &Arc<Admission>,
-        lifecycle: &Lifecycle,
-    ) -> (mpsc::Receiver<()>, usize) {
-        let state = &admission.state;
-        let (done, stopped) = mpsc::channel(1);
-        let (ready, mut readiness) = mpsc::unbounded_channel();
-        for n in 0..state.config.workers {
-            let own = match duplicate(listener) {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!(error = %e, "worker thread {n} not started: could not duplicate the listener");
-                    continue;
-                }
-            };
-            let worker = Worker {
-                listener: own,
-                admission: admission.clone(),
-                serving: Serving {
-                    state: state.clone(),
-                    upstream: state.upstream.with_own_idle(),
-                    lifecycle: lifecycle.clone(),
-                },
-                ready: ready.clone(),
-                done: done.clone(),
-            };
-            let spawned = std::thread::Builder::new()
-                .name(format!("dockgate-worker-{n}"))
-                .spawn(move || worker.run());
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "could not start worker thread {n}");
+/// Starts `config.workers` worker threads, each with a duplicate of `listener`, and returns once
+/// each has its accept loop running or has failed: with the number accepting, and a
+/// receiver that yields `None` once every thread has ended.
+async fn start_workers(
+    listener: &TcpListener,
+    admission: &Arc<Admission>,
+    lifecycle: &Lifecycle,
+) -> (mpsc::Receiver<()>, usize) {
+    let state = &admission.state;
+    let (done, stopped) = mpsc::channel(1);
+    let (ready, mut readiness) = mpsc::unbounded_channel();
+    for n in 0..state.config.workers {
+        let own = match duplicate(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "worker thread {n} not started: could not duplicate the listener");
+                continue;
             }
+        };
+        let worker = Worker {
+            listener: own,
+            admission: admission.clone(),
+            serving: Serving {
+                state: state.clone(),
+                upstream: state.upstream.with_own_idle(),
+                lifecycle: lifecycle.clone(),
+            },
+            ready: ready.clone(),
+            done: done.clone(),
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("dockgate-worker-{n}"))
+            .spawn(move || worker.run());
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start worker thread {n}");
         }
-        // Every worker says whether it is accepting, or drops its sender (a panic) first.
-        drop(ready);
-        let mut accepting = 0;
-        while let Some(ok) = readiness.recv().await {
-            accepting += usize::from(ok);
-        }
-        (stopped, accepting)
     }
+    // Every worker says whether it is accepting, or drops its sender (a panic) first.
+    drop(ready);
+    let mut accepting = 0;
+    while let Some(ok) = readiness.recv().await {
+        accepting += usize::from(ok);
+    }
+    (stopped, accepting)
 }
 
 /// A duplicate of the listener's descriptor, non-blocking, for another runtime to register.
