@@ -175,8 +175,11 @@ impl Upstream {
             .call(self.target.clone())
             .await
             .map_err(UpstreamError::Connect)?;
+        // Through its tokio traits: hyperlocal's own hyper `Write` does not pass on that the
+        // socket takes vectored writes, and hyper would then copy every body chunk it forwards
+        // into one flat buffer before writing (an upload's bytes copied once more).
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .handshake(stream)
+            .handshake(hyper_util::rt::TokioIo::new(stream))
             .await?;
         tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
