@@ -652,7 +652,9 @@ impl Baseline {
             | ("POST", "/plugins/pull")
             | ("POST", "/plugins/{name}/upgrade")
             | ("POST", "/plugins/{name}/set")
-            | ("POST", "/plugins/create") => f.violation(
+            | ("POST", "/plugins/create")
+            | ("POST", "/swarm/init")
+            | ("POST", "/swarm/join") => f.violation(
                 Rule::Uninspectable,
                 format!("{method} {template} carries container settings the baseline does not inspect yet; use an unrestricted role"),
             ),
@@ -669,7 +671,7 @@ impl Baseline {
             ("POST", "/images/{name}/tag") | ("POST", "/commit") => {
                 if let Some(repo) = query.get("repo")?.filter(|s| !s.is_empty()) {
                     let tag = query.get("tag")?.unwrap_or("");
-                    let name = if tag.is_empty() { repo.to_string() } else { format!("{repo}:{tag}") };
+                    let name = join_reference(repo, tag, "repo")?;
                     f.image_name_free(&name, "repo");
                 }
             }
@@ -890,6 +892,13 @@ impl Findings<'_> {
                 }
             }
         }
+        if let Some(link) = hc.field("Links")?.items()?.next() {
+            let link = link.as_str()?.unwrap_or("");
+            self.violation(
+                Rule::SharedNamespace,
+                format!("links to other containers are not allowed (--link {link}): a link copies the linked container's environment into this one and opens its ports to it; use a user-defined network"),
+            );
+        }
         if let Some(v) = hc.field("Cgroup")?.as_str()? {
             if !v.is_empty() {
                 self.violation(
@@ -973,6 +982,17 @@ impl Findings<'_> {
                     "shared memory size {shm} exceeds the memory maximum {} (--shm-size)",
                     self.b.memory_max
                 ),
+            );
+        }
+        let log_driver = hc
+            .field_path(&["LogConfig", "Type"])?
+            .as_str()?
+            .unwrap_or("");
+        let log_options = hc.field_path(&["LogConfig", "Config"])?;
+        if log_driver.is_empty() && log_options.entries()?.next().is_some() {
+            self.violation(
+                Rule::LogDriver,
+                "log options without a log driver are not allowed (--log-opt without --log-driver): dockerd applies them to its default driver, which may send logs elsewhere; name an allowed driver",
             );
         }
         if let Some(driver) = hc.field_path(&["LogConfig", "Type"])?.as_str()? {
@@ -1075,6 +1095,12 @@ impl Findings<'_> {
                 self.host_path(source, read_only, &format!("-v {spec}"))?;
             }
             for token in mode.split(',') {
+                if matches!(token, "z" | "Z") && source.starts_with('/') {
+                    self.violation(
+                        Rule::HostMounts,
+                        format!("relabelling a host path is not allowed (-v {spec}): :z and :Z change the SELinux labels of the host's files, even on a read-only bind"),
+                    );
+                }
                 if is_shared_propagation(token) {
                     self.violation(
                         Rule::MountPropagation,
@@ -1761,13 +1787,7 @@ impl Findings<'_> {
         }
         if let Some(image) = q.get("fromImage")?.filter(|s| !s.is_empty()) {
             let tag = q.get("tag")?.unwrap_or("");
-            let full = if tag.is_empty() {
-                image.to_string()
-            } else if tag.starts_with("sha256:") {
-                format!("{image}@{tag}")
-            } else {
-                format!("{image}:{tag}")
-            };
+            let full = join_reference(image, tag, "fromImage")?;
             self.image_allowed(&full, "fromImage");
         }
         Ok(())
@@ -1919,6 +1939,27 @@ fn str_or_list(c: &Cursor<'_>) -> Result<Vec<String>, Unreadable> {
             Ok(out)
         }
     }
+}
+
+/// An image reference from a repository parameter and a `tag` parameter, as dockerd joins them.
+/// With a `tag`, dockerd drops any tag or digest the repository carries and sets the tag
+/// (`reference.WithTag(TrimNamed(..))`, and a digest when the tag is one): the docker CLI never
+/// sends both, and judging `repo:x` + `tag` would judge a name dockerd does not use. Refused.
+fn join_reference(repo: &str, tag: &str, param: &str) -> Result<String, Unreadable> {
+    if tag.is_empty() {
+        return Ok(repo.to_string());
+    }
+    let last = repo.rsplit('/').next().unwrap_or(repo);
+    if repo.contains('@') || last.contains(':') {
+        return Err(Unreadable::Ambiguous(format!(
+            "{param}={repo:?} carries its own tag or digest and tag={tag:?} is set too; dockerd would drop the first, so send the repository alone in {param}"
+        )));
+    }
+    Ok(if tag.starts_with("sha256:") {
+        format!("{repo}@{tag}")
+    } else {
+        format!("{repo}:{tag}")
+    })
 }
 
 fn is_shared_propagation(p: &str) -> bool {

@@ -666,7 +666,7 @@ fn shared_mount_propagation_is_denied_in_binds_and_mounts() {
         ("/srv/work:/w:RSHARED", &[Rule::MountPropagation]),
         ("data:/d:rshared", &[Rule::MountPropagation]),
         ("/srv/work:/w:rslave", &[]),
-        ("/srv/work:/w:ro,rprivate,z", &[]),
+        ("/srv/work:/w:ro,rprivate", &[]),
     ] {
         assert_eq!(
             rules(&check_with(&b, CREATE, "", &binds(spec))),
@@ -2852,6 +2852,109 @@ fn images_may_not_be_built_tagged_committed_or_loaded_under_allowed_names() {
         ""
     ))
     .is_empty());
+}
+
+#[test]
+fn a_repository_with_its_own_tag_or_digest_and_a_tag_is_refused_dockerd_drops_the_first() {
+    // dockerd joins `repo` and `tag` with reference.WithTag(TrimNamed(repo), tag): the tag or
+    // digest inside `repo` is dropped, so `busybox@sha256:…` + `latest` becomes busybox:latest.
+    let b = configured(IMAGES);
+    let digest = format!("busybox@sha256:{HEX64}");
+    for route in [("POST", "/images/{name}/tag"), ("POST", "/commit")] {
+        for query in [
+            format!("repo={digest}&tag=latest"),
+            "repo=busybox:x&tag=1.36".to_string(),
+            "repo=registry.example.com:5000/team/app:v1&tag=v2".to_string(),
+        ] {
+            match try_check(&b, route, &query, "") {
+                Err(e) => assert_eq!(refusal(&e), Refusal::Ambiguous, "{route:?} ?{query}: {e}"),
+                Ok(outcome) => panic!("{route:?} ?{query} should be refused, got {outcome:#?}"),
+            }
+        }
+        // A registry port is not a tag.
+        assert_query_rules(
+            &b,
+            route,
+            &[("repo=registry.example.com:5000/team/app&tag=v1", &[])],
+        );
+    }
+    match try_check(&b, IMAGE_PULL, "fromImage=busybox:x&tag=1.36", "") {
+        Err(e) => assert_eq!(refusal(&e), Refusal::Ambiguous, "{e}"),
+        Ok(outcome) => panic!("fromImage with a tag and tag= should be refused, got {outcome:#?}"),
+    }
+    // Without tag=, the reference is used as given, by dockerd and by the allow-list.
+    assert_query_rules(
+        &b,
+        IMAGE_PULL,
+        &[
+            ("fromImage=busybox:1.36", &[]),
+            ("fromImage=alpine:3", &[Rule::Images]),
+        ],
+    );
+}
+
+#[test]
+fn links_relabelled_host_binds_and_log_options_without_a_driver_are_denied() {
+    assert_rules(
+        &configured("bind_allowed: [/srv/data]\nbind_writable: true"),
+        CREATE,
+        &[
+            (
+                r#"{"Image":"busybox","HostConfig":{"Links":["admin-db:db"]}}"#,
+                &[Rule::SharedNamespace],
+            ),
+            (r#"{"Image":"busybox","HostConfig":{"Links":[]}}"#, &[]),
+            (r#"{"Image":"busybox","HostConfig":{"Links":null}}"#, &[]),
+            (
+                r#"{"Image":"busybox","HostConfig":{"Binds":["/srv/data:/d:ro,z"]}}"#,
+                &[Rule::HostMounts],
+            ),
+            (
+                r#"{"Image":"busybox","HostConfig":{"Binds":["/srv/data:/d:ro"]}}"#,
+                &[],
+            ),
+            (
+                r#"{"Image":"busybox","HostConfig":{"Binds":["/srv/data:/d:Z"]}}"#,
+                &[Rule::HostMounts],
+            ),
+            // A named volume lives in dockerd's own directory: relabelling it is its business.
+            (
+                r#"{"Image":"busybox","HostConfig":{"Binds":["data:/d:z"]}}"#,
+                &[],
+            ),
+            (
+                r#"{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"","Config":{"fluentd-address":"evil:24224"}}}}"#,
+                &[Rule::LogDriver],
+            ),
+            (
+                r#"{"Image":"busybox","HostConfig":{"LogConfig":{"Config":{"fluentd-address":"evil:24224"}}}}"#,
+                &[Rule::LogDriver],
+            ),
+            (
+                r#"{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"","Config":{}}}}"#,
+                &[],
+            ),
+            (
+                r#"{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"json-file","Config":{"max-size":"10m"}}}}"#,
+                &[],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn joining_or_starting_a_swarm_is_refused_its_managers_schedule_any_container_here() {
+    for route in [("POST", "/swarm/join"), ("POST", "/swarm/init")] {
+        assert_eq!(
+            rules(&check(
+                route,
+                r#"{"RemoteAddrs":["evil:2377"],"JoinToken":"SWMTKN-1-x"}"#
+            )),
+            [Rule::Uninspectable],
+            "{route:?}"
+        );
+    }
+    assert!(rules(&check(("POST", "/swarm/leave"), "")).is_empty());
 }
 
 #[test]
