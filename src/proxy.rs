@@ -290,6 +290,8 @@ async fn serve(
         }
         _ => None,
     };
+    // Kept to forward with the judged container's full ID in place of the name it gave.
+    let connect_body = body_container.as_ref().and(json.clone());
     let named_volumes = match &json {
         Some(body) if role.has_baseline() && endpoint.route.template == "/containers/create" => {
             Baseline::named_volumes(body)?
@@ -320,8 +322,9 @@ async fn serve(
         )));
     }
     // ...and acts only on containers (and execs) it could have created itself. The request is
-    // sent on with the container's full ID, so dockerd acts on the container judged, whatever
-    // the name or ID prefix resolves to by then.
+    // sent on with the container's full ID wherever it named one (path, `container=`, the
+    // connect body), so dockerd acts on the container judged, whatever the name or ID prefix
+    // resolves to by then.
     let commit = (endpoint.route.template == "/commit")
         .then(|| query.get("container").ok().flatten())
         .flatten()
@@ -335,9 +338,20 @@ async fn serve(
     {
         let (full_id, warnings) = judge.target(target).await?;
         permit.warnings.extend(warnings);
-        let in_path = commit.is_none() && connected.is_none();
-        if let (Some(id), Target::Container(_), true) = (full_id, target, in_path) {
-            parts.uri = with_container_id(&parts.uri, &endpoint, &id)?;
+        if let (Some(id), Target::Container(name)) = (full_id, target) {
+            if commit.is_some() {
+                parts.uri = with_query_value(&parts.uri, "container", &id)?;
+            } else if let Some(mut body) = connect_body {
+                if let Json::Object(o) = &mut body {
+                    o.set_field("Container", Json::String(id.as_str().into()));
+                }
+                permit.rewritten = Some(body);
+            } else if !(endpoint.route.template == "/containers/{id}"
+                && query.bool("link").unwrap_or(false))
+            {
+                // (`rm --link` names a link, parent/child, which the full ID would not be.)
+                parts.uri = with_container_id(&parts.uri, &endpoint, name, &id)?;
+            }
         }
     }
     record.decision = "allow";
@@ -519,26 +533,47 @@ impl Judge<'_> {
     }
 }
 
-/// The request target with its container reference replaced by the container's full ID (the
-/// version prefix, the rest of the route and the query kept).
+/// The request target with its container reference (`name`, as the path gave it) replaced by
+/// the container's full ID: the version prefix, the rest of the path as sent and the query kept.
 fn with_container_id(
     uri: &hyper::Uri,
     endpoint: &route::Endpoint,
+    name: &str,
     id: &str,
 ) -> Result<hyper::Uri, Refusal> {
-    let tail = endpoint
-        .route
-        .template
-        .split_once("{id}")
-        .map_or("", |(_, t)| t);
     let version = endpoint
         .version
         .map(|v| format!("/v{v}"))
         .unwrap_or_default();
+    let tail = uri
+        .path()
+        .strip_prefix(version.as_str())
+        .and_then(|p| p.strip_prefix("/containers/"))
+        .and_then(|p| p.strip_prefix(name))
+        .filter(|t| t.is_empty() || t.starts_with('/'))
+        .ok_or_else(|| {
+            Refusal::BadRequest(
+                "the container reference in the path is written in a way dockgate cannot put the container's full ID in place of; name the container plainly".into(),
+            )
+        })?;
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     format!("{version}/containers/{id}{tail}{query}")
         .parse()
         .map_err(|_| Refusal::UpstreamProtocol("it gave a container ID that is not a path segment"))
+}
+
+/// The request target with the query parameter `key` set to `id` (a full container ID).
+fn with_query_value(uri: &hyper::Uri, key: &str, id: &str) -> Result<hyper::Uri, Refusal> {
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Refusal::UpstreamProtocol(
+            "it gave a container ID that is not alphanumeric",
+        ));
+    }
+    let query = policy::query::with_value(uri.query().unwrap_or(""), key, id)
+        .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    format!("{}?{query}", uri.path())
+        .parse()
+        .map_err(|_| Refusal::UpstreamProtocol("it gave a container ID that is not a query value"))
 }
 
 fn unix_now() -> i64 {
@@ -679,25 +714,63 @@ mod tests {
     #[test]
     fn a_container_reference_is_replaced_by_the_full_id_keeping_version_route_and_query() {
         let id = "3f2a".repeat(16);
-        for (path, want) in [
+        for (method, path, want) in [
             (
+                "GET",
                 "/v1.41/containers/web/archive?path=%2Ftmp",
                 format!("/v1.41/containers/{id}/archive?path=%2Ftmp"),
             ),
-            ("/containers/3f2a/exec", format!("/containers/{id}/exec")),
-            ("/v1.41/containers/web", format!("/v1.41/containers/{id}")),
+            (
+                "POST",
+                "/containers/3f2a/exec",
+                format!("/containers/{id}/exec"),
+            ),
+            (
+                "DELETE",
+                "/v1.41/containers/web",
+                format!("/v1.41/containers/{id}"),
+            ),
+            (
+                "DELETE",
+                "/v1.41/containers/web/checkpoints/cp1?dir=x",
+                format!("/v1.41/containers/{id}/checkpoints/cp1?dir=x"),
+            ),
+            (
+                "POST",
+                "/containers/web/db/stop",
+                format!("/containers/{id}/stop"),
+            ),
         ] {
             let uri: hyper::Uri = path.parse().unwrap();
-            let method = if path.ends_with("web") {
-                "DELETE"
-            } else if path.contains("archive") {
-                "GET"
-            } else {
-                "POST"
-            };
             let endpoint = route::classify(method, uri.path()).unwrap();
+            let name = endpoint.param("id").unwrap().to_string();
             assert_eq!(
-                with_container_id(&uri, &endpoint, &id).unwrap().to_string(),
+                with_container_id(&uri, &endpoint, &name, &id)
+                    .unwrap()
+                    .to_string(),
+                want
+            );
+        }
+    }
+
+    #[test]
+    fn a_commit_names_the_full_id_in_its_container_parameter_other_bytes_as_sent() {
+        let id = "3f2a".repeat(16);
+        for (target, want) in [
+            (
+                "/v1.41/commit?container=web&repo=app&tag=v1",
+                format!("/v1.41/commit?container={id}&repo=app&tag=v1"),
+            ),
+            (
+                "/commit?repo=a%2Fb&%63ontainer=3f2&changes=CMD+x",
+                format!("/commit?repo=a%2Fb&%63ontainer={id}&changes=CMD+x"),
+            ),
+        ] {
+            let uri: hyper::Uri = target.parse().unwrap();
+            assert_eq!(
+                with_query_value(&uri, "container", &id)
+                    .unwrap()
+                    .to_string(),
                 want
             );
         }

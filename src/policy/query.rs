@@ -74,6 +74,28 @@ impl Query {
     }
 }
 
+/// The raw query (without the `?`) with the value of every `key` pair set to `value`, every
+/// other byte as sent. `value` must need no escaping (a full object ID); `key` is matched
+/// decoded, as [`Query::parse`] reads it.
+pub fn with_value(raw: &str, key: &str, value: &str) -> Result<String, QueryError> {
+    debug_assert!(value.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let mut out = String::with_capacity(raw.len() + value.len());
+    for (i, part) in raw.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        let k = part.split_once('=').map_or(part, |(k, _)| k);
+        if !part.is_empty() && unescape(k)? == key {
+            out.push_str(k);
+            out.push('=');
+            out.push_str(value);
+        } else {
+            out.push_str(part);
+        }
+    }
+    Ok(out)
+}
+
 /// Go's `url.QueryUnescape`: `+` is a space, `%XX` a byte; a malformed escape is an error.
 fn unescape(s: &str) -> Result<String, QueryError> {
     if !s.contains(['%', '+']) {

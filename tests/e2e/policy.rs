@@ -531,3 +531,60 @@ fn a_baseline_role_may_not_connect_a_container_it_could_not_have_created() {
     admin.ok(&["rm", "-f", &agent, &mine]);
     admin.ok(&["network", "rm", &net]);
 }
+
+#[test]
+fn a_commit_acts_on_the_container_judged_and_cannot_rename_onto_an_allowed_image() {
+    let sock = require_docker!();
+    let config = BASE_CONFIG.replacen(
+        "    extends: [baseline]\n",
+        "    extends: [baseline]\n    allow: [images-write]\n",
+        1,
+    );
+    let gate = Gate::start_with(&sock, &config);
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    // Its own container, by name: sent on as its full ID, and committed.
+    let mine = dev.sleeper("mine");
+    let image = format!("{}:v1", unique("committed"));
+    dev.ok(&["commit", &mine, &image]);
+    admin.ok(&["image", "inspect", &image]);
+    // A container it could not have created is refused by the rule its settings break.
+    let agent = unique("agent");
+    admin.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &agent,
+        "-v",
+        "/:/host:ro",
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    let err = dev.fails(&["commit", &agent, "other:v1"]);
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    // dockerd would drop the digest in repo and write busybox:latest, an allowed name.
+    let digest = "0123456789abcdef".repeat(4);
+    let resp = gate.raw(
+        DEV,
+        format!(
+            "POST /v1.41/commit?container={mine}&repo=busybox@sha256:{digest}&tag=latest HTTP/1.1\r\n\
+             Host: docker\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("carries its own tag or digest"), "{resp}");
+    admin.ok(&["rm", "-f", &mine, &agent]);
+    admin.ok(&["rmi", &image]);
+}
+
+#[test]
+fn a_link_to_another_container_is_refused() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let db = admin.sleeper("db");
+    run_refused(&gate, &["--link", &format!("{db}:db")], "shared-namespace");
+    admin.ok(&["rm", "-f", &db]);
+}
