@@ -1826,6 +1826,49 @@ impl Findings<'_> {
         for tag in q.all("t").filter(|s| !s.is_empty()) {
             self.image_name_free(tag, "t");
         }
+        if q.get("version")? == Some("2") {
+            self.violation(
+                Rule::Build,
+                "BuildKit builds (version=2) take their settings from a session the policy cannot read; build with the classic builder (DOCKER_BUILDKIT=0) or use an unrestricted role",
+            );
+        }
+        self.build_resources(q)
+    }
+
+    /// The build containers run with the request's resource settings (dockerd's
+    /// `newImageBuildOptions`), judged as a container's are. Numbers are read as
+    /// `httputils.Int64ValueOrZero` reads them: anything `ParseInt` refuses is 0.
+    fn build_resources(&mut self, q: &Query) -> R {
+        let int = |k: &str| -> Result<i64, QueryError> {
+            Ok(q.get(k)?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0))
+        };
+        let mut settings = Object::new();
+        for (param, field) in [
+            ("memory", "Memory"),
+            ("memswap", "MemorySwap"),
+            ("cpuperiod", "CpuPeriod"),
+            ("cpuquota", "CpuQuota"),
+        ] {
+            settings.set_field(field, Json::from(int(param)?));
+        }
+        if let Some(list) = q.get("ulimits")?.filter(|s| !s.is_empty()) {
+            let list = super::inspect::parse(list.as_bytes()).map_err(|e| {
+                Unreadable::Ambiguous(format!("ulimits is not JSON dockgate can read: {e}"))
+            })?;
+            settings.set_field("Ulimits", list);
+        }
+        let settings = Json::Object(settings);
+        self.resources(&settings.cursor(), false)?;
+        let shm = int("shmsize")?;
+        if shm > self.b.memory_max || shm < 0 {
+            self.violation(
+                Rule::Resources,
+                format!(
+                    "shared memory size {shm} exceeds the memory maximum {} (--shm-size)",
+                    self.b.memory_max
+                ),
+            );
+        }
         Ok(())
     }
 

@@ -1679,6 +1679,45 @@ fn builds_from_remote_contexts_or_with_host_settings_are_denied() {
     );
 }
 
+#[test]
+fn build_containers_are_held_to_the_resource_maxima_and_buildkit_is_refused() {
+    let b =
+        configured("memory_default: 256m\nmemory_max: 1g\nulimits:\n  nofile: { max: 65536 }\n");
+    assert_query_rules(
+        &b,
+        BUILD,
+        &[
+            ("t=app&memory=268435456&memswap=536870912", &[]),
+            ("memory=2147483648", &[Rule::Resources]),
+            // strconv.ParseInt reads a leading '+'; what it refuses dockerd reads as 0.
+            ("memory=%2B2147483648", &[Rule::Resources]),
+            ("memory=0x80000000", &[]),
+            ("memswap=-1", &[Rule::Resources]),
+            ("memory=-5", &[Rule::Resources]),
+            ("cpuquota=-1", &[Rule::Resources]),
+            ("shmsize=4294967296", &[Rule::Resources]),
+            (
+                "ulimits=%5B%7B%22Name%22%3A%22nofile%22%2C%22Soft%22%3A1024%2C%22Hard%22%3A2048%7D%5D",
+                &[],
+            ),
+            (
+                "ulimits=%5B%7B%22Name%22%3A%22nofile%22%2C%22Soft%22%3A-1%2C%22Hard%22%3A-1%7D%5D",
+                &[Rule::Resources],
+            ),
+            (
+                "ulimits=%5B%7B%22name%22%3A%22memlock%22%2C%22soft%22%3A1%2C%22hard%22%3A1%7D%5D",
+                &[Rule::Resources],
+            ),
+            ("version=2", &[Rule::Build]),
+            ("version=1", &[]),
+        ],
+    );
+    match try_check(&b, BUILD, "ulimits=%5Bnot-json", "") {
+        Err(e) => assert_eq!(refusal(&e), Refusal::Ambiguous, "{e}"),
+        Ok(outcome) => panic!("unreadable ulimits should be refused, got {outcome:#?}"),
+    }
+}
+
 // ---- networks and uninspectable routes ---------------------------------------------------
 
 #[test]

@@ -588,3 +588,31 @@ fn a_link_to_another_container_is_refused() {
     run_refused(&gate, &["--link", &format!("{db}:db")], "shared-namespace");
     admin.ok(&["rm", "-f", &db]);
 }
+
+#[test]
+fn a_build_is_held_to_the_resource_maxima_of_its_role() {
+    let sock = require_docker!();
+    let config = BASE_CONFIG.replacen(
+        "    extends: [baseline]\n",
+        "    extends: [baseline]\n    allow: [build]\n",
+        1,
+    );
+    let gate = Gate::start_with(&sock, &config);
+    let dev = gate.docker(DEV);
+    let dockerfile = b"FROM busybox:local\nRUN true\n";
+    let image = format!("{}:v1", unique("built"));
+    let out = dev.run_stdin(&["build", "--memory", "4g", "-t", &image, "-"], dockerfile);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a 4g build should be refused");
+    assert!(err.contains("(rule resources, role dev)"), "{err}");
+    let out = dev.run_stdin(
+        &["build", "--memory", "256m", "-t", &image, "-"],
+        dockerfile,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    gate.docker(ADMIN).ok(&["rmi", &image]);
+}
