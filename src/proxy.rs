@@ -298,6 +298,20 @@ async fn serve(
         }
         _ => Vec::new(),
     };
+    let mut named_networks = match &json {
+        Some(body) if role.has_baseline() && endpoint.route.template == "/containers/create" => {
+            Baseline::named_networks(body)?
+        }
+        _ => Vec::new(),
+    };
+    if role.has_baseline() && endpoint.route.template == "/networks/{id}/connect" {
+        named_networks.extend(
+            endpoint
+                .param("id")
+                .filter(|n| !policy::baseline::is_daemon_network(n))
+                .map(str::to_string),
+        );
+    }
     let view = RequestView {
         endpoint: &endpoint,
         query: &query,
@@ -319,6 +333,15 @@ async fn serve(
     if named_volumes.len() > MAX_LOOKUPS {
         return Err(Refusal::BadRequest(format!(
             "more than {MAX_LOOKUPS} named volumes in one create; mount fewer"
+        )));
+    }
+    // ...and attaches containers only to networks it could have created itself.
+    for name in named_networks.iter().take(MAX_LOOKUPS) {
+        permit.warnings.extend(judge.network(name).await?);
+    }
+    if named_networks.len() > MAX_LOOKUPS {
+        return Err(Refusal::BadRequest(format!(
+            "more than {MAX_LOOKUPS} networks in one create; attach fewer"
         )));
     }
     // ...and acts only on containers (and execs) it could have created itself. The request is
@@ -432,6 +455,17 @@ impl Judge<'_> {
         };
         let what = format!("volume {name:?}");
         let verdict = self.policy.decide_volume(self.role, name, &inspect);
+        self.settle(&what, verdict)
+    }
+
+    /// The existing network `name` a container would join: warnings, or the denial. Nothing
+    /// to judge when dockerd has no such network (it answers the request itself).
+    async fn network(&self, name: &str) -> Result<Vec<String>, Refusal> {
+        let Some(inspect) = self.inspect("networks", name, "").await? else {
+            return Ok(Vec::new());
+        };
+        let what = format!("network {name:?}");
+        let verdict = self.policy.decide_network(self.role, name, &inspect);
         self.settle(&what, verdict)
     }
 

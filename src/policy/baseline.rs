@@ -761,6 +761,39 @@ impl Baseline {
         Ok(f.out)
     }
 
+    /// Checks an existing network, from dockerd's inspect of it (`GET /networks/{id}`), as its
+    /// create would have been checked: a role attaches containers only to networks it could
+    /// have created (an admin's macvlan would put them on the host's LAN).
+    pub fn check_network(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
+        let mut f = Findings {
+            b: self,
+            out: Outcome::default(),
+        };
+        f.network_settings(inspect.cursor(), true)?;
+        Ok(f.out)
+    }
+
+    /// The networks a container-create body attaches its container to (`--network name`),
+    /// other than the daemon's own `bridge` and `none` (and `container:` modes, judged as
+    /// namespaces).
+    pub fn named_networks(body: &Json) -> Result<Vec<String>, Unreadable> {
+        let root = body.cursor();
+        let mut names = Vec::new();
+        if let Some(mode) = root.field_path(&["HostConfig", "NetworkMode"])?.as_str()? {
+            names.push(mode.to_string());
+        }
+        for (name, _) in root
+            .field_path(&["NetworkingConfig", "EndpointsConfig"])?
+            .entries()?
+        {
+            names.push(name.to_string());
+        }
+        names.retain(|n| !is_daemon_network(n) && !n.starts_with("container:"));
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
     /// The named volumes a container-create body mounts (`-v name:/dst`, `--mount
     /// type=volume,source=name`), which may exist already with options of their own.
     pub fn named_volumes(body: &Json) -> Result<Vec<String>, Unreadable> {
@@ -1733,6 +1766,12 @@ impl Findings<'_> {
     }
 
     fn network_create(&mut self, body: Cursor<'_>) -> R {
+        self.network_settings(body, false)
+    }
+
+    /// A network create body, or (`existing`) dockerd's inspect of a network, which carries
+    /// the same Driver, Options and ConfigFrom fields.
+    fn network_settings(&mut self, body: Cursor<'_>, existing: bool) -> R {
         let driver = body.field("Driver")?.as_str()?.unwrap_or("bridge");
         let driver = if driver.is_empty() { "bridge" } else { driver };
         if !self.b.network_drivers.iter().any(|d| d == driver) {
@@ -1765,11 +1804,16 @@ impl Findings<'_> {
             }
         }
         // A network built from another one's configuration gets options nobody checked here.
-        if body
-            .field("ConfigFrom")?
-            .value()
-            .is_some_and(|v| !v.is_null())
-        {
+        // (An inspect always shows ConfigFrom, with an empty Network when there is none.)
+        let from = body.field("ConfigFrom")?;
+        let derived = if existing {
+            from.field("Network")?
+                .as_str()?
+                .is_some_and(|n| !n.is_empty())
+        } else {
+            from.value().is_some_and(|v| !v.is_null())
+        };
+        if derived {
             self.violation(
                 Rule::NetworkDriver,
                 "a network may not take its configuration from another network (ConfigFrom)",
@@ -2003,6 +2047,11 @@ fn join_reference(repo: &str, tag: &str, param: &str) -> Result<String, Unreadab
     } else {
         format!("{repo}:{tag}")
     })
+}
+
+/// The daemon's own networks a container may always join (`host` is judged as a namespace).
+pub fn is_daemon_network(name: &str) -> bool {
+    matches!(name, "" | "default" | "bridge" | "none")
 }
 
 fn is_shared_propagation(p: &str) -> bool {

@@ -1721,6 +1721,60 @@ fn build_containers_are_held_to_the_resource_maxima_and_buildkit_is_refused() {
 // ---- networks and uninspectable routes ---------------------------------------------------
 
 #[test]
+fn the_networks_a_create_joins_are_named_for_lookup_but_the_daemons_own() {
+    for (body, want) in [
+        (r#"{"Image":"busybox"}"#, &[][..]),
+        (r#"{"HostConfig":{"NetworkMode":"default"}}"#, &[]),
+        (
+            r#"{"HostConfig":{"NetworkMode":"bridge"},"NetworkingConfig":{"EndpointsConfig":{"bridge":{}}}}"#,
+            &[],
+        ),
+        (r#"{"HostConfig":{"NetworkMode":"container:db"}}"#, &[]),
+        (
+            r#"{"HostConfig":{"NetworkMode":"lan"},"NetworkingConfig":{"EndpointsConfig":{"lan":{"Aliases":["x"]}}}}"#,
+            &["lan"],
+        ),
+        (
+            r#"{"hostconfig":{"networkmode":"lan"},"NetworkingConfig":{"EndpointsConfig":{"other":{}}}}"#,
+            &["lan", "other"],
+        ),
+    ] {
+        let doc = parse_optional(body.as_bytes()).unwrap().unwrap();
+        assert_eq!(Baseline::named_networks(&doc).unwrap(), want, "{body}");
+    }
+}
+
+#[test]
+fn an_existing_network_is_judged_by_the_settings_its_create_would_have_needed() {
+    let b = default_baseline();
+    for (inspect, want) in [
+        (
+            r#"{"Name":"team","Driver":"bridge","Options":{},"ConfigFrom":{"Network":""}}"#,
+            &[][..],
+        ),
+        (
+            r#"{"Name":"team","Driver":"bridge","Options":{"com.docker.network.bridge.enable_icc":"false"},"ConfigFrom":{"Network":""}}"#,
+            &[],
+        ),
+        (
+            r#"{"Name":"lan","Driver":"macvlan","Options":{"parent":"eth0"},"ConfigFrom":{"Network":""}}"#,
+            &[Rule::NetworkDriver, Rule::NetworkDriver],
+        ),
+        (
+            r#"{"Name":"br","Driver":"bridge","Options":{"com.docker.network.bridge.name":"eth1"}}"#,
+            &[Rule::NetworkDriver],
+        ),
+        (
+            r#"{"Name":"d","Driver":"bridge","Options":{},"ConfigFrom":{"Network":"lan-config"}}"#,
+            &[Rule::NetworkDriver],
+        ),
+    ] {
+        let doc = parse_optional(inspect.as_bytes()).unwrap().unwrap();
+        assert_eq!(rules(&b.check_network(&doc).unwrap()), want, "{inspect}");
+    }
+}
+
+#[test]
 fn network_create_is_limited_to_allowed_drivers_and_new_bridges() {
     let b = default_baseline();
     assert_rules(

@@ -407,6 +407,18 @@ impl Policy {
         self.decide_existing(role, &what, |b| b.check_volume(inspect))
     }
 
+    /// Whether `role` may attach a container to an existing network, judged from dockerd's
+    /// inspect of it (see [`baseline::Baseline::check_network`]).
+    pub fn decide_network(
+        &self,
+        role: &Role,
+        network: &str,
+        inspect: &Json,
+    ) -> Result<Result<Vec<String>, Denial>, Unreadable> {
+        let what = format!("network {network:?} was created with settings this role may not use, so it may not attach containers to it");
+        self.decide_existing(role, &what, |b| b.check_network(inspect))
+    }
+
     /// The verdict on an existing object, from `check` by the role's baseline: warnings, or the
     /// first enforced violation as a denial (`what` says which object and why).
     fn decide_existing(

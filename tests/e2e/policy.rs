@@ -616,3 +616,33 @@ fn a_build_is_held_to_the_resource_maxima_of_its_role() {
     );
     gate.docker(ADMIN).ok(&["rmi", &image]);
 }
+
+#[test]
+fn a_baseline_role_may_not_join_a_network_it_could_not_have_created() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    // An admin's bridge that publishes on every address (an option the role may not set).
+    let wired = unique("wired");
+    admin.ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.host_binding_ipv4=0.0.0.0",
+        &wired,
+    ]);
+    let err = dev.fails(&["run", "--rm", "--network", &wired, "busybox:local", "true"]);
+    assert!(err.contains("(rule network-driver, role dev)"), "{err}");
+    assert!(err.contains(&format!("network {wired:?}")), "{err}");
+    let mine = dev.sleeper("mine");
+    let err = dev.fails(&["network", "connect", &wired, &mine]);
+    assert!(err.contains("(rule network-driver, role dev)"), "{err}");
+    // One it created itself it joins, at create and by connect.
+    let own = unique("own");
+    dev.ok(&["network", "create", &own]);
+    dev.ok(&["run", "--rm", "--network", &own, "busybox:local", "true"]);
+    dev.ok(&["network", "connect", &own, &mine]);
+    admin.ok(&["rm", "-f", &mine]);
+    admin.ok(&["network", "rm", &wired, &own]);
+}
