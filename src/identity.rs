@@ -199,25 +199,50 @@ impl IdentityMatcher {
         }
         let role = match &self.role {
             RoleTemplate::Fixed(r) => r.clone(),
-            RoleTemplate::Template(t) => {
-                let mut out = t.clone();
-                for (field, value, cap) in &captured {
-                    out = out.replace(&format!("{{{}}}", field.name()), value);
-                    if !cap.is_empty() {
-                        out = out.replace("{*}", cap);
-                    }
-                }
-                out
-            }
+            RoleTemplate::Template(t) => fill_template(t, &captured)?,
         };
-        // A template may only produce roles declared under `roles:`, never a built-in such as
-        // `admin`: a certificate's free-form text must not be able to name the most powerful role.
+        // A template may only produce roles declared under `roles:`, never a built-in name such
+        // as `admin` (even redeclared) nor a role that extends `admin`: a certificate's
+        // free-form text must not be able to name unrestricted access. Map admins with a fixed
+        // role.
         let allowed = match &self.role {
             RoleTemplate::Fixed(_) => policy.has_role(&role),
-            RoleTemplate::Template(_) => policy.is_declared(&role),
+            RoleTemplate::Template(_) => {
+                policy.is_declared(&role)
+                    && !crate::policy::BUILTINS.contains(&role.as_str())
+                    && policy.role(&role).is_some_and(|r| !r.is_unrestricted())
+            }
         };
         allowed.then_some(role)
     }
+}
+
+/// A role template with its placeholders filled in one pass: `{cn}`, `{ou}`, … are the matched
+/// values, `{*}` the text the rule's one trailing `*` matched. Inserted text is never read for
+/// placeholders again. `None` when it names a field the rule did not match.
+fn fill_template(template: &str, captured: &[(Field, &str, &str)]) -> Option<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}')? + open;
+        let name = &rest[open + 1..close];
+        let value = if name == "*" {
+            captured
+                .iter()
+                .find(|(_, _, cap)| !cap.is_empty())
+                .map(|c| c.2)?
+        } else {
+            captured
+                .iter()
+                .find(|(f, _, _)| f.name() == name)
+                .map(|c| c.1)?
+        };
+        out.push_str(value);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// The networks from which some identity rule's role may connect: `None` when at least one
@@ -279,6 +304,16 @@ pub fn compile_rules(
             );
         }
         let role = if r.role.contains('{') {
+            let wildcards = conditions
+                .iter()
+                .filter(|(_, p)| matches!(p, Pattern::Prefix(_)))
+                .count();
+            if r.role.contains("{*}") && wildcards != 1 {
+                problems.push(
+                    format!("{field}.role"),
+                    format_args!("{{*}} needs exactly one field ending in '*' in this rule ({wildcards} here): name the field instead, e.g. {{ou}}"),
+                );
+            }
             RoleTemplate::Template(r.role)
         } else {
             if !policy.has_role(&r.role) {
@@ -329,6 +364,113 @@ mod tests {
         params.distinguished_name = dn;
         let key = rcgen::KeyPair::generate().unwrap();
         params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    /// The role each identity gets under `rules` (YAML identity rules) and `roles` (YAML).
+    fn roles_for(rules: &str, roles: &str, ids: &[Identity]) -> (Vec<Option<String>>, Vec<String>) {
+        let mut problems = crate::config::Problems::default();
+        let roles = serde_norway::from_str(roles).unwrap();
+        let policy = Policy::compile(
+            roles,
+            Default::default(),
+            std::path::Path::new("/var/run/docker.sock"),
+            &mut problems,
+        );
+        let rules = compile_rules(
+            serde_norway::from_str(rules).unwrap(),
+            &policy,
+            &mut problems,
+        );
+        let got = ids
+            .iter()
+            .map(|id| resolve_role(&rules, id, &policy))
+            .collect();
+        (
+            got,
+            problems
+                .0
+                .iter()
+                .map(|p| format!("{}: {}", p.field, p.message))
+                .collect(),
+        )
+    }
+
+    fn team(name: &str) -> Identity {
+        Identity {
+            cn: Some(name.into()),
+            o: vec![],
+            ou: vec![],
+            san_dns: vec![],
+            san_email: vec![],
+            san_uri: vec![format!("spiffe://t/team/{name}")],
+            serial: String::new(),
+            fingerprint: String::new(),
+            not_after: i64::MAX,
+        }
+    }
+
+    #[test]
+    fn a_role_template_never_names_unrestricted_access_even_when_admin_is_redeclared() {
+        let rules = r#"[{san_uri: "spiffe://t/team/*", role: "{*}"}]"#;
+        let roles = "
+admin: {extends: [admin], networks: [10.0.0.0/8]}
+ops: {extends: [admin]}
+everything: {allow: [all]}
+auditors: {extends: [read-only]}
+dev: {extends: [baseline]}
+";
+        let ids = [
+            "admin",
+            "ops",
+            "everything",
+            "auditors",
+            "dev",
+            "read-only",
+            "nobody",
+        ]
+        .map(team);
+        let (got, problems) = roles_for(rules, roles, &ids);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            got,
+            [
+                None,
+                None,
+                None,
+                Some("auditors".into()),
+                Some("dev".into()),
+                None,
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn a_template_is_filled_once_and_star_needs_exactly_one_wildcard() {
+        let roles = "dev: {extends: [baseline]}\nops: {extends: [read-only]}\n";
+        // Inserted text is not read for placeholders again: a CN of "{ou}" is not the OU.
+        let mut tricky = team("x");
+        tricky.cn = Some("{ou}".into());
+        tricky.ou = vec!["dev".into()];
+        let (got, _) = roles_for(r#"[{cn: "*", ou: "d*", role: "{cn}"}]"#, roles, &[tricky]);
+        assert_eq!(got, [None]);
+        let (_, problems) = roles_for(
+            r#"[{cn: "svc-*", san_uri: "spiffe://t/team/*", role: "{*}"}]"#,
+            roles,
+            &[],
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("exactly one field ending in '*'"),
+            "{problems:?}"
+        );
+        let (got, problems) = roles_for(
+            r#"[{cn: "ops", san_uri: "spiffe://t/team/*", role: "{*}"}]"#,
+            roles,
+            &[team("ops"), team("dev")],
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(got, [Some("ops".into()), None]);
     }
 
     #[test]

@@ -453,6 +453,11 @@ impl Policy {
 }
 
 impl Role {
+    /// Whether the role may use every route with no body rules (it extends `admin`).
+    pub fn is_unrestricted(&self) -> bool {
+        self.baseline.is_none() && self.grants.iter().any(|g| g.everything && !g.read_only)
+    }
+
     /// Whether requests of this role are judged on their content (it extends `baseline`).
     pub fn has_baseline(&self) -> bool {
         self.baseline.is_some()
