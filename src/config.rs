@@ -82,6 +82,9 @@ pub struct Limits {
     /// How long a transfer may wait on the client without progress (a response it stopped
     /// reading, a body it stopped sending) before the connection or hijacked stream is cut.
     pub stall_timeout: Duration,
+    /// How long one lookup the policy makes in dockerd (the container, volume or network a
+    /// request names) may take before the request is refused with 504.
+    pub lookup_timeout: Duration,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -278,6 +281,8 @@ struct RawLimits {
     stall_timeout_secs: u64,
     #[serde(default = "default_max_connections_per_source")]
     max_connections_per_source: usize,
+    #[serde(default = "default_lookup_timeout")]
+    lookup_timeout_secs: u64,
 }
 
 impl Default for RawLimits {
@@ -290,6 +295,7 @@ impl Default for RawLimits {
             max_connections: default_max_connections(),
             stall_timeout_secs: default_stall_timeout(),
             max_connections_per_source: default_max_connections_per_source(),
+            lookup_timeout_secs: default_lookup_timeout(),
         }
     }
 }
@@ -330,6 +336,10 @@ fn default_max_connections() -> usize {
 
 fn default_max_connections_per_source() -> usize {
     1_000
+}
+
+fn default_lookup_timeout() -> u64 {
+    30
 }
 
 fn default_stall_timeout() -> u64 {
@@ -409,6 +419,10 @@ impl RawConfig {
                 self.limits.body_read_timeout_secs,
             ),
             ("limits.stall_timeout_secs", self.limits.stall_timeout_secs),
+            (
+                "limits.lookup_timeout_secs",
+                self.limits.lookup_timeout_secs,
+            ),
             ("shutdown_grace_secs", self.shutdown_grace_secs),
         ] {
             if secs > MAX_SECS {
@@ -475,6 +489,7 @@ impl RawConfig {
                 max_connections: self.limits.max_connections.max(1),
                 max_connections_per_source: self.limits.max_connections_per_source,
                 stall_timeout: Duration::from_secs(self.limits.stall_timeout_secs.max(1)),
+                lookup_timeout: Duration::from_secs(self.limits.lookup_timeout_secs.max(1)),
             },
             audit: AuditConfig {
                 path: self.audit.path.map(|p| base.join(p)),

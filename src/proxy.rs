@@ -326,23 +326,24 @@ async fn serve(
         policy,
         role,
         upstream: &conn.upstream,
+        lookup_timeout: state.config.limits.lookup_timeout,
     };
-    for name in named_volumes.iter().take(MAX_LOOKUPS) {
-        permit.warnings.extend(judge.volume(name).await?);
-    }
     if named_volumes.len() > MAX_LOOKUPS {
         return Err(Refusal::BadRequest(format!(
             "more than {MAX_LOOKUPS} named volumes in one create; mount fewer"
         )));
     }
-    // ...and attaches containers only to networks it could have created itself.
-    for name in named_networks.iter().take(MAX_LOOKUPS) {
-        permit.warnings.extend(judge.network(name).await?);
-    }
     if named_networks.len() > MAX_LOOKUPS {
         return Err(Refusal::BadRequest(format!(
             "more than {MAX_LOOKUPS} networks in one create; attach fewer"
         )));
+    }
+    for name in &named_volumes {
+        permit.warnings.extend(judge.volume(name).await?);
+    }
+    // ...and attaches containers only to networks it could have created itself.
+    for name in &named_networks {
+        permit.warnings.extend(judge.network(name).await?);
     }
     // ...and acts only on containers (and execs) it could have created itself. The request is
     // sent on with the container's full ID wherever it named one (path, `container=`, the
@@ -444,6 +445,8 @@ struct Judge<'a> {
     policy: &'a crate::policy::Policy,
     role: &'a crate::policy::Role,
     upstream: &'a Upstream,
+    /// `limits.lookup_timeout`, for each lookup.
+    lookup_timeout: std::time::Duration,
 }
 
 impl Judge<'_> {
@@ -505,14 +508,24 @@ impl Judge<'_> {
         let mounts = root
             .field("Mounts")
             .and_then(|m| m.items().map(|i| i.collect::<Vec<_>>()));
-        for m in mounts.unwrap_or_default().iter().take(MAX_LOOKUPS) {
-            let is_volume =
-                m.field("Type").ok().and_then(|t| t.as_str().ok().flatten()) == Some("volume");
-            if let Some(name) = m.field("Name").ok().and_then(|n| n.as_str().ok().flatten()) {
-                if is_volume && !name.is_empty() {
-                    warnings.extend(self.volume(name).await?);
-                }
-            }
+        let volumes: Vec<&str> = mounts
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| {
+                m.field("Type").ok().and_then(|t| t.as_str().ok().flatten()) == Some("volume")
+            })
+            .filter_map(|m| m.field("Name").ok().and_then(|n| n.as_str().ok().flatten()))
+            .filter(|name| !name.is_empty())
+            .collect();
+        if volumes.len() > MAX_LOOKUPS {
+            return Err(Refusal::Denied(crate::policy::Denial {
+                rule: "uninspectable".into(),
+                reason: format!("container {container:?} mounts more than {MAX_LOOKUPS} named volumes, more than dockgate judges for one request, so this role may not use it"),
+                role: self.role.name.clone(),
+            }));
+        }
+        for name in volumes {
+            warnings.extend(self.volume(name).await?);
         }
         let id = root
             .field("Id")
@@ -535,7 +548,15 @@ impl Judge<'_> {
             "/{kind}/{}{tail}",
             utf8_percent_encode(name, NON_ALPHANUMERIC)
         );
-        let Some(bytes) = self.upstream.get_json(&path, LOOKUP_LIMIT).await? else {
+        // A wedged daemon must not hold client connections, their slots and bodies for ever.
+        let lookup = self.upstream.get_json(&path, LOOKUP_LIMIT);
+        let Some(bytes) = tokio::time::timeout(self.lookup_timeout, lookup)
+            .await
+            .map_err(|_| Refusal::LookupTimeout {
+                what: path.clone(),
+                secs: self.lookup_timeout.as_secs(),
+            })??
+        else {
             return Ok(None);
         };
         match inspect::parse_optional(&bytes) {

@@ -50,6 +50,9 @@ pub enum Refusal {
     BodyRead(#[source] hyper::Error),
     #[error("dockgate: the Docker daemon answered out of protocol: {0}")]
     UpstreamProtocol(&'static str),
+    /// dockerd did not answer a lookup the decision needs in time.
+    #[error("dockgate: the Docker daemon did not answer the lookup of {what} within {secs}s; the request was not sent (try again once dockerd responds)")]
+    LookupTimeout { what: String, secs: u64 },
     #[error("dockgate: the Docker daemon socket {socket} is unreachable: {source}")]
     Upstream {
         socket: PathBuf,
@@ -73,6 +76,7 @@ impl Refusal {
             | Refusal::BodyRead(_) => StatusCode::BAD_REQUEST,
             Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Upstream { .. } | Refusal::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
+            Refusal::LookupTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -90,7 +94,9 @@ impl Refusal {
             | Refusal::TooLarge { .. }
             | Refusal::BodyRead(_) => Some("body".into()),
             Refusal::BadRequest(_) => Some("request".into()),
-            Refusal::Upstream { .. } | Refusal::UpstreamProtocol(_) => None,
+            Refusal::Upstream { .. }
+            | Refusal::UpstreamProtocol(_)
+            | Refusal::LookupTimeout { .. } => None,
         }
     }
 

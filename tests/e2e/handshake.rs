@@ -322,3 +322,31 @@ fn a_request_sent_with_a_large_certificate_flight_is_answered() {
     // before the client's read gives up.
     assert!(out.starts_with("HTTP/1.1 "), "no response: {out:?}");
 }
+
+#[test]
+fn a_lookup_dockerd_never_answers_is_given_up_with_504_and_audited() {
+    // An upstream that accepts and reads but never answers: a wedged dockerd.
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("docker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let gate = Gate::start(&sock, "limits:\n  lookup_timeout_secs: 1\n");
+    let started = std::time::Instant::now();
+    let resp = gate.raw(
+        DEV,
+        b"POST /v1.41/containers/web/start HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 504"), "{resp}");
+    assert!(
+        resp.contains("did not answer the lookup of /containers/web/json within 1s"),
+        "{resp}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let record = gate.wait_audit(|r| r["kind"] == "request" && r["status"] == 504);
+    assert_eq!(record["decision"], "error", "{record}");
+}
