@@ -177,10 +177,19 @@ struct Unauthenticated {
 /// A source (an IPv6 address cut to its /64) and a kind of refusal (rule, reason head).
 type TallyKey = (std::net::IpAddr, Option<String>, Option<String>);
 
-/// The fixed head of a refusal's reason: up to its first ':' or '(' (rustls and dockgate put
-/// the details a peer controls after those).
+/// The fixed head of a refusal's reason: up to its second ':' or its first '(' (rustls and
+/// dockgate put the details a peer controls after those). Two segments, so that rustls'
+/// `invalid peer certificate: <why>` kinds (expired, unknown issuer, …) stay apart: one
+/// source's self-signed attempts must not fold an expired real certificate out of sight.
 fn reason_kind(reason: Option<&str>) -> Option<String> {
-    reason.map(|r| r.split([':', '(']).next().unwrap_or(r).trim().to_string())
+    reason.map(|r| {
+        let head = r.split('(').next().unwrap_or(r);
+        let end = head
+            .match_indices(':')
+            .nth(1)
+            .map_or(head.len(), |(i, _)| i);
+        head[..end].trim().to_string()
+    })
 }
 
 struct Tally {
@@ -215,9 +224,15 @@ enum Sink {
 /// the writer only when the batch was empty, so a busy proxy costs one wake-up per batch, not
 /// per request. The writer waits a moment to let a batch fill, swaps the buffer out and writes
 /// it with one `write` call.
+/// Records queued for the audit file past which the writer is taken to be stuck: later
+/// records go to the log and requests are refused until it catches up.
+pub const MAX_BACKLOG: usize = 64 << 20;
+
 struct Shared {
     pending: Mutex<Batch>,
     wake: Condvar,
+    /// The queued bytes plus the batch being written, for [`Audit::accepting`] without the lock.
+    backlog: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -260,9 +275,15 @@ impl Audit {
                 path: path.to_path_buf(),
                 source,
             })?;
+        Audit::with_writer(file, path)
+    }
+
+    /// Records to `file` (opened from `path`, named in errors) from a writer thread.
+    fn with_writer(file: impl Write + Send + 'static, path: &Path) -> Result<Audit, AuditError> {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Batch::default()),
             wake: Condvar::new(),
+            backlog: std::sync::atomic::AtomicUsize::new(0),
         });
         let writer = shared.clone();
         let thread = std::thread::Builder::new()
@@ -281,7 +302,18 @@ impl Audit {
         })
     }
 
-    /// Records one event. Never blocks on disk.
+    /// Whether records are being taken by the writer: false while the audit file has fallen
+    /// [`MAX_BACKLOG`] behind (a disk or mount that stopped taking writes). Requests are then
+    /// refused (503) instead of being served without a record anyone can read.
+    pub fn accepting(&self) -> bool {
+        let Sink::File { shared, .. } = &self.sink else {
+            return true;
+        };
+        shared.backlog.load(std::sync::atomic::Ordering::Relaxed) < MAX_BACKLOG
+    }
+
+    /// Records one event. Never blocks on disk: past [`MAX_BACKLOG`] of records the writer has
+    /// not taken, a record goes to the log instead.
     pub fn write(&self, record: Record) {
         let Sink::File { shared, .. } = &self.sink else {
             return log_record(&record);
@@ -297,12 +329,15 @@ impl Audit {
             let Ok(mut batch) = shared.pending.lock() else {
                 return log_record(&record);
             };
-            if batch.closed {
+            if batch.closed || batch.bytes.len() >= MAX_BACKLOG {
                 drop(batch);
                 return log_record(&record);
             }
             let was_empty = batch.bytes.is_empty();
             batch.bytes.extend_from_slice(line);
+            shared
+                .backlog
+                .store(batch.bytes.len(), std::sync::atomic::Ordering::Relaxed);
             drop(batch);
             if was_empty {
                 shared.wake.notify_one();
@@ -416,8 +451,11 @@ impl Drop for Audit {
     }
 }
 
-fn write_loop(shared: &Shared, mut file: std::fs::File) {
+fn write_loop(shared: &Shared, mut file: impl Write) {
     let mut out = Vec::new();
+    // A failed write may have left part of a line in the file: the next write ends it first,
+    // so every later record stays a line of its own.
+    let mut torn = false;
     loop {
         let closed = {
             let Ok(mut batch) = shared.pending.lock() else {
@@ -439,16 +477,35 @@ fn write_loop(shared: &Shared, mut file: std::fs::File) {
                 };
             }
             std::mem::swap(&mut out, &mut batch.bytes);
+            // Until this batch is on disk it still counts: a write that hangs keeps it.
+            shared
+                .backlog
+                .store(out.len(), std::sync::atomic::Ordering::Relaxed);
             batch.closed
         };
         if !out.is_empty() {
-            if let Err(e) = file.write_all(&out) {
+            let written = if torn {
+                file.write_all(b"\n").and_then(|()| file.write_all(&out))
+            } else {
+                file.write_all(&out)
+            };
+            torn = written.is_err();
+            if let Err(e) = written {
                 tracing::error!(target: "dockgate::audit", error = %e, "audit file write failed; the batch follows in the log");
                 for line in String::from_utf8_lossy(&out).lines() {
                     tracing::info!(target: "dockgate::audit", "{line}");
                 }
             }
             out.clear();
+            if let Ok(batch) = shared.pending.lock() {
+                shared
+                    .backlog
+                    .store(batch.bytes.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+            // A backlog that grew while the disk was slow is not kept at its largest size.
+            if out.capacity() > MAX_BACKLOG / 8 {
+                out = Vec::new();
+            }
         }
         if closed {
             let _ = file.flush();
@@ -503,6 +560,134 @@ mod tests {
         who.serial = Some("01".into());
         who.role = Some("dev".into());
         who
+    }
+
+    /// A file that takes `ok` writes, then takes half of one and fails every write after, until
+    /// `healed` is set; everything taken is shared for the test to read.
+    #[derive(Clone, Default)]
+    struct Flaky {
+        taken: Arc<Mutex<Vec<u8>>>,
+        ok: Arc<std::sync::atomic::AtomicUsize>,
+        healed: Arc<std::sync::atomic::AtomicBool>,
+        partial: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Write for Flaky {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let failing = self.ok.load(SeqCst) == 0 && !self.healed.load(SeqCst);
+            if failing {
+                // Half of the first write lands, then the disk is full.
+                if self.partial.swap(true, SeqCst) {
+                    return Err(io::Error::other("disk full"));
+                }
+                let half = buf.len() / 2;
+                self.taken.lock().unwrap().extend_from_slice(&buf[..half]);
+                return Ok(half);
+            }
+            let _ = self.ok.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
+            self.taken.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn request_record(path: &str) -> Record {
+        let mut r = Record::new("request", "10.0.0.7:40000".parse().unwrap());
+        r.path = Some(path.into());
+        r
+    }
+
+    #[test]
+    fn refusal_kinds_keep_rustls_certificate_errors_apart_and_drop_peer_details() {
+        for (reason, kind) in [
+            ("peer sent no certificates", "peer sent no certificates"),
+            (
+                "invalid peer certificate: UnknownIssuer",
+                "invalid peer certificate: UnknownIssuer",
+            ),
+            (
+                "invalid peer certificate: certificate expired: verification time 1 (UNIX), but certificate is not valid after 0",
+                "invalid peer certificate: certificate expired",
+            ),
+            (
+                "invalid peer certificate: Other(OtherError(\"x\"))",
+                "invalid peer certificate: Other",
+            ),
+        ] {
+            assert_eq!(reason_kind(Some(reason)).as_deref(), Some(kind), "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_torn_line_in_front_of_the_next_record() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let file = Flaky::default();
+        file.ok.store(1, SeqCst);
+        let audit = Audit::with_writer(file.clone(), Path::new("flaky")).unwrap();
+        let settle = || std::thread::sleep(BATCH_WINDOW * 4);
+        audit.write(request_record("/first"));
+        settle();
+        audit.write(request_record("/torn"));
+        settle();
+        file.healed.store(true, SeqCst);
+        audit.write(request_record("/after"));
+        audit.close();
+        let taken = String::from_utf8(file.taken.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = taken.lines().collect();
+        assert_eq!(lines.len(), 3, "{taken}");
+        assert!(lines[0].contains("/first"), "{taken}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(lines[1]).is_err(),
+            "{taken}"
+        );
+        let after: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+        assert_eq!(after["path"], "/after");
+    }
+
+    /// A file whose writes block until released.
+    struct Stuck(Arc<(Mutex<bool>, Condvar)>);
+
+    impl Write for Stuck {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let (lock, cv) = &*self.0;
+            let mut released = lock.lock().unwrap();
+            while !*released {
+                released = cv.wait(released).unwrap();
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stuck_audit_file_stops_accepting_at_the_backlog_limit_and_recovers() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let audit = Audit::with_writer(Stuck(gate.clone()), Path::new("stuck")).unwrap();
+        assert!(audit.accepting());
+        let big = "x".repeat(1 << 20);
+        let mut sent = 0;
+        while audit.accepting() {
+            audit.write(request_record(&big));
+            sent += 1;
+            assert!(sent < 1000, "never stopped accepting");
+        }
+        // The queue is bounded: at most the limit queued plus the batch being written.
+        assert!(sent <= 2 * MAX_BACKLOG / big.len() + 2, "{sent}");
+        let (lock, cv) = &*gate;
+        *lock.lock().unwrap() = true;
+        cv.notify_all();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !audit.accepting() {
+            assert!(std::time::Instant::now() < deadline, "did not recover");
+            audit.write(request_record("/probe"));
+            std::thread::sleep(BATCH_WINDOW);
+        }
+        audit.close();
     }
 
     #[test]

@@ -317,7 +317,14 @@ fn explain_inner(args: &ExplainArgs) -> anyhow::Result<(String, bool)> {
 fn init_logging(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOCKGATE_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        // Audit records that go to the log (no audit.path, or the file failing) are not
+        // diagnostics: a quieter log level must not drop them.
+        .add_directive(
+            "dockgate::audit=info"
+                .parse()
+                .expect("a static directive parses"),
+        );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -195,6 +195,9 @@ async fn serve(
     read_started: &mut bool,
     record: &mut Record,
 ) -> Result<Response<Body>, Refusal> {
+    if !state.audit.accepting() {
+        return Err(Refusal::AuditBacklog);
+    }
     // A keep-alive connection outlives the handshake that checked the certificate's dates.
     if unix_now() > conn.identity.not_after {
         return Err(Refusal::CertificateExpired {

@@ -50,6 +50,9 @@ pub enum Refusal {
     BodyRead(#[source] hyper::Error),
     #[error("dockgate: the Docker daemon answered out of protocol: {0}")]
     UpstreamProtocol(&'static str),
+    /// The audit file has stopped taking records: nothing is served that cannot be audited.
+    #[error("dockgate: the audit log is not being written (its file has fallen behind); requests are refused until it is, ask an administrator to check the audit disk")]
+    AuditBacklog,
     /// dockerd did not answer a lookup the decision needs in time.
     #[error("dockgate: the Docker daemon did not answer the lookup of {what} within {secs}s; the request was not sent (try again once dockerd responds)")]
     LookupTimeout { what: String, secs: u64 },
@@ -77,6 +80,7 @@ impl Refusal {
             Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Upstream { .. } | Refusal::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
             Refusal::LookupTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Refusal::AuditBacklog => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -97,6 +101,7 @@ impl Refusal {
             Refusal::Upstream { .. }
             | Refusal::UpstreamProtocol(_)
             | Refusal::LookupTimeout { .. } => None,
+            Refusal::AuditBacklog => Some("audit".into()),
         }
     }
 
