@@ -52,11 +52,13 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
         draining: CancellationToken::new(),
         kill: CancellationToken::new(),
     };
-    // Accepted sockets inherit TCP_NODELAY from the listener on Linux: one setsockopt for all.
+    // Accepted sockets inherit TCP_NODELAY and the keepalive settings from the listener on
+    // Linux: one set of setsockopts for all.
     let nodelay_inherited = cfg!(target_os = "linux")
         && socket2::SockRef::from(&listener)
             .set_tcp_nodelay(true)
-            .is_ok();
+            .is_ok()
+        && set_keepalive(socket2::SockRef::from(&listener)).is_ok();
     let admission = Arc::new(Admission {
         state: state.clone(),
         slots: Arc::new(tokio::sync::Semaphore::new(
@@ -395,6 +397,7 @@ async fn accept_loop(listener: TcpListener, admission: Arc<Admission>, serving: 
         };
         if !admission.nodelay_inherited {
             let _ = tcp.set_nodelay(true);
+            let _ = set_keepalive(socket2::SockRef::from(&tcp));
         }
         serving.spawn(tcp, peer, slot);
         // Let this runtime start on what it has before it takes more: during a burst, the
@@ -434,6 +437,18 @@ const CLOSE_NOTIFY_WAIT: Duration = Duration::from_secs(1);
 /// Most outgoing TLS bytes queued per connection: room for two 32 KiB or one 64 KiB body frame
 /// with their chunk framing.
 const SEND_BUFFER_LIMIT: usize = 72 * 1024;
+
+/// TCP keepalive on client connections: a client that vanished without a FIN or RST (a NAT
+/// that forgot it, a laptop gone to sleep) is noticed within about two minutes even when
+/// nothing is being sent (`docker events`, a quiet `logs -f` or `attach`), and its slot and
+/// upstream connection are given back.
+fn set_keepalive(socket: socket2::SockRef<'_>) -> std::io::Result<()> {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(6);
+    socket.set_tcp_keepalive(&keepalive)
+}
 
 /// A peer is let through to the handshake only if the listener allows its network and at least
 /// one role could accept it.
@@ -488,6 +503,9 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
     // it holds no HTTP buffers, only its TLS state (see `idle`).
     loop {
         if !stream.has_replay() && !request_arriving(&mut stream, head_deadline, draining).await {
+            if activity.requests() == 0 {
+                no_request(state, &conn.who, "it sent no request");
+            }
             // A TLS close_notify, so the client sees a clean close rather than a cut.
             let _ = tokio::time::timeout(CLOSE_NOTIFY_WAIT, stream.shutdown()).await;
             return;
@@ -554,6 +572,12 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
             Some(Err(e)) => {
                 if e.is_parse() {
                     malformed_request(state, &conn.who, &e);
+                } else if activity.requests() == 0 {
+                    no_request(
+                        state,
+                        &conn.who,
+                        &format!("its first request head did not complete: {e}"),
+                    );
                 }
                 return tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
@@ -633,6 +657,18 @@ async fn request_arriving(
 
 /// A request hyper refused to read (malformed head, conflicting framing, a head over the size
 /// limit): it never reached `proxy::handle`, and hyper answered it with an empty 4xx.
+/// An authenticated connection that ends without a request still leaves a record: who
+/// completed a handshake, from where, and that nothing was asked (a certificate being tried
+/// out, a health check, a client that gave up).
+fn no_request(state: &State, who: &Who, why: &str) {
+    let mut r = Record::about("connection", who);
+    r.decision = "allow";
+    r.reason = Some(format!(
+        "handshake completed; the connection closed without a request ({why})"
+    ));
+    state.audit.write(r);
+}
+
 fn malformed_request(state: &State, who: &Who, error: &hyper::Error) {
     tracing::info!(peer = &*who.peer, %error, "request refused before routing: not readable HTTP/1.1");
     let mut r = Record::about("request", who);
@@ -664,4 +700,34 @@ fn handshake_refused(state: &State, peer: SocketAddr, reason: &str) {
     r.rule = Some("tls".into());
     r.reason = Some(reason.to_string());
     state.audit.write_unauthenticated(peer.ip(), r);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `run` relies on: on Linux an accepted socket inherits TCP_NODELAY and the keepalive
+    /// settings of its listener.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn accepted_sockets_inherit_nodelay_and_keepalive_from_the_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let sock = socket2::SockRef::from(&listener);
+        sock.set_tcp_nodelay(true).unwrap();
+        set_keepalive(sock).unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let accepted = socket2::SockRef::from(&accepted);
+        assert!(accepted.tcp_nodelay().unwrap());
+        assert!(accepted.keepalive().unwrap());
+        assert_eq!(
+            accepted.tcp_keepalive_time().unwrap(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            accepted.tcp_keepalive_interval().unwrap(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(accepted.tcp_keepalive_retries().unwrap(), 6);
+    }
 }

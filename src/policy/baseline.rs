@@ -821,6 +821,9 @@ impl Baseline {
     }
 }
 
+/// Violations kept for one request; the rest are not recorded.
+const MAX_VIOLATIONS: usize = 64;
+
 /// Collects violations (by mode) and mutations while checking one request.
 struct Findings<'b> {
     b: &'b Baseline,
@@ -832,7 +835,13 @@ type R = Result<(), Unreadable>;
 impl Findings<'_> {
     fn violation(&mut self, rule: Rule, reason: impl Into<String>) {
         let mode = self.b.modes.get(&rule).copied().unwrap_or(Mode::Enforce);
-        if mode != Mode::Off {
+        // A body of thousands of bad entries is refused by its first; keeping them all would
+        // turn 1 MiB of request into tens of MiB of messages (and of audit record). Past the
+        // cap, only a first enforced violation is still kept: it decides the request.
+        let room = self.out.violations.len() < MAX_VIOLATIONS
+            || (mode == Mode::Enforce
+                && !self.out.violations.iter().any(|v| v.mode == Mode::Enforce));
+        if mode != Mode::Off && room {
             self.out.violations.push(Violation {
                 rule,
                 mode,

@@ -1718,6 +1718,31 @@ fn build_containers_are_held_to_the_resource_maxima_and_buildkit_is_refused() {
     }
 }
 
+#[test]
+fn thousands_of_bad_entries_keep_a_bounded_list_and_still_the_deciding_violation() {
+    // Every bind warns (host-mounts in warn mode); an added capability, judged after them,
+    // enforces.
+    let b = configured("rules:\n  host-mounts: warn\n");
+    let binds: Vec<String> = (0..5000).map(|i| format!(r#""/etc/x{i}:/d{i}""#)).collect();
+    let body = format!(
+        r#"{{"Image":"busybox","HostConfig":{{"Binds":[{}],"CapAdd":["SYS_ADMIN"]}}}}"#,
+        binds.join(",")
+    );
+    let outcome = check_with(&b, CREATE, "", &body);
+    assert!(
+        outcome.violations.len() <= 65,
+        "{}",
+        outcome.violations.len()
+    );
+    assert!(
+        outcome
+            .violations
+            .iter()
+            .any(|v| v.rule == Rule::Capabilities && v.mode == Mode::Enforce),
+        "the enforced violation past the cap must be kept"
+    );
+}
+
 // ---- networks and uninspectable routes ---------------------------------------------------
 
 #[test]

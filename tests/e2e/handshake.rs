@@ -165,6 +165,16 @@ fn a_client_that_never_sends_a_request_is_closed_after_the_header_timeout() {
         waited < std::time::Duration::from_secs(10),
         "still open after {waited:?}"
     );
+    // Nothing was asked, and the audit says who connected anyway.
+    let record = gate.wait_audit(|r| r["kind"] == "connection");
+    assert_eq!(record["cn"], "admin", "{record}");
+    assert!(
+        record["reason"]
+            .as_str()
+            .unwrap()
+            .contains("closed without a request"),
+        "{record}"
+    );
 }
 
 /// Completes a handshake and one request with a client built from `provider`; returns the
