@@ -27,7 +27,7 @@ pub enum Refusal {
     #[error("dockgate: certificate {name:?} (sha256 {fingerprint}) maps to no role; ask an administrator to add it to identities:")]
     NoRole { name: String, fingerprint: String },
     /// The client certificate expired after this connection's handshake.
-    #[error("dockgate: certificate {name:?} has expired since this connection was opened; reconnect with a renewed certificate")]
+    #[error("dockgate: certificate {name:?} (or an intermediate CA certificate it came with) has expired since this connection was opened; reconnect with a renewed certificate")]
     CertificateExpired { name: String },
     /// The role does not accept requests from this network.
     #[error("dockgate: role {role:?} may not connect from {peer} (rule role-networks)")]

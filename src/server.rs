@@ -610,12 +610,18 @@ fn client_identity(
     state: &State,
     peer: SocketAddr,
 ) -> Option<Identity> {
-    let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) else {
+    let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
+    let Some(leaf) = chain.first() else {
         handshake_refused(state, peer, "no client certificate");
         return None;
     };
     match Identity::from_der(leaf) {
-        Ok(id) => Some(id),
+        Ok(mut id) => {
+            if let Some(end) = crate::tls::intermediates_not_after(&chain[1..]) {
+                id.not_after = id.not_after.min(end);
+            }
+            Some(id)
+        }
         Err(e) => {
             handshake_refused(state, peer, &e.to_string());
             None

@@ -367,6 +367,22 @@ impl VerifiedChains {
     }
 }
 
+/// The earliest end of validity among the intermediates a client presented (Unix seconds);
+/// `None` when there are none, or one cannot be read (webpki has verified them already).
+/// A keep-alive connection is refused once its chain, not only its leaf, has expired.
+pub fn intermediates_not_after(intermediates: &[CertificateDer<'_>]) -> Option<i64> {
+    intermediates
+        .iter()
+        .map(|der| {
+            X509Certificate::from_der(der)
+                .ok()
+                .map(|(_, c)| Validity::of(&c).not_after)
+        })
+        .collect::<Option<Vec<i64>>>()?
+        .into_iter()
+        .min()
+}
+
 /// When every certificate of a chain is valid: from `not_before` (inclusive) to `not_after`
 /// (exclusive, one second inside what webpki allows), in Unix seconds.
 #[derive(Clone, Copy, Debug)]
@@ -570,6 +586,20 @@ mod tests {
         v.verify_client_cert(&leaf, chain, now()).unwrap();
         let _ = v.verify_client_cert(&leaf, chain, at(short.not_after));
         assert_eq!(inner.asked.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_connection_lives_no_longer_than_its_earliest_expiring_intermediate() {
+        let mut soon = Subject::client("intermediate-1");
+        soon.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+        let mut later = Subject::client("intermediate-2");
+        later.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+        let chain = [der(&later), der(&soon)];
+        assert_eq!(
+            intermediates_not_after(&chain),
+            Some(soon.not_after.unix_timestamp())
+        );
+        assert_eq!(intermediates_not_after(&[]), None);
     }
 
     #[test]
