@@ -71,7 +71,14 @@ impl Identity {
             fingerprint: hex(&Sha256::digest(der)),
             ..Identity::default()
         };
-        if let Ok(Some(san)) = cert.subject_alternative_name() {
+        // As with the subject: a SAN that cannot be read would silently match no rule, and a
+        // later, broader rule could then take the certificate.
+        let san = cert.subject_alternative_name().map_err(|e| {
+            IdentityError(format!(
+                "its subjectAltName extension cannot be read ({e}); reissue the certificate"
+            ))
+        })?;
+        if let Some(san) = san {
             for name in &san.value.general_names {
                 match name {
                     GeneralName::DNSName(d) => id.san_dns.push(d.to_string()),
@@ -480,6 +487,25 @@ dev: {extends: [baseline]}
         dn.push(rcgen::DnType::CustomDnType(vec![2, 5, 4, 3]), "admin");
         let err = Identity::from_der(&der_with_subject(dn)).unwrap_err();
         assert!(err.to_string().contains("2 common names"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_subject_alternative_name_is_refused() {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "alice");
+        // subjectAltName (2.5.29.17) whose content is not a GeneralNames sequence.
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[2, 5, 29, 17],
+                vec![0x04, 0x02, 0xff, 0xff],
+            ));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let err = Identity::from_der(&der).unwrap_err();
+        assert!(err.to_string().contains("subjectAltName"), "{err}");
     }
 
     #[test]

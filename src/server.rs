@@ -214,14 +214,24 @@ struct Admission {
 impl Admission {
     /// Logs an accept error, at most once a second across the workers.
     fn accept_failed(&self, error: &std::io::Error) {
-        let Ok(mut last) = self.accept_error_logged.lock() else {
-            return;
-        };
-        let now = Instant::now();
-        if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
-            *last = Some(now);
+        if self.log_due() {
             tracing::warn!(%error, "accept failed; backing off 50 ms (logged at most once a second)");
         }
+    }
+
+    /// Whether a warning about refused or failed connections may be logged now: at most one a
+    /// second across the workers, so a flood of peers cannot flood the log (each refusal is
+    /// in the audit, tallied per source).
+    fn log_due(&self) -> bool {
+        let Ok(mut last) = self.accept_error_logged.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        let due = last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+        if due {
+            *last = Some(now);
+        }
+        due
     }
 
     /// The connection's slot, or `None` (recorded) when the peer's network is not allowed or a
@@ -236,7 +246,7 @@ impl Admission {
             state.audit.write_unauthenticated(peer.ip(), r);
         };
         if !admissible(state, peer.ip()) {
-            tracing::info!(%peer, "connection dropped before TLS: source network not allowed");
+            tracing::debug!(%peer, "connection dropped before TLS: source network not allowed");
             refuse(
                 "networks",
                 "source network allowed by neither the listener nor any role",
@@ -246,14 +256,18 @@ impl Admission {
         // A connection slot is held from accept to close; past the limit, new peers are
         // dropped at once rather than left to pile up in handshakes.
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, limit = state.config.limits.max_connections, "connection dropped: limits.max_connections reached");
+            if self.log_due() {
+                tracing::warn!(%peer, limit = state.config.limits.max_connections, "connection dropped: limits.max_connections reached (logged at most once a second; every drop is audited)");
+            }
             refuse("max-connections", "limits.max_connections reached");
             return None;
         };
         // Nor may one source address hold more than its share of them.
         let Some(slot) = Slot::take(permit, &self.per_source, crate::net::source_of(peer.ip()))
         else {
-            tracing::warn!(%peer, limit = state.config.limits.max_connections_per_source, "connection dropped: limits.max_connections_per_source reached");
+            if self.log_due() {
+                tracing::warn!(%peer, limit = state.config.limits.max_connections_per_source, "connection dropped: limits.max_connections_per_source reached (logged at most once a second; every drop is audited)");
+            }
             refuse(
                 "max-connections-per-source",
                 "limits.max_connections_per_source reached for this address",
@@ -700,7 +714,8 @@ fn malformed_request(state: &State, who: &Who, error: &hyper::Error) {
 }
 
 fn handshake_refused(state: &State, peer: SocketAddr, reason: &str) {
-    tracing::warn!(%peer, reason, "TLS handshake refused");
+    // Audited (tallied per source); the log line is for debugging, not for every peer.
+    tracing::debug!(%peer, reason, "TLS handshake refused");
     let mut r = Record::new("handshake", peer);
     r.decision = "deny";
     r.rule = Some("tls".into());
