@@ -224,10 +224,6 @@ enum Sink {
 /// the writer only when the batch was empty, so a busy proxy costs one wake-up per batch, not
 /// per request. The writer waits a moment to let a batch fill, swaps the buffer out and writes
 /// it with one `write` call.
-/// Records queued for the audit file past which the writer is taken to be stuck: later
-/// records go to the log and requests are refused until it catches up.
-pub const MAX_BACKLOG: usize = 64 << 20;
-
 struct Shared {
     pending: Mutex<Batch>,
     wake: Condvar,
@@ -235,11 +231,26 @@ struct Shared {
     backlog: std::sync::atomic::AtomicUsize,
 }
 
+/// How long closing waits for the writer to finish the file.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// Records queued or being written past which the writer is taken to be stuck: later records
+/// go to the log and requests are refused until it catches up.
+pub const MAX_BACKLOG: usize = 64 << 20;
+
 #[derive(Default)]
 struct Batch {
     bytes: Vec<u8>,
+    /// The size of the batch the writer has taken and not yet written.
+    in_flight: usize,
     /// Set by `close`: the writer drains what is left and stops; later records go to the log.
     closed: bool,
+}
+
+impl Batch {
+    fn backlog(&self) -> usize {
+        self.bytes.len() + self.in_flight
+    }
 }
 
 thread_local! {
@@ -329,7 +340,7 @@ impl Audit {
             let Ok(mut batch) = shared.pending.lock() else {
                 return log_record(&record);
             };
-            if batch.closed || batch.bytes.len() >= MAX_BACKLOG {
+            if batch.closed || batch.backlog() >= MAX_BACKLOG {
                 drop(batch);
                 return log_record(&record);
             }
@@ -337,7 +348,7 @@ impl Audit {
             batch.bytes.extend_from_slice(line);
             shared
                 .backlog
-                .store(batch.bytes.len(), std::sync::atomic::Ordering::Relaxed);
+                .store(batch.backlog(), std::sync::atomic::Ordering::Relaxed);
             drop(batch);
             if was_empty {
                 shared.wake.notify_one();
@@ -439,7 +450,20 @@ impl Audit {
             }
             shared.wake.notify_one();
             if let Some(handle) = thread.lock().ok().and_then(|mut t| t.take()) {
-                let _ = handle.join();
+                // A writer stuck in a write that never returns (a hung mount) must not keep the
+                // process from exiting: what it has not taken goes to the log instead.
+                let deadline = std::time::Instant::now() + CLOSE_WAIT;
+                while !handle.is_finished() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if handle.is_finished() {
+                    let _ = handle.join();
+                } else if let Ok(mut batch) = shared.pending.lock() {
+                    tracing::error!(target: "dockgate::audit", in_flight = batch.in_flight, "audit file write has not returned in {CLOSE_WAIT:?}; exiting without it, the queued records follow in the log");
+                    for line in String::from_utf8_lossy(&std::mem::take(&mut batch.bytes)).lines() {
+                        tracing::info!(target: "dockgate::audit", "{line}");
+                    }
+                }
             }
         }
     }
@@ -478,9 +502,10 @@ fn write_loop(shared: &Shared, mut file: impl Write) {
             }
             std::mem::swap(&mut out, &mut batch.bytes);
             // Until this batch is on disk it still counts: a write that hangs keeps it.
+            batch.in_flight = out.len();
             shared
                 .backlog
-                .store(out.len(), std::sync::atomic::Ordering::Relaxed);
+                .store(batch.backlog(), std::sync::atomic::Ordering::Relaxed);
             batch.closed
         };
         if !out.is_empty() {
@@ -497,10 +522,11 @@ fn write_loop(shared: &Shared, mut file: impl Write) {
                 }
             }
             out.clear();
-            if let Ok(batch) = shared.pending.lock() {
+            if let Ok(mut batch) = shared.pending.lock() {
+                batch.in_flight = 0;
                 shared
                     .backlog
-                    .store(batch.bytes.len(), std::sync::atomic::Ordering::Relaxed);
+                    .store(batch.backlog(), std::sync::atomic::Ordering::Relaxed);
             }
             // A backlog that grew while the disk was slow is not kept at its largest size.
             if out.capacity() > MAX_BACKLOG / 8 {
@@ -676,8 +702,11 @@ mod tests {
             sent += 1;
             assert!(sent < 1000, "never stopped accepting");
         }
-        // The queue is bounded: at most the limit queued plus the batch being written.
-        assert!(sent <= 2 * MAX_BACKLOG / big.len() + 2, "{sent}");
+        // The queue is bounded: the limit counts the batch being written too.
+        assert!(sent <= MAX_BACKLOG / big.len() + 2, "{sent}");
+        // The record of a refused request does not reopen the gate.
+        audit.write(request_record("/refused"));
+        assert!(!audit.accepting());
         let (lock, cv) = &*gate;
         *lock.lock().unwrap() = true;
         cv.notify_all();

@@ -224,6 +224,29 @@ impl IdentityMatcher {
     }
 }
 
+/// Checks that every placeholder of a role template is closed and names `*` or a field the
+/// rule matches: otherwise the rule could never produce a role, and would fail silently.
+fn template_names_fields(template: &str, conditions: &[(Field, Pattern)]) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(len) = rest[open..].find('}') else {
+            return Err(format!(
+                "role template {template:?} has a '{{' without its '}}'"
+            ));
+        };
+        let name = &rest[open + 1..open + len];
+        if name != "*" && !conditions.iter().any(|(f, _)| f.name() == name) {
+            let fields: Vec<&str> = conditions.iter().map(|(f, _)| f.name()).collect();
+            return Err(format!(
+                "role template {template:?} names {{{name}}}, which is not a field this rule matches ({}); use one of those or {{*}}",
+                fields.join(", ")
+            ));
+        }
+        rest = &rest[open + len + 1..];
+    }
+    Ok(())
+}
+
 /// A role template with its placeholders filled in one pass: `{cn}`, `{ou}`, … are the matched
 /// values, `{*}` the text the rule's one trailing `*` matched. Inserted text is never read for
 /// placeholders again. `None` when it names a field the rule did not match.
@@ -315,6 +338,9 @@ pub fn compile_rules(
                 .iter()
                 .filter(|(_, p)| matches!(p, Pattern::Prefix(_)))
                 .count();
+            if let Err(why) = template_names_fields(&r.role, &conditions) {
+                problems.push(format!("{field}.role"), why);
+            }
             if r.role.contains("{*}") && wildcards != 1 {
                 problems.push(
                     format!("{field}.role"),
@@ -471,6 +497,21 @@ dev: {extends: [baseline]}
             problems[0].contains("exactly one field ending in '*'"),
             "{problems:?}"
         );
+        for (template, complaint) in [
+            ("team-{ou", "without its '}'"),
+            (
+                "{OU}",
+                "names {OU}, which is not a field this rule matches (cn)",
+            ),
+            ("{san_uri}", "names {san_uri}"),
+        ] {
+            let rules = format!(r#"[{{cn: "x*", role: "{template}"}}]"#);
+            let (_, problems) = roles_for(&rules, roles, &[]);
+            assert!(
+                problems.iter().any(|p| p.contains(complaint)),
+                "{template}: {problems:?}"
+            );
+        }
         let (got, problems) = roles_for(
             r#"[{cn: "ops", san_uri: "spiffe://t/team/*", role: "{*}"}]"#,
             roles,

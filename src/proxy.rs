@@ -295,17 +295,13 @@ async fn serve(
     };
     // Kept to forward with the judged container's full ID in place of the name it gave.
     let connect_body = body_container.as_ref().and(json.clone());
-    let named_volumes = match &json {
-        Some(body) if role.has_baseline() && endpoint.route.template == "/containers/create" => {
-            Baseline::named_volumes(body)?
-        }
-        _ => Vec::new(),
-    };
-    let mut named_networks = match &json {
-        Some(body) if role.has_baseline() && endpoint.route.template == "/containers/create" => {
-            Baseline::named_networks(body)?
-        }
-        _ => Vec::new(),
+    // The named volumes and networks a baseline create uses, which may exist already.
+    let (named_volumes, mut named_networks) = match &json {
+        Some(body) if role.has_baseline() && endpoint.route.template == "/containers/create" => (
+            Baseline::named_volumes(body)?,
+            Baseline::named_networks(body)?,
+        ),
+        _ => (Vec::new(), Vec::new()),
     };
     if role.has_baseline() && endpoint.route.template == "/networks/{id}/connect" {
         named_networks.extend(
@@ -470,6 +466,23 @@ impl Judge<'_> {
         let Some(inspect) = self.inspect("networks", name, "").await? else {
             return Ok(Vec::new());
         };
+        // dockerd finds a network by full ID, then name, then ID prefix, when it acts. A name
+        // that could also be an ID prefix would point at another network once this one is
+        // removed in between (names are not owned yet): such names are refused.
+        let field = |f: &str| {
+            let c = inspect.cursor().field(f).ok()?;
+            c.as_str().ok().flatten().map(str::to_string)
+        };
+        if field("Name").as_deref() == Some(name)
+            && field("Id").as_deref() != Some(name)
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            return Err(Refusal::BadRequest(format!(
+                "network {name:?} is named like an ID prefix, which dockerd could resolve to another network by the time it acts; use its full ID or a name with a non-hex character"
+            )));
+        }
         let what = format!("network {name:?}");
         let verdict = self.policy.decide_network(self.role, name, &inspect);
         self.settle(&what, verdict)

@@ -675,8 +675,6 @@ async fn request_arriving(
     }
 }
 
-/// A request hyper refused to read (malformed head, conflicting framing, a head over the size
-/// limit): it never reached `proxy::handle`, and hyper answered it with an empty 4xx.
 /// An authenticated connection that ends without a request still leaves a record: who
 /// completed a handshake, from where, and that nothing was asked (a certificate being tried
 /// out, a health check, a client that gave up).
@@ -689,6 +687,8 @@ fn no_request(state: &State, who: &Who, why: &str) {
     state.audit.write(r);
 }
 
+/// A request hyper refused to read (malformed head, conflicting framing, a head over the size
+/// limit): it never reached `proxy::handle`, and hyper answered it with an empty 4xx.
 fn malformed_request(state: &State, who: &Who, error: &hyper::Error) {
     tracing::info!(peer = &*who.peer, %error, "request refused before routing: not readable HTTP/1.1");
     let mut r = Record::about("request", who);

@@ -371,16 +371,10 @@ impl VerifiedChains {
 /// `None` when there are none, or one cannot be read (webpki has verified them already).
 /// A keep-alive connection is refused once its chain, not only its leaf, has expired.
 pub fn intermediates_not_after(intermediates: &[CertificateDer<'_>]) -> Option<i64> {
-    intermediates
-        .iter()
-        .map(|der| {
-            X509Certificate::from_der(der)
-                .ok()
-                .map(|(_, c)| Validity::of(&c).not_after)
-        })
-        .collect::<Option<Vec<i64>>>()?
-        .into_iter()
-        .min()
+    if intermediates.is_empty() {
+        return None;
+    }
+    Validity::of_intermediates(intermediates).map(|v| v.not_after)
 }
 
 /// When every certificate of a chain is valid: from `not_before` (inclusive) to `not_after`
@@ -395,14 +389,28 @@ impl Validity {
     /// The intersection of the leaf's and every presented intermediate's validity; `None` when
     /// an intermediate cannot be read (the chain is then not remembered).
     fn of_chain(leaf: &X509Certificate<'_>, intermediates: &[CertificateDer<'_>]) -> Option<Self> {
-        let mut window = Validity::of(leaf);
+        Some(Validity::of(leaf).and(Validity::of_intermediates(intermediates)?))
+    }
+
+    /// The intersection of the intermediates' validity (all time when there are none); `None`
+    /// when one cannot be read.
+    fn of_intermediates(intermediates: &[CertificateDer<'_>]) -> Option<Self> {
+        let mut window = Validity {
+            not_before: i64::MIN,
+            not_after: i64::MAX,
+        };
         for der in intermediates {
             let (_, cert) = X509Certificate::from_der(der).ok()?;
-            let v = Validity::of(&cert);
-            window.not_before = window.not_before.max(v.not_before);
-            window.not_after = window.not_after.min(v.not_after);
+            window = window.and(Validity::of(&cert));
         }
         Some(window)
+    }
+
+    fn and(self, other: Validity) -> Validity {
+        Validity {
+            not_before: self.not_before.max(other.not_before),
+            not_after: self.not_after.min(other.not_after),
+        }
     }
 
     fn of(cert: &X509Certificate<'_>) -> Self {

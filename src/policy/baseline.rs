@@ -588,6 +588,7 @@ impl Baseline {
         let mut f = Findings {
             b: self,
             out: Outcome::default(),
+            only: None,
         };
         if (method, template) == ("POST", "/containers/create") {
             let mut doc = match body {
@@ -717,10 +718,12 @@ impl Baseline {
         let mut f = Findings {
             b: self,
             out: Outcome::default(),
+            only: None,
         };
         let hc = inspect.cursor().field("HostConfig")?;
+        f.only = Some(&TARGET_RULES);
         f.host_config(&hc)?;
-        f.out.violations.retain(|v| TARGET_RULES.contains(&v.rule));
+        f.only = None;
         // dockerd fills in the default masked and read-only paths; `systempaths=unconfined`
         // (or an API client) leaves them empty.
         for field in ["MaskedPaths", "ReadonlyPaths"] {
@@ -742,6 +745,7 @@ impl Baseline {
         let mut f = Findings {
             b: self,
             out: Outcome::default(),
+            only: None,
         };
         f.exec_create(inspect.cursor().field("ProcessConfig")?)?;
         Ok(f.out)
@@ -753,6 +757,7 @@ impl Baseline {
         let mut f = Findings {
             b: self,
             out: Outcome::default(),
+            only: None,
         };
         let v = inspect.cursor();
         let driver = v.field("Driver")?.as_str()?.unwrap_or("");
@@ -768,6 +773,7 @@ impl Baseline {
         let mut f = Findings {
             b: self,
             out: Outcome::default(),
+            only: None,
         };
         f.network_settings(inspect.cursor(), true)?;
         Ok(f.out)
@@ -788,7 +794,7 @@ impl Baseline {
         {
             names.push(name.to_string());
         }
-        names.retain(|n| !is_daemon_network(n) && !n.starts_with("container:"));
+        names.retain(|n| !is_daemon_network(n) && n != "host" && !n.starts_with("container:"));
         names.sort();
         names.dedup();
         Ok(names)
@@ -828,12 +834,18 @@ const MAX_VIOLATIONS: usize = 64;
 struct Findings<'b> {
     b: &'b Baseline,
     out: Outcome,
+    /// The rules this check reports; `None` for all. Applied before the cap on how many are
+    /// kept, so a violation that matters is never crowded out by ones that do not.
+    only: Option<&'static [Rule]>,
 }
 
 type R = Result<(), Unreadable>;
 
 impl Findings<'_> {
     fn violation(&mut self, rule: Rule, reason: impl Into<String>) {
+        if self.only.is_some_and(|only| !only.contains(&rule)) {
+            return;
+        }
         let mode = self.b.modes.get(&rule).copied().unwrap_or(Mode::Enforce);
         // A body of thousands of bad entries is refused by its first; keeping them all would
         // turn 1 MiB of request into tens of MiB of messages (and of audit record). Past the
@@ -1017,15 +1029,7 @@ impl Findings<'_> {
             );
         }
         let shm = hc.field("ShmSize")?.as_i64()?.unwrap_or(0);
-        if shm > self.b.memory_max || shm < 0 {
-            self.violation(
-                Rule::Resources,
-                format!(
-                    "shared memory size {shm} exceeds the memory maximum {} (--shm-size)",
-                    self.b.memory_max
-                ),
-            );
-        }
+        self.shm_size(shm);
         let log_driver = hc
             .field_path(&["LogConfig", "Type"])?
             .as_str()?
@@ -1891,6 +1895,18 @@ impl Findings<'_> {
     /// The build containers run with the request's resource settings (dockerd's
     /// `newImageBuildOptions`), judged as a container's are. Numbers are read as
     /// `httputils.Int64ValueOrZero` reads them: anything `ParseInt` refuses is 0.
+    fn shm_size(&mut self, shm: i64) {
+        if shm > self.b.memory_max || shm < 0 {
+            self.violation(
+                Rule::Resources,
+                format!(
+                    "shared memory size {shm} exceeds the memory maximum {} (--shm-size)",
+                    self.b.memory_max
+                ),
+            );
+        }
+    }
+
     fn build_resources(&mut self, q: &Query) -> R {
         let int = |k: &str| -> Result<i64, QueryError> {
             Ok(q.get(k)?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0))
@@ -1912,16 +1928,7 @@ impl Findings<'_> {
         }
         let settings = Json::Object(settings);
         self.resources(&settings.cursor(), false)?;
-        let shm = int("shmsize")?;
-        if shm > self.b.memory_max || shm < 0 {
-            self.violation(
-                Rule::Resources,
-                format!(
-                    "shared memory size {shm} exceeds the memory maximum {} (--shm-size)",
-                    self.b.memory_max
-                ),
-            );
-        }
+        self.shm_size(int("shmsize")?);
         Ok(())
     }
 

@@ -1755,6 +1755,11 @@ fn the_networks_a_create_joins_are_named_for_lookup_but_the_daemons_own() {
             &[],
         ),
         (r#"{"HostConfig":{"NetworkMode":"container:db"}}"#, &[]),
+        // Judged as the host's namespace (host-network), not looked up as a network.
+        (
+            r#"{"HostConfig":{"NetworkMode":"host"},"NetworkingConfig":{"EndpointsConfig":{"host":{}}}}"#,
+            &[],
+        ),
         (
             r#"{"HostConfig":{"NetworkMode":"lan"},"NetworkingConfig":{"EndpointsConfig":{"lan":{"Aliases":["x"]}}}}"#,
             &["lan"],
@@ -3130,6 +3135,23 @@ fn inspected(hc: &str) -> Json {
     let sep = if hc.is_empty() { "" } else { "," };
     let doc = format!(r#"{{"Id":"abc","HostConfig":{{{defaults}{sep}{hc}}}}}"#);
     parse_optional(doc.as_bytes()).unwrap().unwrap()
+}
+
+#[test]
+fn settings_that_do_not_count_for_a_target_cannot_crowd_out_one_that_does() {
+    // 100 mounts with a volume driver the role may not use (not a target rule), then an added
+    // capability (a target rule) judged after them.
+    let b = default_baseline();
+    let mounts: Vec<String> = (0..100)
+        .map(|i| {
+            format!(r#"{{"Type":"volume","Source":"v{i}","Target":"/m{i}","VolumeOptions":{{"DriverConfig":{{"Name":"evil"}}}}}}"#)
+        })
+        .collect();
+    let hc = format!(r#""Mounts":[{}],"CapAdd":["SYS_ADMIN"]"#, mounts.join(","));
+    assert_eq!(
+        rules(&b.check_target(&inspected(&hc)).unwrap()),
+        [Rule::Capabilities]
+    );
 }
 
 #[test]

@@ -318,3 +318,117 @@ fn short_client_connections_reuse_upstream_connections() {
         "{opened} upstream connections for 10 short clients"
     );
 }
+
+/// A fake dockerd on a Unix socket: answers container and network lookups with fixed inspects
+/// and records every other request (`METHOD target` and body), answering `{}`.
+fn recording_upstream(
+    dir: &std::path::Path,
+) -> (
+    std::path::PathBuf,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let sock = dir.join("docker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut len = 0;
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        if h == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).unwrap();
+                    let target = line.split(' ').nth(1).unwrap_or("").to_string();
+                    let answer = if target.starts_with("/containers/") && target.ends_with("/json")
+                    {
+                        format!(r#"{{"Id":"{}","HostConfig":{{}}}}"#, "c".repeat(64))
+                    } else if let Some(name) = target.strip_prefix("/networks/") {
+                        format!(
+                            r#"{{"Name":"{name}","Id":"{}","Driver":"bridge","Options":{{}},"ConfigFrom":{{"Network":""}}}}"#,
+                            "e".repeat(64)
+                        )
+                    } else {
+                        let method = line.split(' ').next().unwrap_or("");
+                        log.lock().unwrap().push(format!(
+                            "{method} {target} {}",
+                            String::from_utf8_lossy(&body)
+                        ));
+                        "{}".to_string()
+                    };
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                }
+            });
+        }
+    });
+    (sock, seen)
+}
+
+#[test]
+fn commit_and_network_connect_reach_dockerd_with_the_judged_containers_full_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sock, seen) = recording_upstream(dir.path());
+    let config = BASE_CONFIG.replacen(
+        "    extends: [baseline]\n",
+        "    extends: [baseline]\n    allow: [images-write]\n",
+        1,
+    );
+    let gate = Gate::start_with(&sock, &config);
+    let full = "c".repeat(64);
+    let send = |head: &str, body: &str| {
+        let req = format!(
+            "{head} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        gate.raw(DEV, req.as_bytes())
+    };
+    let resp = send("POST /v1.41/commit?container=web&repo=app&tag=v1", "");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let resp = send(
+        "POST /v1.41/networks/team-net/connect",
+        r#"{"Container":"web","EndpointConfig":{}}"#,
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    // rm --link names a link (parent/child), which stays as sent.
+    let resp = send("DELETE /v1.41/containers/web/db?link=1", "");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    // A network named like an ID prefix could be re-pointed in between: refused.
+    let resp = send(
+        "POST /v1.41/networks/abc123/connect",
+        r#"{"Container":"web"}"#,
+    );
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("named like an ID prefix"), "{resp}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            format!("POST /v1.41/commit?container={full}&repo=app&tag=v1 "),
+            format!(
+                r#"POST /v1.41/networks/team-net/connect {{"Container":"{full}","EndpointConfig":{{}}}}"#
+            ),
+            "DELETE /v1.41/containers/web/db?link=1 ".to_string(),
+        ]
+    );
+}
