@@ -596,6 +596,7 @@ mod tests {
         ok: Arc<std::sync::atomic::AtomicUsize>,
         healed: Arc<std::sync::atomic::AtomicBool>,
         partial: Arc<std::sync::atomic::AtomicBool>,
+        failed: Arc<std::sync::atomic::AtomicBool>,
     }
 
     impl Write for Flaky {
@@ -605,6 +606,7 @@ mod tests {
             if failing {
                 // Half of the first write lands, then the disk is full.
                 if self.partial.swap(true, SeqCst) {
+                    self.failed.store(true, SeqCst);
                     return Err(io::Error::other("disk full"));
                 }
                 let half = buf.len() / 2;
@@ -653,11 +655,20 @@ mod tests {
         let file = Flaky::default();
         file.ok.store(1, SeqCst);
         let audit = Audit::with_writer(file.clone(), Path::new("flaky")).unwrap();
-        let settle = || std::thread::sleep(BATCH_WINDOW * 4);
+        let until = |done: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !done() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the writer did not get there"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
         audit.write(request_record("/first"));
-        settle();
+        until(&|| file.ok.load(SeqCst) == 0);
         audit.write(request_record("/torn"));
-        settle();
+        until(&|| file.failed.load(SeqCst));
         file.healed.store(true, SeqCst);
         audit.write(request_record("/after"));
         audit.close();

@@ -449,6 +449,7 @@ mod tests {
 admin: {extends: [admin], networks: [10.0.0.0/8]}
 ops: {extends: [admin]}
 everything: {allow: [all]}
+writers: {allow: [containers-write]}
 auditors: {extends: [read-only]}
 dev: {extends: [baseline]}
 ";
@@ -456,6 +457,7 @@ dev: {extends: [baseline]}
             "admin",
             "ops",
             "everything",
+            "writers",
             "auditors",
             "dev",
             "read-only",
@@ -467,6 +469,7 @@ dev: {extends: [baseline]}
         assert_eq!(
             got,
             [
+                None,
                 None,
                 None,
                 None,

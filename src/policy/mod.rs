@@ -453,9 +453,15 @@ impl Policy {
 }
 
 impl Role {
-    /// Whether the role may use every route with no body rules (it extends `admin`).
+    /// Whether the role may change anything with no body rules: a write route without the
+    /// baseline (`extends: [admin]`, `allow: [all]`, or `allow: [containers-write]` alone) is
+    /// as good as root on the host.
     pub fn is_unrestricted(&self) -> bool {
-        self.baseline.is_none() && self.grants.iter().any(|g| g.everything && !g.read_only)
+        self.baseline.is_none()
+            && route::routes()
+                .iter()
+                .filter(|r| !matches!(r.method, "GET" | "HEAD"))
+                .any(|r| self.grants.iter().any(|g| g.allows(r)))
     }
 
     /// Whether requests of this role are judged on their content (it extends `baseline`).
