@@ -1030,16 +1030,34 @@ impl Findings<'_> {
         }
         let shm = hc.field("ShmSize")?.as_i64()?.unwrap_or(0);
         self.shm_size(shm);
+        // Options without a driver go to the daemon's default driver, which may be a remote
+        // one: only options that say how much to keep and how to tag it (what json-file and
+        // local take) are let through, not ones that say where logs go.
+        const LOCAL_LOG_OPTIONS: [&str; 10] = [
+            "max-size",
+            "max-file",
+            "compress",
+            "mode",
+            "max-buffer-size",
+            "tag",
+            "labels",
+            "labels-regex",
+            "env",
+            "env-regex",
+        ];
         let log_driver = hc
             .field_path(&["LogConfig", "Type"])?
             .as_str()?
             .unwrap_or("");
-        let log_options = hc.field_path(&["LogConfig", "Config"])?;
-        if log_driver.is_empty() && log_options.entries()?.next().is_some() {
-            self.violation(
-                Rule::LogDriver,
-                "log options without a log driver are not allowed (--log-opt without --log-driver): dockerd applies them to its default driver, which may send logs elsewhere; name an allowed driver",
-            );
+        if log_driver.is_empty() {
+            for (key, _) in hc.field_path(&["LogConfig", "Config"])?.entries()? {
+                if !LOCAL_LOG_OPTIONS.contains(&key) {
+                    self.violation(
+                        Rule::LogDriver,
+                        format!("log option {key:?} without a log driver is not allowed (--log-opt without --log-driver): dockerd applies it to its default driver, which may send logs elsewhere; name an allowed driver"),
+                    );
+                }
+            }
         }
         if let Some(driver) = hc.field_path(&["LogConfig", "Type"])?.as_str()? {
             if !driver.is_empty() && !self.b.log_drivers.iter().any(|d| d == driver) {

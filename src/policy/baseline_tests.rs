@@ -3057,6 +3057,11 @@ fn links_relabelled_host_binds_and_log_options_without_a_driver_are_denied() {
                 r#"{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"","Config":{}}}}"#,
                 &[],
             ),
+            // What docker run --log-opt max-size=10m sends: kept by the default json-file.
+            (
+                r#"{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"","Config":{"max-size":"10m","max-file":"3"}}}}"#,
+                &[],
+            ),
             (
                 r#"{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"json-file","Config":{"max-size":"10m"}}}}"#,
                 &[],

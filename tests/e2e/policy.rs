@@ -646,3 +646,25 @@ fn a_baseline_role_may_not_join_a_network_it_could_not_have_created() {
     admin.ok(&["rm", "-f", &mine]);
     admin.ok(&["network", "rm", &wired, &own]);
 }
+
+#[test]
+fn log_options_without_a_driver_may_size_local_logs_but_not_send_them_elsewhere() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let dev = gate.docker(DEV);
+    dev.ok(&[
+        "run",
+        "--rm",
+        "--log-opt",
+        "max-size=10m",
+        "--log-opt",
+        "max-file=2",
+        "busybox:local",
+        "true",
+    ]);
+    run_refused(
+        &gate,
+        &["--log-opt", "fluentd-address=evil:24224"],
+        "log-driver",
+    );
+}
