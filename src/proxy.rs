@@ -295,14 +295,18 @@ async fn serve(
     };
     // Kept to forward with the judged container's full ID in place of the name it gave.
     let connect_body = body_container.as_ref().and(json.clone());
-    // The named volumes and networks a baseline create uses, which may exist already.
-    let (named_volumes, mut named_networks) = match &json {
+    // The named volumes, networks and linked containers a baseline create uses, which may
+    // exist already.
+    let (named_volumes, mut named_networks, links) = match &json {
         Some(body) if role.has_baseline() && endpoint.route.template == "/containers/create" => (
             Baseline::named_volumes(body)?,
             Baseline::named_networks(body)?,
+            Baseline::linked_containers(body)?,
         ),
-        _ => (Vec::new(), Vec::new()),
+        _ => (Vec::new(), Vec::new(), Vec::new()),
     };
+    // Kept to name the linked containers by full ID when the policy does not rewrite the body.
+    let create_body = (!links.is_empty()).then(|| json.clone()).flatten();
     if role.has_baseline() && endpoint.route.template == "/networks/{id}/connect" {
         named_networks.extend(
             endpoint
@@ -343,6 +347,40 @@ async fn serve(
     // ...and attaches containers only to networks it could have created itself.
     for name in &named_networks {
         permit.warnings.extend(judge.network(name).await?);
+    }
+    // ...and links only to containers it could have created itself, named by full ID so the
+    // link cannot be re-pointed in between.
+    if links.len() > MAX_LOOKUPS {
+        return Err(Refusal::BadRequest(format!(
+            "more than {MAX_LOOKUPS} links in one create; link fewer"
+        )));
+    }
+    let mut linked = Vec::new();
+    for (name, alias) in &links {
+        let (full_id, warnings) = judge.target(Target::Container(name)).await?;
+        permit.warnings.extend(warnings);
+        // (One dockerd does not know fails the create there.)
+        linked.push(match full_id {
+            Some(id) => format!("{id}:{alias}"),
+            None => format!("{name}:{alias}"),
+        });
+    }
+    if !linked.is_empty() {
+        let mut body = match (permit.rewritten.take(), create_body) {
+            (Some(doc), _) | (None, Some(doc)) => doc,
+            (None, None) => return Err(Refusal::UpstreamProtocol("no create body to link")),
+        };
+        let slot = match &mut body {
+            Json::Object(root) => root.field_path_mut(&["HostConfig", "Links"])?,
+            _ => None,
+        };
+        if let Some(Json::Array(items)) = slot {
+            *items = linked
+                .into_iter()
+                .map(|l| Json::String(l.as_str().into()))
+                .collect::<Vec<_>>();
+        }
+        permit.rewritten = Some(body);
     }
     // ...and acts only on containers (and execs) it could have created itself. The request is
     // sent on with the container's full ID wherever it named one (path, `container=`, the

@@ -800,6 +800,23 @@ impl Baseline {
         Ok(names)
     }
 
+    /// The containers a create body links to (`--link name:alias`), as dockerd's `ParseLink`
+    /// reads each entry: `(name, alias)`. They are judged like the target of an exec.
+    pub fn linked_containers(body: &Json) -> Result<Vec<(String, String)>, Unreadable> {
+        let mut links = Vec::new();
+        for link in body
+            .cursor()
+            .field_path(&["HostConfig", "Links"])?
+            .items()?
+        {
+            let text = link.as_str()?.unwrap_or("");
+            links.push(parse_link(text).ok_or_else(|| {
+                Unreadable::Ambiguous(format!("link {text:?} is not name:alias"))
+            })?);
+        }
+        Ok(links)
+    }
+
     /// The named volumes a container-create body mounts (`-v name:/dst`, `--mount
     /// type=volume,source=name`), which may exist already with options of their own.
     pub fn named_volumes(body: &Json) -> Result<Vec<String>, Unreadable> {
@@ -945,13 +962,6 @@ impl Findings<'_> {
                     // Anything else dockerd would reject or treat as private.
                 }
             }
-        }
-        if let Some(link) = hc.field("Links")?.items()?.next() {
-            let link = link.as_str()?.unwrap_or("");
-            self.violation(
-                Rule::SharedNamespace,
-                format!("links to other containers are not allowed (--link {link}): a link copies the linked container's environment into this one and opens its ports to it; use a user-defined network"),
-            );
         }
         if let Some(v) = hc.field("Cgroup")?.as_str()? {
             if !v.is_empty() {
@@ -2081,6 +2091,24 @@ fn join_reference(repo: &str, tag: &str, param: &str) -> Result<String, Unreadab
     } else {
         format!("{repo}:{tag}")
     })
+}
+
+/// A link entry as dockerd's `opts.ParseLink` reads it: `name`, `name:alias`, or the
+/// `/name:/parent/alias` form of an inspect.
+pub fn parse_link(text: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = text.split(':').collect();
+    match parts.as_slice() {
+        [""] => None,
+        [name] => Some((name.to_string(), name.to_string())),
+        [name, alias] => match name.strip_prefix('/') {
+            Some(name) => {
+                let alias = alias.rsplit('/').next().unwrap_or(alias);
+                Some((name.to_string(), alias.to_string()))
+            }
+            None => Some((name.to_string(), alias.to_string())),
+        },
+        _ => None,
+    }
 }
 
 /// The daemon's own networks a container may always join (`host` is judged as a namespace).

@@ -3017,17 +3017,16 @@ fn a_repository_with_its_own_tag_or_digest_and_a_tag_is_refused_dockerd_drops_th
 }
 
 #[test]
-fn links_relabelled_host_binds_and_log_options_without_a_driver_are_denied() {
+fn relabelled_host_binds_and_log_options_without_a_driver_are_denied() {
     assert_rules(
         &configured("bind_allowed: [/srv/data]\nbind_writable: true"),
         CREATE,
         &[
+            // A link is judged by the container it names (a lookup, in the proxy), not here.
             (
                 r#"{"Image":"busybox","HostConfig":{"Links":["admin-db:db"]}}"#,
-                &[Rule::SharedNamespace],
+                &[],
             ),
-            (r#"{"Image":"busybox","HostConfig":{"Links":[]}}"#, &[]),
-            (r#"{"Image":"busybox","HostConfig":{"Links":null}}"#, &[]),
             (
                 r#"{"Image":"busybox","HostConfig":{"Binds":["/srv/data:/d:ro,z"]}}"#,
                 &[Rule::HostMounts],
@@ -3067,6 +3066,31 @@ fn links_relabelled_host_binds_and_log_options_without_a_driver_are_denied() {
                 &[],
             ),
         ],
+    );
+}
+
+#[test]
+fn links_are_read_as_dockerd_reads_them() {
+    for (text, want) in [
+        ("db", Some(("db", "db"))),
+        ("db:database", Some(("db", "database"))),
+        ("/db:/web/database", Some(("db", "database"))),
+        ("a:b:c", None),
+        ("", None),
+    ] {
+        let got = parse_link(text);
+        assert_eq!(
+            got.as_ref().map(|(n, a)| (n.as_str(), a.as_str())),
+            want,
+            "{text}"
+        );
+    }
+    let body = parse_optional(br#"{"HostConfig":{"Links":["db:x","/cache:/web/c"]}}"#)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        Baseline::linked_containers(&body).unwrap(),
+        [("db".into(), "x".into()), ("cache".into(), "c".into())]
     );
 }
 

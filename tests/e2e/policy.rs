@@ -580,13 +580,37 @@ fn a_commit_acts_on_the_container_judged_and_cannot_rename_onto_an_allowed_image
 }
 
 #[test]
-fn a_link_to_another_container_is_refused() {
+fn a_link_is_judged_by_the_container_it_names() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
     let admin = gate.docker(ADMIN);
-    let db = admin.sleeper("db");
-    run_refused(&gate, &["--link", &format!("{db}:db")], "shared-namespace");
-    admin.ok(&["rm", "-f", &db]);
+    let dev = gate.docker(DEV);
+    let agent = unique("agent");
+    admin.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &agent,
+        "-v",
+        "/:/host:ro",
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    run_refused(&gate, &["--link", &format!("{agent}:db")], "host-mounts");
+    // A link to a container it could have created itself works as with dockerd.
+    let db = dev.sleeper("db");
+    let out = dev.ok(&[
+        "run",
+        "--rm",
+        "--link",
+        &format!("{db}:database"),
+        "busybox:local",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(out.contains("database"), "{out}");
+    admin.ok(&["rm", "-f", &agent, &db]);
 }
 
 #[test]

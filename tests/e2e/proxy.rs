@@ -413,6 +413,12 @@ fn commit_and_network_connect_reach_dockerd_with_the_judged_containers_full_id()
     // rm --link names a link (parent/child), which stays as sent.
     let resp = send("DELETE /v1.41/containers/web/db?link=1", "");
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    // A link names the judged container by its full ID.
+    let resp = send(
+        "POST /v1.41/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"Links":["web:db"]}}"#,
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     // A network named like an ID prefix could be re-pointed in between: refused.
     let resp = send(
         "POST /v1.41/networks/abc123/connect",
@@ -421,8 +427,9 @@ fn commit_and_network_connect_reach_dockerd_with_the_judged_containers_full_id()
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     assert!(resp.contains("named like an ID prefix"), "{resp}");
     let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "{seen:#?}");
     assert_eq!(
-        seen,
+        seen[..3],
         [
             format!("POST /v1.41/commit?container={full}&repo=app&tag=v1 "),
             format!(
@@ -430,5 +437,15 @@ fn commit_and_network_connect_reach_dockerd_with_the_judged_containers_full_id()
             ),
             "DELETE /v1.41/containers/web/db?link=1 ".to_string(),
         ]
+    );
+    assert!(
+        seen[3].starts_with("POST /v1.41/containers/create "),
+        "{}",
+        seen[3]
+    );
+    assert!(
+        seen[3].contains(&format!(r#""Links":["{full}:db"]"#)),
+        "{}",
+        seen[3]
     );
 }
