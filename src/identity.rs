@@ -209,15 +209,17 @@ impl IdentityMatcher {
             RoleTemplate::Template(t) => fill_template(t, &captured)?,
         };
         // A template may only produce roles declared under `roles:`, never a built-in name such
-        // as `admin` (even redeclared) nor a role that extends `admin`: a certificate's
-        // free-form text must not be able to name unrestricted access. Map admins with a fixed
-        // role.
+        // as `admin` (even redeclared) nor a role that may do more than read without the
+        // baseline: a certificate's free-form text must not be able to name unrestricted
+        // access. Map admins with a fixed role.
         let allowed = match &self.role {
             RoleTemplate::Fixed(_) => policy.has_role(&role),
             RoleTemplate::Template(_) => {
                 policy.is_declared(&role)
                     && !crate::policy::BUILTINS.contains(&role.as_str())
-                    && policy.role(&role).is_some_and(|r| !r.is_unrestricted())
+                    && policy
+                        .role(&role)
+                        .is_some_and(|r| r.may_come_from_a_template())
             }
         };
         allowed.then_some(role)
@@ -450,6 +452,7 @@ admin: {extends: [admin], networks: [10.0.0.0/8]}
 ops: {extends: [admin]}
 everything: {allow: [all]}
 writers: {allow: [containers-write]}
+archives: {allow: ['GET /containers/{id}/archive']}
 auditors: {extends: [read-only]}
 dev: {extends: [baseline]}
 ";
@@ -458,6 +461,7 @@ dev: {extends: [baseline]}
             "ops",
             "everything",
             "writers",
+            "archives",
             "auditors",
             "dev",
             "read-only",
@@ -469,6 +473,7 @@ dev: {extends: [baseline]}
         assert_eq!(
             got,
             [
+                None,
                 None,
                 None,
                 None,

@@ -330,6 +330,7 @@ async fn serve(
         role,
         upstream: &conn.upstream,
         lookup_timeout: state.config.limits.lookup_timeout,
+        lookups: std::sync::atomic::AtomicUsize::new(0),
     };
     if named_volumes.len() > MAX_LOOKUPS {
         return Err(Refusal::BadRequest(format!(
@@ -341,6 +342,15 @@ async fn serve(
             "more than {MAX_LOOKUPS} networks in one create; attach fewer"
         )));
     }
+    // compose writes several entries per linked container: each container is looked up once.
+    let mut linked_names: Vec<&str> = links.iter().map(|(name, _)| name.as_str()).collect();
+    linked_names.sort_unstable();
+    linked_names.dedup();
+    if linked_names.len() > MAX_LOOKUPS {
+        return Err(Refusal::BadRequest(format!(
+            "links to more than {MAX_LOOKUPS} containers in one create; link fewer"
+        )));
+    }
     for name in &named_volumes {
         permit.warnings.extend(judge.volume(name).await?);
     }
@@ -348,38 +358,42 @@ async fn serve(
     for name in &named_networks {
         permit.warnings.extend(judge.network(name).await?);
     }
-    // ...and links only to containers it could have created itself, named by full ID so the
-    // link cannot be re-pointed in between.
-    if links.len() > MAX_LOOKUPS {
-        return Err(Refusal::BadRequest(format!(
-            "more than {MAX_LOOKUPS} links in one create; link fewer"
-        )));
-    }
-    let mut linked = Vec::new();
-    for (name, alias) in &links {
+    // ...and links only to containers it could act on, named by full ID so the link cannot be
+    // re-pointed in between.
+    let mut full_ids = std::collections::HashMap::new();
+    for name in linked_names {
         let (full_id, warnings) = judge.target(Target::Container(name)).await?;
         permit.warnings.extend(warnings);
-        // (One dockerd does not know fails the create there.)
-        linked.push(match full_id {
-            Some(id) => format!("{id}:{alias}"),
-            None => format!("{name}:{alias}"),
-        });
+        let Some(id) = full_id else {
+            return Err(Refusal::BadRequest(format!(
+                "the container {name:?} a link names does not exist; create it first"
+            )));
+        };
+        full_ids.insert(name, id);
     }
-    if !linked.is_empty() {
-        let mut body = match (permit.rewritten.take(), create_body) {
-            (Some(doc), _) | (None, Some(doc)) => doc,
-            (None, None) => return Err(Refusal::UpstreamProtocol("no create body to link")),
+    if !links.is_empty() {
+        let Some(mut body) = permit.rewritten.take().or(create_body) else {
+            return Err(Refusal::BadRequest(
+                "the create body could not be re-read".into(),
+            ));
         };
         let slot = match &mut body {
             Json::Object(root) => root.field_path_mut(&["HostConfig", "Links"])?,
             _ => None,
         };
-        if let Some(Json::Array(items)) = slot {
-            *items = linked
-                .into_iter()
-                .map(|l| Json::String(l.as_str().into()))
-                .collect::<Vec<_>>();
-        }
+        let Some(Json::Array(items)) = slot else {
+            return Err(Refusal::BadRequest("HostConfig.Links is not a list".into()));
+        };
+        *items = links
+            .iter()
+            .map(|(name, alias)| {
+                Json::String(
+                    format!("{}:{alias}", full_ids[name.as_str()])
+                        .as_str()
+                        .into(),
+                )
+            })
+            .collect::<Vec<_>>();
         permit.rewritten = Some(body);
     }
     // ...and acts only on containers (and execs) it could have created itself. The request is
@@ -477,6 +491,10 @@ const LOOKUP_LIMIT: usize = 4 << 20;
 /// Most objects looked up for one request.
 const MAX_LOOKUPS: usize = 16;
 
+/// Lookups in dockerd one request may cause in all (its objects, and the volumes of the
+/// containers it names): each may wait up to `limits.lookup_timeout`.
+const MAX_REQUEST_LOOKUPS: usize = 64;
+
 /// Judges existing objects a baseline role's request uses, from dockerd's inspect of them.
 struct Judge<'a> {
     policy: &'a crate::policy::Policy,
@@ -484,6 +502,8 @@ struct Judge<'a> {
     upstream: &'a Upstream,
     /// `limits.lookup_timeout`, for each lookup.
     lookup_timeout: std::time::Duration,
+    /// Lookups made for this request so far (at most [`MAX_REQUEST_LOOKUPS`]).
+    lookups: std::sync::atomic::AtomicUsize,
 }
 
 impl Judge<'_> {
@@ -602,6 +622,14 @@ impl Judge<'_> {
             "/{kind}/{}{tail}",
             utf8_percent_encode(name, NON_ALPHANUMERIC)
         );
+        let made = 1 + self
+            .lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if made > MAX_REQUEST_LOOKUPS {
+            return Err(Refusal::BadRequest(format!(
+                "this request names more objects (containers, their volumes, networks) than the {MAX_REQUEST_LOOKUPS} dockgate looks up for one request; split it"
+            )));
+        }
         // A wedged daemon must not hold client connections, their slots and bodies for ever.
         let lookup = self.upstream.get_json(&path, LOOKUP_LIMIT);
         let Some(bytes) = tokio::time::timeout(self.lookup_timeout, lookup)

@@ -810,9 +810,16 @@ impl Baseline {
             .items()?
         {
             let text = link.as_str()?.unwrap_or("");
-            links.push(parse_link(text).ok_or_else(|| {
-                Unreadable::Ambiguous(format!("link {text:?} is not name:alias"))
-            })?);
+            let (name, alias) = parse_link(text)
+                .ok_or_else(|| Unreadable::Ambiguous(format!("link {text:?} is not name:alias")))?;
+            // dockerd names the link parent/alias: an alias with '/' or '..' would name (and
+            // take) a container name outside this container.
+            if name.is_empty() || !is_container_name(&alias) {
+                return Err(Unreadable::Ambiguous(format!(
+                    "link {text:?} needs a container and an alias of letters, digits, '_', '.' and '-'"
+                )));
+            }
+            links.push((name, alias));
         }
         Ok(links)
     }
@@ -2109,6 +2116,13 @@ pub fn parse_link(text: &str) -> Option<(String, String)> {
         },
         _ => None,
     }
+}
+
+/// dockerd's container-name pattern, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn is_container_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// The daemon's own networks a container may always join (`host` is judged as a namespace).

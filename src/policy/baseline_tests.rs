@@ -3092,6 +3092,15 @@ fn links_are_read_as_dockerd_reads_them() {
         Baseline::linked_containers(&body).unwrap(),
         [("db".into(), "x".into()), ("cache".into(), "c".into())]
     );
+    // The alias becomes the name parent/alias: one that climbs out would take another name.
+    for link in ["db:../prod-db", ":alias", "db:", "db:a/b", "/db"] {
+        let body = format!(r#"{{"HostConfig":{{"Links":["{link}"]}}}}"#);
+        let body = parse_optional(body.as_bytes()).unwrap().unwrap();
+        match Baseline::linked_containers(&body) {
+            Err(e) => assert_eq!(refusal(&e), Refusal::Ambiguous, "{link}: {e}"),
+            Ok(links) => panic!("{link} should be refused, got {links:?}"),
+        }
+    }
 }
 
 #[test]

@@ -40,6 +40,8 @@ pub struct Role {
     grants: Vec<Grant>,
     /// Body and query rules; `None` for roles that do not extend `baseline` (e.g. admin).
     baseline: Option<Arc<Baseline>>,
+    /// See [`Role::may_come_from_a_template`]; worked out once, when the config is compiled.
+    templatable: bool,
 }
 
 /// One set of permissions: route groups and individual routes, optionally limited to reads.
@@ -202,6 +204,7 @@ impl Policy {
                 }
                 (false, None) => None,
             };
+            let templatable = baseline.is_some() || within_read_only(&grants);
             roles.insert(
                 name.clone(),
                 Role {
@@ -209,6 +212,7 @@ impl Policy {
                     networks,
                     grants,
                     baseline,
+                    templatable,
                 },
             );
         }
@@ -231,6 +235,8 @@ impl Policy {
                     networks: Networks::default(),
                     grants: builtin_grant(builtin).into_iter().collect(),
                     baseline,
+                    // Templates never produce built-in names.
+                    templatable: false,
                 },
             );
         }
@@ -453,15 +459,11 @@ impl Policy {
 }
 
 impl Role {
-    /// Whether the role may change anything with no body rules: a write route without the
-    /// baseline (`extends: [admin]`, `allow: [all]`, or `allow: [containers-write]` alone) is
-    /// as good as root on the host.
-    pub fn is_unrestricted(&self) -> bool {
-        self.baseline.is_none()
-            && route::routes()
-                .iter()
-                .filter(|r| !matches!(r.method, "GET" | "HEAD"))
-                .any(|r| self.grants.iter().any(|g| g.allows(r)))
+    /// Whether a role template may produce this role: it extends `baseline`, or it allows
+    /// nothing the built-in `read-only` does not. Any other route without the body rules
+    /// (a write, a websocket attach, reading an admin container's files) is as good as root.
+    pub fn may_come_from_a_template(&self) -> bool {
+        self.templatable
     }
 
     /// Whether requests of this role are judged on their content (it extends `baseline`).
@@ -550,6 +552,14 @@ impl Grant {
             || self.groups.contains(&route.group)
             || self.routes.iter().any(|r| std::ptr::eq(*r, route))
     }
+}
+
+/// Whether `grants` allow no route the built-in `read-only` role does not.
+fn within_read_only(grants: &[Grant]) -> bool {
+    let read_only = builtin_grant("read-only");
+    route::routes().iter().all(|r| {
+        !grants.iter().any(|g| g.allows(r)) || read_only.as_ref().is_some_and(|g| g.allows(r))
+    })
 }
 
 fn builtin_grant(name: &str) -> Option<Grant> {

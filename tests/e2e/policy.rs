@@ -598,6 +598,16 @@ fn a_link_is_judged_by_the_container_it_names() {
         "300",
     ]);
     run_refused(&gate, &["--link", &format!("{agent}:db")], "host-mounts");
+    // A link to nothing yet could be re-pointed by whoever creates the name first.
+    let err = dev.fails(&[
+        "run",
+        "--rm",
+        "--link",
+        &unique("nothing"),
+        "busybox:local",
+        "true",
+    ]);
+    assert!(err.contains("does not exist"), "{err}");
     // A link to a container it could have created itself works as with dockerd.
     let db = dev.sleeper("db");
     let out = dev.ok(&[

@@ -448,4 +448,6 @@ fn commit_and_network_connect_reach_dockerd_with_the_judged_containers_full_id()
         "{}",
         seen[3]
     );
+    // The policy's injected defaults are still there.
+    assert!(seen[3].contains(r#""PidsLimit":128"#), "{}", seen[3]);
 }
