@@ -361,18 +361,7 @@ fn a_baseline_role_may_not_act_on_a_container_it_could_not_have_created() {
     let dev = gate.docker(DEV);
     // An admin's container with the host's root mounted: a way onto the host for whoever can
     // exec into it, copy out of it, or start an exec an admin prepared in it.
-    let agent = unique("agent");
-    admin.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &agent,
-        "-v",
-        "/:/host:ro",
-        "busybox:local",
-        "sleep",
-        "300",
-    ]);
+    let agent = admin.host_agent();
     let err = dev.fails(&["exec", &agent, "cat", "/host/etc/hostname"]);
     assert!(
         err.contains("was created with settings this role may not use"),
@@ -500,19 +489,7 @@ fn a_baseline_role_may_not_connect_a_container_it_could_not_have_created() {
     let dev = gate.docker(DEV);
     let net = unique("net");
     dev.ok(&["network", "create", &net]);
-    let agent = unique("agent");
-    let host = "/:/host:ro";
-    admin.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &agent,
-        "-v",
-        host,
-        "busybox:local",
-        "sleep",
-        "300",
-    ]);
+    let agent = admin.host_agent();
     let err = dev.fails(&["network", "connect", &net, &agent]);
     assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
     // Its own containers it connects as before.
@@ -549,18 +526,7 @@ fn a_commit_acts_on_the_container_judged_and_cannot_rename_onto_an_allowed_image
     dev.ok(&["commit", &mine, &image]);
     admin.ok(&["image", "inspect", &image]);
     // A container it could not have created is refused by the rule its settings break.
-    let agent = unique("agent");
-    admin.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &agent,
-        "-v",
-        "/:/host:ro",
-        "busybox:local",
-        "sleep",
-        "300",
-    ]);
+    let agent = admin.host_agent();
     let err = dev.fails(&["commit", &agent, "other:v1"]);
     assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
     // dockerd would drop the digest in repo and write busybox:latest, an allowed name.
@@ -585,18 +551,7 @@ fn a_link_is_judged_by_the_container_it_names() {
     let gate = Gate::start(&sock, "");
     let admin = gate.docker(ADMIN);
     let dev = gate.docker(DEV);
-    let agent = unique("agent");
-    admin.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &agent,
-        "-v",
-        "/:/host:ro",
-        "busybox:local",
-        "sleep",
-        "300",
-    ]);
+    let agent = admin.host_agent();
     run_refused(&gate, &["--link", &format!("{agent}:db")], "host-mounts");
     // A link to nothing yet could be re-pointed by whoever creates the name first.
     let err = dev.fails(&[

@@ -435,6 +435,24 @@ impl Docker {
         name
     }
 
+    /// Starts a sleeping container with the host's root mounted read-only (one no baseline role
+    /// could have created); returns its name.
+    pub fn host_agent(&self) -> String {
+        let name = unique("agent");
+        self.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "-v",
+            "/:/host:ro",
+            "busybox:local",
+            "sleep",
+            "300",
+        ]);
+        name
+    }
+
     /// Runs `docker ARGS`, asserts failure, returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
