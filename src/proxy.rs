@@ -293,28 +293,14 @@ async fn serve(
         }
         _ => None,
     };
-    // Kept to forward with the judged container's full ID in place of the name it gave.
-    let connect_body = body_container.as_ref().and(json.clone());
-    // The named volumes, networks and linked containers a baseline create uses, which may
-    // exist already.
-    let (named_volumes, mut named_networks, links) = match &json {
-        Some(body) if role.has_baseline() && endpoint.route.template == "/containers/create" => (
-            Baseline::named_volumes(body)?,
-            Baseline::named_networks(body)?,
-            Baseline::linked_containers(body)?,
-        ),
-        _ => (Vec::new(), Vec::new(), Vec::new()),
-    };
-    // Kept to name the linked containers by full ID when the policy does not rewrite the body.
-    let create_body = (!links.is_empty()).then(|| json.clone()).flatten();
-    if role.has_baseline() && endpoint.route.template == "/networks/{id}/connect" {
-        named_networks.extend(
-            endpoint
-                .param("id")
-                .filter(|n| !policy::baseline::is_daemon_network(n))
-                .map(str::to_string),
-        );
-    }
+    // The existing volumes, networks and linked containers a baseline create (or a network
+    // connect) names, judged after the request itself.
+    let named = Named::of(json.as_ref(), role, &endpoint)?;
+    // Kept to forward with full IDs in place of the names given (connect, links), when the
+    // policy does not rewrite the body itself.
+    let mut kept_body = (body_container.is_some() || !named.links.is_empty())
+        .then(|| json.clone())
+        .flatten();
     let view = RequestView {
         endpoint: &endpoint,
         query: &query,
@@ -324,7 +310,6 @@ async fn serve(
         Decision::Allow(permit) => permit,
         Decision::Deny(denial) => return Err(Refusal::Denied(denial)),
     };
-    // A baseline role mounts only named volumes it could have created itself...
     let judge = Judge {
         policy,
         role,
@@ -332,68 +317,18 @@ async fn serve(
         lookup_timeout: state.config.limits.lookup_timeout,
         lookups: std::sync::atomic::AtomicUsize::new(0),
     };
-    if named_volumes.len() > MAX_LOOKUPS {
-        return Err(Refusal::BadRequest(format!(
-            "more than {MAX_LOOKUPS} named volumes in one create; mount fewer"
-        )));
-    }
-    if named_networks.len() > MAX_LOOKUPS {
-        return Err(Refusal::BadRequest(format!(
-            "more than {MAX_LOOKUPS} networks in one create; attach fewer"
-        )));
-    }
-    // compose writes several entries per linked container: each container is looked up once.
-    let mut linked_names: Vec<&str> = links.iter().map(|(name, _)| name.as_str()).collect();
-    linked_names.sort_unstable();
-    linked_names.dedup();
-    if linked_names.len() > MAX_LOOKUPS {
-        return Err(Refusal::BadRequest(format!(
-            "links to more than {MAX_LOOKUPS} containers in one create; link fewer"
-        )));
-    }
-    for name in &named_volumes {
-        permit.warnings.extend(judge.volume(name).await?);
-    }
-    // ...and attaches containers only to networks it could have created itself.
-    for name in &named_networks {
-        permit.warnings.extend(judge.network(name).await?);
-    }
-    // ...and links only to containers it could act on, named by full ID so the link cannot be
-    // re-pointed in between.
-    let mut full_ids = std::collections::HashMap::new();
-    for name in linked_names {
-        let (full_id, warnings) = judge.target(Target::Container(name)).await?;
-        permit.warnings.extend(warnings);
-        let Some(id) = full_id else {
-            return Err(Refusal::BadRequest(format!(
-                "the container {name:?} a link names does not exist; create it first"
-            )));
-        };
-        full_ids.insert(name, id);
-    }
+    // A baseline role mounts only named volumes, joins only networks, and links only to
+    // containers it could have created itself; links go on by full ID.
+    named.check_counts()?;
+    let (warnings, links) = judge.named(&named).await?;
+    permit.warnings.extend(warnings);
     if !links.is_empty() {
-        let Some(mut body) = permit.rewritten.take().or(create_body) else {
+        let Some(mut body) = permit.rewritten.take().or(kept_body.take()) else {
             return Err(Refusal::BadRequest(
                 "the create body could not be re-read".into(),
             ));
         };
-        let slot = match &mut body {
-            Json::Object(root) => root.field_path_mut(&["HostConfig", "Links"])?,
-            _ => None,
-        };
-        let Some(Json::Array(items)) = slot else {
-            return Err(Refusal::BadRequest("HostConfig.Links is not a list".into()));
-        };
-        *items = links
-            .iter()
-            .map(|(name, alias)| {
-                Json::String(
-                    format!("{}:{alias}", full_ids[name.as_str()])
-                        .as_str()
-                        .into(),
-                )
-            })
-            .collect::<Vec<_>>();
+        with_links(&mut body, links)?;
         permit.rewritten = Some(body);
     }
     // ...and acts only on containers (and execs) it could have created itself. The request is
@@ -416,7 +351,7 @@ async fn serve(
         if let (Some(id), Target::Container(name)) = (full_id, target) {
             if commit.is_some() {
                 parts.uri = with_query_value(&parts.uri, "container", &id)?;
-            } else if let Some(mut body) = connect_body {
+            } else if let Some(mut body) = kept_body.take().filter(|_| connected.is_some()) {
                 if let Json::Object(o) = &mut body {
                     o.set_field("Container", Json::String(id.as_str().into()));
                 }
@@ -496,6 +431,86 @@ const MAX_LOOKUPS: usize = 16;
 const MAX_REQUEST_LOOKUPS: usize = 64;
 
 /// Judges existing objects a baseline role's request uses, from dockerd's inspect of them.
+/// The existing objects a baseline create names (or, for a network connect, the network):
+/// each is looked up in dockerd and judged as if the role were creating it.
+#[derive(Default)]
+struct Named {
+    volumes: Vec<String>,
+    networks: Vec<String>,
+    /// `(container, alias)`, as dockerd's `ParseLink` reads each entry.
+    links: Vec<(String, String)>,
+}
+
+impl Named {
+    fn of(
+        json: Option<&Json>,
+        role: &crate::policy::Role,
+        endpoint: &route::Endpoint,
+    ) -> Result<Named, Refusal> {
+        if !role.has_baseline() {
+            return Ok(Named::default());
+        }
+        match (endpoint.route.template, json) {
+            ("/containers/create", Some(body)) => Ok(Named {
+                volumes: Baseline::named_volumes(body)?,
+                networks: Baseline::named_networks(body)?,
+                links: Baseline::linked_containers(body)?,
+            }),
+            ("/networks/{id}/connect", _) => Ok(Named {
+                networks: endpoint
+                    .param("id")
+                    .filter(|n| !policy::baseline::is_daemon_network(n))
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+                ..Named::default()
+            }),
+            _ => Ok(Named::default()),
+        }
+    }
+
+    /// The containers the links name, each once (compose writes several entries per
+    /// container).
+    fn linked_containers(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.links.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Refuses, before any lookup, a request naming more of one kind than are looked up.
+    fn check_counts(&self) -> Result<(), Refusal> {
+        for (count, what) in [
+            (self.volumes.len(), "named volumes"),
+            (self.networks.len(), "networks"),
+            (self.linked_containers().len(), "linked containers"),
+        ] {
+            if count > MAX_LOOKUPS {
+                return Err(Refusal::BadRequest(format!(
+                    "more than {MAX_LOOKUPS} {what} in one request; use fewer"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `body` with its `HostConfig.Links` replaced by `links`.
+fn with_links(body: &mut Json, links: Vec<String>) -> Result<(), Refusal> {
+    let slot = match body {
+        Json::Object(root) => root.field_path_mut(&["HostConfig", "Links"])?,
+        _ => None,
+    };
+    let Some(Json::Array(items)) = slot else {
+        return Err(Refusal::BadRequest("HostConfig.Links is not a list".into()));
+    };
+    *items = links
+        .iter()
+        .map(|l| Json::String(l.as_str().into()))
+        .collect();
+    Ok(())
+}
+
 struct Judge<'a> {
     policy: &'a crate::policy::Policy,
     role: &'a crate::policy::Role,
@@ -516,6 +531,36 @@ impl Judge<'_> {
         let what = format!("volume {name:?}");
         let verdict = self.policy.decide_volume(self.role, name, &inspect);
         self.settle(&what, verdict)
+    }
+
+    /// Judges everything `named` names: the warnings, and the links as `<full ID>:<alias>`
+    /// (a link to a container dockerd does not have is refused: whoever created the name
+    /// first would get it).
+    async fn named(&self, named: &Named) -> Result<(Vec<String>, Vec<String>), Refusal> {
+        let mut warnings = Vec::new();
+        for name in &named.volumes {
+            warnings.extend(self.volume(name).await?);
+        }
+        for name in &named.networks {
+            warnings.extend(self.network(name).await?);
+        }
+        let mut full_ids = std::collections::HashMap::new();
+        for name in named.linked_containers() {
+            let (full_id, more) = self.target(Target::Container(name)).await?;
+            warnings.extend(more);
+            let Some(id) = full_id else {
+                return Err(Refusal::BadRequest(format!(
+                    "the container {name:?} a link names does not exist; create it first"
+                )));
+            };
+            full_ids.insert(name, id);
+        }
+        let links = named
+            .links
+            .iter()
+            .map(|(name, alias)| format!("{}:{alias}", full_ids[name.as_str()]))
+            .collect();
+        Ok((warnings, links))
     }
 
     /// The existing network `name` a container would join: warnings, or the denial. Nothing
