@@ -89,7 +89,7 @@ pub struct Record {
     pub status: Option<u16>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub upgraded: bool,
-    /// On the end of a hijacked stream: bytes from the client to dockerd, and back.
+    /// On the end of a stream: bytes from the client to dockerd (hijacked streams), and back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_in: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -112,7 +112,11 @@ impl Upstream {
         };
         // An upgraded connection becomes the hijacked stream; it never goes back.
         let back = (!upgrading).then(|| (sender, self.idle.clone()));
-        Ok(resp.map(|body| Returning { body, back }))
+        Ok(resp.map(|body| Returning {
+            body,
+            back,
+            watch: None,
+        }))
     }
 
     /// `GET path` on the Docker socket, for the policy to see an object a request acts on: the
@@ -218,9 +222,56 @@ async fn short_body(resp: Response<Returning>) -> Bytes {
 pub struct Returning {
     body: Incoming,
     back: Option<(Sender, Idle)>,
+    /// Told once how the body ended, when someone asked ([`Returning::on_end`]).
+    watch: Option<Box<Watch>>,
+}
+
+/// How a watched response body ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// dockerd ended it, and all of it was passed on to the client's connection.
+    Complete,
+    /// dockerd's side failed mid-way (the connection broke, bad chunked framing).
+    Failed(String),
+    /// It was dropped before its end: the client went away, or the connection was cut at
+    /// shutdown.
+    Cut,
+}
+
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ending::Complete => f.write_str("complete"),
+            Ending::Failed(e) => write!(f, "dockerd's side failed before the end: {e}"),
+            Ending::Cut => f.write_str(
+                "cut before the end: the client went away, or the connection was closed at shutdown",
+            ),
+        }
+    }
+}
+
+/// The bytes passed so far, and whom to tell once the body ends.
+struct Watch {
+    bytes: u64,
+    report: Box<dyn FnOnce(u64, Ending) + Send>,
 }
 
 impl Returning {
+    /// Calls `report` exactly once, with the body bytes that went through and how the body
+    /// ended, whether it ends, fails or is dropped.
+    pub fn on_end(&mut self, report: impl FnOnce(u64, Ending) + Send + 'static) {
+        self.watch = Some(Box::new(Watch {
+            bytes: 0,
+            report: Box::new(report),
+        }));
+    }
+
+    fn ended(&mut self, how: Ending) {
+        if let Some(watch) = self.watch.take() {
+            (watch.report)(watch.bytes, how);
+        }
+    }
+
     fn give_back(&mut self) {
         let Some((sender, list)) = self.back.take() else {
             return;
@@ -241,8 +292,20 @@ impl hyper::body::Body for Returning {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
         let frame = std::task::ready!(Pin::new(&mut self.body).poll_frame(cx));
-        if frame.is_none() {
-            self.give_back();
+        match &frame {
+            None => {
+                self.give_back();
+                self.ended(Ending::Complete);
+            }
+            Some(Ok(f)) => {
+                if let (Some(watch), Some(data)) = (self.watch.as_mut(), f.data_ref()) {
+                    watch.bytes += data.len() as u64;
+                }
+            }
+            Some(Err(e)) => {
+                let e = e.to_string();
+                self.ended(Ending::Failed(e));
+            }
         }
         std::task::Poll::Ready(frame)
     }
@@ -261,7 +324,9 @@ impl Drop for Returning {
         // A body with nothing left (an empty or fully read one) may be dropped unpolled.
         if self.body.is_end_stream() {
             self.give_back();
+            self.ended(Ending::Complete);
         }
+        self.ended(Ending::Cut);
     }
 }
 
@@ -519,5 +584,54 @@ mod pool_tests {
         assert_eq!(events.recv().await, Some("accepted"));
         assert_eq!(events.recv().await, Some("closed"));
         assert!(up.idle.lock().unwrap().is_empty());
+    }
+
+    /// Sends one GET to an upstream answering `response`, watching the body's end.
+    async fn watched(
+        response: &'static [u8],
+    ) -> (
+        Returning,
+        std::sync::mpsc::Receiver<(u64, Ending)>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (up, _events) = upstream(dir.path(), response);
+        let mut body = up.send(get(), empty(), None).await.unwrap().into_body();
+        let (tx, rx) = std::sync::mpsc::channel();
+        body.on_end(move |bytes, how| tx.send((bytes, how)).unwrap());
+        (body, rx, dir)
+    }
+
+    #[tokio::test]
+    async fn a_watched_body_read_to_its_end_reports_complete_with_its_bytes_once() {
+        let (body, ended, _dir) =
+            watched(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n")
+                .await;
+        let all = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&all[..], b"helloabc");
+        assert_eq!(ended.try_recv(), Ok((8, Ending::Complete)));
+        assert!(ended.try_recv().is_err(), "reported once");
+    }
+
+    #[tokio::test]
+    async fn a_watched_body_dropped_mid_stream_reports_cut_with_the_bytes_so_far() {
+        let (mut body, ended, _dir) =
+            watched(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nevent\r\n").await;
+        body.frame().await.unwrap().unwrap();
+        assert!(ended.try_recv().is_err(), "not ended yet");
+        drop(body);
+        assert_eq!(ended.try_recv(), Ok((5, Ending::Cut)));
+    }
+
+    #[tokio::test]
+    async fn a_watched_body_whose_upstream_breaks_its_framing_reports_the_failure() {
+        let (body, ended, _dir) =
+            watched(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nevent\r\nzz\r\n")
+                .await;
+        assert!(body.collect().await.is_err());
+        let (bytes, how) = ended.try_recv().unwrap();
+        assert_eq!(bytes, 5);
+        assert!(matches!(how, Ending::Failed(_)), "{how:?}");
+        assert!(ended.try_recv().is_err(), "reported once");
     }
 }

@@ -390,13 +390,7 @@ async fn serve(
         let slot = conn.slot.lock().ok().and_then(|mut slot| slot.take());
         // The stream's end is a record of its own: how long it lasted, what crossed it, and how
         // it ended (the request's record is written when the 101 goes out).
-        let mut end = Record::about("stream", &conn.who);
-        end.method = record.method.clone();
-        end.path = record.path.clone();
-        end.route = record.route;
-        end.group = record.group;
-        end.decision = "allow";
-        end.rule = record.rule.clone();
+        let mut end = end_record(conn, record, resp.status().as_u16());
         end.upgraded = true;
         let tracker = state.hijacks.clone();
         let state = state.clone();
@@ -417,7 +411,43 @@ async fn serve(
         });
         return Ok(crate::forward::to_client(resp));
     }
+    let mut resp = resp;
+    if is_stream(&resp) {
+        // A body dockerd streams (logs, events, stats, exports, progress, or an answer too
+        // large to measure first) may run for long after the request's record is written: its
+        // end gets a record of its own, saying how long it ran, how much went out and whether
+        // it was complete.
+        let mut end = end_record(conn, record, resp.status().as_u16());
+        let state = state.clone();
+        let started = Instant::now();
+        resp.body_mut().on_end(move |bytes, ending| {
+            end.bytes_out = Some(bytes);
+            end.reason = Some(ending.to_string());
+            end.duration_us = started.elapsed().as_micros();
+            state.audit.write(end);
+        });
+    }
     Ok(crate::forward::to_client(resp))
+}
+
+/// Whether a response's body is streamed: it has one, and dockerd did not say how long it is.
+fn is_stream(resp: &Response<crate::forward::Returning>) -> bool {
+    use hyper::body::Body as _;
+    !resp.headers().contains_key(hyper::header::CONTENT_LENGTH) && !resp.body().is_end_stream()
+}
+
+/// The record written when an allowed request's stream ends, naming what the request's own
+/// record names.
+fn end_record(conn: &Conn, request: &Record, status: u16) -> Record {
+    let mut end = Record::about("stream", &conn.who);
+    end.method = request.method.clone();
+    end.path = request.path.clone();
+    end.route = request.route;
+    end.group = request.group;
+    end.decision = "allow";
+    end.rule = request.rule.clone();
+    end.status = Some(status);
+    end
 }
 
 /// Most bytes of an inspect answer read for a target check.

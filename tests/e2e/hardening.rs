@@ -255,8 +255,9 @@ fn the_end_of_a_hijacked_stream_is_audited_with_its_bytes_and_duration() {
         .docker(ADMIN)
         .run_stdin(&["run", "-i", "--rm", "busybox:local", "cat"], b"hello\n");
     assert!(out.status.success());
-    let end = gate.wait_audit(|r| r["kind"] == "stream");
+    let end = gate.wait_audit(|r| r["kind"] == "stream" && r["upgraded"] == true);
     assert_eq!(end["route"], "POST /containers/{id}/attach", "{end}");
+    assert_eq!(end["status"], 101, "{end}");
     assert_eq!(end["cn"], "admin");
     assert_eq!(end["rule"], "builtin:admin");
     assert_eq!(end["reason"], "closed", "{end}");
