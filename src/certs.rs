@@ -158,32 +158,43 @@ impl Subject {
 impl Ca {
     /// A new self-signed CA, valid from one hour ago for ten years.
     pub fn generate(cn: &str) -> Result<Ca, CertsError> {
-        let gen_err = |source| CertsError::Generate {
-            what: cn.to_string(),
-            source,
-        };
-        let key = KeyPair::generate().map_err(gen_err)?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
         let now = OffsetDateTime::now_utc();
-        params.not_before = now - Duration::hours(1);
-        params.not_after = now + Duration::days(3650);
-        params.serial_number = Some(random_serial());
-        let cert = params.self_signed(&key).map_err(gen_err)?;
-        let pem = Pem {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        };
-        Ok(Ca {
-            pem,
+        let (params, key) = ca_params(
+            cn,
+            BasicConstraints::Unconstrained,
+            now + Duration::days(3650),
+        )?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(|source| CertsError::Generate {
+                what: cn.to_string(),
+                source,
+            })?;
+        Ok(Ca::from_parts(cert.pem(), params, key))
+    }
+
+    /// An intermediate CA signed by this one, valid from one hour ago until `not_after`, that
+    /// may issue end-entity certificates only (path length 0). Its `pem.cert` is its own
+    /// certificate: a client presents it after its leaf.
+    pub fn intermediate(&self, cn: &str, not_after: OffsetDateTime) -> Result<Ca, CertsError> {
+        let (params, key) = ca_params(cn, BasicConstraints::Constrained(0), not_after)?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|source| CertsError::Generate {
+                what: cn.to_string(),
+                source,
+            })?;
+        Ok(Ca::from_parts(cert.pem(), params, key))
+    }
+
+    fn from_parts(cert: String, params: CertificateParams, key: KeyPair) -> Ca {
+        Ca {
+            pem: Pem {
+                cert,
+                key: key.serialize_pem(),
+            },
             issuer: Issuer::new(params, key),
-        })
+        }
     }
 
     /// Loads an existing CA (certificate and key PEM files) to issue more certificates.
@@ -226,6 +237,31 @@ impl Ca {
             key: key.serialize_pem(),
         })
     }
+}
+
+/// The parameters and a new key for a CA certificate named `cn`, valid from one hour ago.
+fn ca_params(
+    cn: &str,
+    constraints: BasicConstraints,
+    not_after: OffsetDateTime,
+) -> Result<(CertificateParams, KeyPair), CertsError> {
+    let key = KeyPair::generate().map_err(|source| CertsError::Generate {
+        what: cn.to_string(),
+        source,
+    })?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.is_ca = IsCa::Ca(constraints);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = OffsetDateTime::now_utc() - Duration::hours(1);
+    params.not_after = not_after;
+    params.serial_number = Some(random_serial());
+    params.use_authority_key_identifier_extension = true;
+    Ok((params, key))
 }
 
 /// Writes `pem` as `cert.pem`/`key.pem` in `dir`, with the CA as `ca.pem` (the layout the docker

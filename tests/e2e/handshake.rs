@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::require_docker;
 use crate::support::*;
+use dockgate::certs::{Ca, Subject};
 
 /// A socket path nothing listens on: these tests never reach the upstream.
 fn nowhere() -> std::path::PathBuf {
@@ -35,6 +37,79 @@ fn client_without_certificate_is_refused_at_handshake() {
 fn client_from_another_ca_is_refused_at_handshake() {
     let gate = Gate::start(&nowhere(), "");
     assert_refused(&gate, Some(OTHER_CA), "UnknownIssuer");
+}
+
+/// A year from now: an intermediate CA that outlives the test.
+fn next_year() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc() + time::Duration::days(365)
+}
+
+#[test]
+fn a_certificate_from_an_intermediate_ca_works_when_the_client_presents_the_intermediate() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = Subject::client("admin").ou("admins");
+    let client = pki().issue_via_intermediate(&admin, next_year(), true);
+    // The docker CLI sends every certificate in its cert.pem, the intermediate included.
+    let out = gate
+        .docker(&client)
+        .ok(&["version", "--format", "{{.Server.Version}}"]);
+    assert!(!out.trim().is_empty(), "{out}");
+    // The chain is remembered after its first check; the second connection uses that.
+    gate.docker(&client).ok(&["ps", "-q"]);
+    let rec = gate.wait_audit(|r| r["route"] == "GET /containers/json");
+    assert_eq!(rec["cn"], "admin", "{rec}");
+    assert_eq!(rec["role"], "admin", "{rec}");
+    assert_eq!(rec["decision"], "allow", "{rec}");
+}
+
+#[test]
+fn a_certificate_from_an_intermediate_ca_is_refused_without_the_intermediate() {
+    let gate = Gate::start(&nowhere(), "");
+    let admin = Subject::client("admin").ou("admins");
+    let client = pki().issue_via_intermediate(&admin, next_year(), false);
+    assert_refused(&gate, Some(&client), "UnknownIssuer");
+}
+
+#[test]
+fn a_certificate_from_an_expired_intermediate_ca_is_refused() {
+    let gate = Gate::start(&nowhere(), "");
+    let admin = Subject::client("admin").ou("admins");
+    let lapsed = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let client = pki().issue_via_intermediate(&admin, lapsed, true);
+    assert_refused(&gate, Some(&client), "certificate expired");
+}
+
+#[test]
+fn an_end_entity_certificate_cannot_issue_client_certificates() {
+    // A client holding a valid leaf (and its key) signs a certificate of its own choosing.
+    let gate = Gate::start(&nowhere(), "");
+    let pki = pki();
+    let root = Ca::load(&pki.dir.join("ca.pem"), &pki.dir.join("ca-key.pem")).unwrap();
+    let leaf = root
+        .issue(&Subject::client("dev").ou("developers"))
+        .unwrap();
+    let issuer =
+        rcgen::Issuer::from_ca_cert_pem(&leaf.cert, rcgen::KeyPair::from_pem(&leaf.key).unwrap())
+            .unwrap();
+    let forged_key = rcgen::KeyPair::generate().unwrap();
+    let mut forged = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    forged
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "admin");
+    forged
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationalUnitName, "admins");
+    forged.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    forged.use_authority_key_identifier_extension = true;
+    let forged_cert = forged.signed_by(&forged_key, &issuer).unwrap();
+    let name = unique("forged");
+    let pem = dockgate::certs::Pem {
+        cert: forged_cert.pem() + &leaf.cert,
+        key: forged_key.serialize_pem(),
+    };
+    dockgate::certs::write_client_dir(&pki.dir.join(&name), &root, &pem).unwrap();
+    assert_refused(&gate, Some(&name), "EndEntityUsedAsCa");
 }
 
 #[test]

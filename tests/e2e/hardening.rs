@@ -159,6 +159,46 @@ fn a_certificate_that_expires_during_a_keep_alive_connection_is_refused_from_the
 }
 
 #[test]
+fn an_intermediate_ca_that_expires_during_a_keep_alive_connection_ends_its_service() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let now = time::OffsetDateTime::now_utc();
+    // The leaf is good for a year; the intermediate that issued it, for three seconds.
+    let client = pki().issue_via_intermediate(
+        &dockgate::certs::Subject::client("admin").ou("admins"),
+        now + time::Duration::seconds(3),
+        true,
+    );
+    let mut s = gate.tls(&client);
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = s.read(&mut buf).unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    std::thread::sleep(Duration::from_secs(5));
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let second = String::from_utf8_lossy(&rest).into_owned();
+    assert!(second.starts_with("HTTP/1.1 403"), "{second}");
+    assert!(
+        second.contains("or an intermediate CA certificate it came with) has expired"),
+        "{second}"
+    );
+    // The chain was remembered as verified at the first handshake; not past its validity.
+    let again = handshake(gate.addr, Some(&client)).expect_err("a new handshake is refused");
+    assert!(!again.is_empty());
+    gate.wait_audit(|r| {
+        r["kind"] == "handshake"
+            && r["reason"]
+                .as_str()
+                .is_some_and(|s| s.contains("certificate expired"))
+    });
+}
+
+#[test]
 fn a_flood_of_refused_handshakes_is_one_record_and_a_count_per_source() {
     let gate = Gate::start(&nowhere(), "");
     for _ in 0..30 {

@@ -98,6 +98,28 @@ impl Pki {
         write_client_dir(&self.dir.join(&name), &ca, &pem).unwrap();
         name
     }
+
+    /// Issues a client certificate for `subject` from a new intermediate CA (signed by the test
+    /// CA, valid until `intermediate_until`) into a new client directory whose `cert.pem` is the
+    /// leaf followed by the intermediate when `present_intermediate`, the leaf alone otherwise.
+    pub fn issue_via_intermediate(
+        &self,
+        subject: &Subject,
+        intermediate_until: OffsetDateTime,
+        present_intermediate: bool,
+    ) -> String {
+        let root = Ca::load(&self.dir.join("ca.pem"), &self.dir.join("ca-key.pem")).unwrap();
+        let intermediate = root
+            .intermediate("dockgate test intermediate", intermediate_until)
+            .unwrap();
+        let mut pem = intermediate.issue(subject).unwrap();
+        if present_intermediate {
+            pem.cert.push_str(&intermediate.pem.cert);
+        }
+        let name = unique("via-intermediate");
+        write_client_dir(&self.dir.join(&name), &root, &pem).unwrap();
+        name
+    }
 }
 
 /// The private dockerd socket handed over by scripts/test.sh, or `None` (test skipped, or a
