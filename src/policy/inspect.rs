@@ -179,7 +179,7 @@ impl Json {
 
     /// A root cursor for walking this document with paths in every error.
     pub fn cursor(&self) -> Cursor<'_> {
-        Cursor::new(self, Path::root())
+        Cursor::new(self)
     }
 
     /// Go `bool`: `Ok(None)` for null, `WrongType` for anything but a boolean. `path` is where
@@ -465,6 +465,15 @@ impl Object {
     }
 
     fn field_at(&self, name: &str, parent: &Path) -> Result<Option<&Json>, InspectError> {
+        self.field_or(name, || parent.clone())
+    }
+
+    /// [`Object::field`] for an object at the path `parent` gives, asked for only on failure.
+    fn field_or(
+        &self,
+        name: &str,
+        parent: impl FnOnce() -> Path,
+    ) -> Result<Option<&Json>, InspectError> {
         let found = self.find_field(name, parent)?;
         Ok(found
             .and_then(|at| self.entries.get(at))
@@ -476,13 +485,17 @@ impl Object {
         name: &str,
         parent: &Path,
     ) -> Result<Option<&mut Json>, InspectError> {
-        let found = self.find_field(name, parent)?;
+        let found = self.find_field(name, || parent.clone())?;
         Ok(found
             .and_then(|at| self.entries.get_mut(at))
             .map(|(_, value)| value))
     }
 
-    fn find_field(&self, name: &str, parent: &Path) -> Result<Option<usize>, InspectError> {
+    fn find_field(
+        &self,
+        name: &str,
+        parent: impl FnOnce() -> Path,
+    ) -> Result<Option<usize>, InspectError> {
         // Only a key with the same fold hash can fold to `name`. The hashes sit apart from the
         // entries, in a dense run of integers: scan those, and compare keys on a match.
         let want = fold_hash(name);
@@ -497,7 +510,7 @@ impl Object {
             if go_fold_eq(key, name) {
                 if found.is_some() {
                     return Err(InspectError::AmbiguousKey {
-                        path: parent.field(name),
+                        path: parent().field(name),
                         keys: self.keys_folding_to(name).map(str::to_owned).collect(),
                     });
                 }
@@ -510,18 +523,30 @@ impl Object {
 
 /// A position in a document — the value there, or nothing when absent — and its path, so every
 /// lookup and typed read names where it failed. Absent and null both read as `Ok(None)`.
+///
+/// The path is kept as the steps taken (keys borrowed from the document or the caller, indices)
+/// and rendered only when asked for: a policy reads many fields and fails on few.
 #[derive(Debug, Clone)]
 pub struct Cursor<'a> {
     value: Option<&'a Json>,
-    path: Path,
+    trail: Trail<'a>,
+}
+
+/// The steps from the top-level value to a cursor's position.
+type Trail<'a> = smallvec::SmallVec<[Step<'a>; 4]>;
+
+#[derive(Debug, Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
 }
 
 impl<'a> Cursor<'a> {
-    /// A cursor on `value`, which sits at `path` in its document.
-    pub fn new(value: &'a Json, path: Path) -> Self {
+    /// A cursor on `value`, the top-level value of its document.
+    pub fn new(value: &'a Json) -> Self {
         Self {
             value: Some(value),
-            path,
+            trail: Trail::new(),
         }
     }
 
@@ -530,8 +555,16 @@ impl<'a> Cursor<'a> {
         self.value
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where this cursor sits, rendered.
+    pub fn path(&self) -> Path {
+        let mut path = Path::root();
+        for step in &self.trail {
+            match *step {
+                Step::Key(key) => path.push_key(key),
+                Step::Index(at) => path.push_index(at),
+            }
+        }
+        path
     }
 
     /// True when absent or null: Go leaves the zero value in both cases.
@@ -541,19 +574,16 @@ impl<'a> Cursor<'a> {
 
     /// Struct field `name` of the object here (fold matching, ambiguity refused). Absent or null
     /// here gives an absent child; a non-object here is `WrongType`.
-    pub fn field(&self, name: &str) -> Result<Cursor<'a>, InspectError> {
+    pub fn field(&self, name: &'a str) -> Result<Cursor<'a>, InspectError> {
         let value = match self.as_object()? {
-            Some(obj) => obj.field_at(name, &self.path)?,
+            Some(obj) => obj.field_or(name, || self.path())?,
             None => None,
         };
-        Ok(Cursor {
-            value,
-            path: self.path.field(name),
-        })
+        Ok(self.step(value, Step::Key(name)))
     }
 
     /// [`Cursor::field`] repeated, e.g. `&["HostConfig", "Privileged"]`.
-    pub fn field_path(&self, names: &[&str]) -> Result<Cursor<'a>, InspectError> {
+    pub fn field_path(&self, names: &[&'a str]) -> Result<Cursor<'a>, InspectError> {
         let mut here = self.clone();
         for name in names {
             here = here.field(name)?;
@@ -588,33 +618,39 @@ impl<'a> Cursor<'a> {
     /// The elements of the array here, each with its `[i]` path; none when absent or null.
     pub fn items(&self) -> Result<impl Iterator<Item = Cursor<'a>>, InspectError> {
         let items = self.as_array()?.unwrap_or_default();
-        let base = self.path.clone();
-        Ok(items.iter().enumerate().map(move |(at, value)| Cursor {
-            value: Some(value),
-            path: base.index(at),
-        }))
+        let here = self.clone();
+        Ok(items
+            .iter()
+            .enumerate()
+            .map(move |(at, value)| here.step(Some(value), Step::Index(at))))
     }
 
     /// Map view of the object here: entries with exact keys, each with its path; none when
     /// absent or null.
     pub fn entries(&self) -> Result<impl Iterator<Item = (&'a str, Cursor<'a>)>, InspectError> {
         let entries = self.as_object()?.map(|obj| obj.entries.as_slice());
-        let base = self.path.clone();
+        let here = self.clone();
         Ok(entries.unwrap_or_default().iter().map(move |(key, value)| {
-            let cursor = Cursor {
-                value: Some(value),
-                path: base.field(key),
-            };
-            (key.as_str(), cursor)
+            let key = key.as_str();
+            (key, here.step(Some(value), Step::Key(key)))
         }))
     }
 
+    /// A cursor one step below this one.
+    fn step(&self, value: Option<&'a Json>, step: Step<'a>) -> Cursor<'a> {
+        let mut trail = self.trail.clone();
+        trail.push(step);
+        Cursor { value, trail }
+    }
+
+    /// Reads the value here with `get`, which names `path` in its error. The path is rendered
+    /// only for a read that fails: `get` is run once more with it.
     fn read<T: 'a>(
         &self,
-        get: impl FnOnce(&'a Json, &Path) -> Result<Option<T>, InspectError>,
+        get: impl Fn(&'a Json, &Path) -> Result<Option<T>, InspectError>,
     ) -> Result<Option<T>, InspectError> {
         match self.value {
-            Some(value) => get(value, &self.path),
+            Some(value) => get(value, &Path::root()).or_else(|_| get(value, &self.path())),
             None => Ok(None),
         }
     }
@@ -1437,6 +1473,57 @@ mod tests {
     }
 
     #[test]
+    fn keys_that_fold_to_a_field_name_hash_like_it() {
+        let fields = [
+            "HostConfig",
+            "Privileged",
+            "CapAdd",
+            "SecurityOpt",
+            "Binds",
+            "Mounts",
+            "Image",
+            "Cmd",
+            "NetworkMode",
+            "UsernsMode",
+            "PidsLimit",
+            "KernelMemoryTCP",
+            "Sysctls",
+            "Ulimits",
+            "x",
+            "",
+        ];
+        for field in fields {
+            let spellings = [
+                field.to_string(),
+                field.to_ascii_lowercase(),
+                field.to_ascii_uppercase(),
+                field.replace('s', "\u{17f}").replace('S', "\u{17f}"),
+                field.replace('k', "\u{212a}").replace('K', "\u{212a}"),
+                field
+                    .to_ascii_lowercase()
+                    .replace('s', "\u{17f}")
+                    .replace('k', "\u{212a}"),
+            ];
+            for key in spellings {
+                assert!(go_fold_eq(&key, field), "{key:?} {field:?}");
+                assert_eq!(
+                    fold_hash(&key),
+                    fold_hash(field),
+                    "{key:?} against {field:?}"
+                );
+            }
+            // Other non-ASCII look-alikes name another field, and mostly hash apart.
+            let other = field.replace('i', "\u{131}");
+            if other != field {
+                assert!(!go_fold_eq(&other, field));
+                assert_ne!(fold_hash(&other), fold_hash(field), "{other:?}");
+            }
+        }
+        // Length is part of the hash: a key is not its own prefix padded with zero bytes.
+        assert_ne!(fold_hash("Binds"), fold_hash("Binds\u{0}"));
+    }
+
+    #[test]
     fn fold_spellings_reach_the_struct_field() {
         let table = [
             r#"{"HostConfig":{"Privileged":true}}"#,
@@ -1946,7 +2033,7 @@ mod tests {
                 "Memory":1.5,"CapAdd":null,"PortBindings":{"80/tcp":[{"HostPort":8080}]}},
                 "Image":["x"]}"#,
         );
-        let at = |names: &[&str]| root.cursor().field_path(names).unwrap();
+        let at = |names: &[&'static str]| root.cursor().field_path(names).unwrap();
         let wrong = |path: &str, expected: &'static str, found: &'static str| {
             (path.to_owned(), expected, found)
         };
