@@ -1497,8 +1497,8 @@ mod tests {
                 field.to_string(),
                 field.to_ascii_lowercase(),
                 field.to_ascii_uppercase(),
-                field.replace('s', "\u{17f}").replace('S', "\u{17f}"),
-                field.replace('k', "\u{212a}").replace('K', "\u{212a}"),
+                field.replace(['s', 'S'], "\u{17f}"),
+                field.replace(['k', 'K'], "\u{212a}"),
                 field
                     .to_ascii_lowercase()
                     .replace('s', "\u{17f}")
