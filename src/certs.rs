@@ -23,6 +23,12 @@ pub enum CertsError {
         #[source]
         source: rcgen::Error,
     },
+    #[error("{what} would be valid until {not_after}, before it becomes valid ({not_before}); give a later end")]
+    Validity {
+        what: String,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    },
     #[error("SAN {value:?} of {what} is not a valid IA5 string")]
     San { what: String, value: String },
     #[error("writing {path}")]
@@ -174,10 +180,20 @@ impl Ca {
     }
 
     /// An intermediate CA signed by this one, valid from one hour ago until `not_after`, that
-    /// may issue end-entity certificates only (path length 0). Its `pem.cert` is its own
-    /// certificate: a client presents it after its leaf.
+    /// may issue end-entity certificates only (path length 0), and those only for clients (its
+    /// extended key usage is clientAuth: a server certificate it signed is not trusted by
+    /// clients that check usages along the chain, as Go and webpki do). Its `pem.cert` is its
+    /// own certificate: a client presents it after its leaf.
     pub fn intermediate(&self, cn: &str, not_after: OffsetDateTime) -> Result<Ca, CertsError> {
-        let (params, key) = ca_params(cn, BasicConstraints::Constrained(0), not_after)?;
+        let (mut params, key) = ca_params(cn, BasicConstraints::Constrained(0), not_after)?;
+        if params.not_after <= params.not_before {
+            return Err(CertsError::Validity {
+                what: cn.to_string(),
+                not_before: params.not_before,
+                not_after: params.not_after,
+            });
+        }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let cert = params
             .signed_by(&key, &self.issuer)
             .map_err(|source| CertsError::Generate {
@@ -326,4 +342,48 @@ fn random_serial() -> SerialNumber {
     }
     bytes[0] &= 0x7f; // positive
     SerialNumber::from_slice(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+
+    fn der(pem: &str) -> Vec<u8> {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn an_intermediate_issues_client_certificates_only_and_no_further_cas() {
+        let root = Ca::generate("root").unwrap();
+        let until = OffsetDateTime::now_utc() + Duration::days(30);
+        let intermediate = root.intermediate("intermediate", until).unwrap();
+        let der = der(&intermediate.pem.cert);
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let constraints = cert.basic_constraints().unwrap().unwrap().value;
+        assert!(constraints.ca);
+        assert_eq!(constraints.path_len_constraint, Some(0));
+        let usages = cert.extended_key_usage().unwrap().unwrap().value;
+        assert!(usages.client_auth);
+        assert!(!usages.server_auth && !usages.any);
+        assert_eq!(cert.issuer().to_string(), "CN=root");
+        assert_eq!(
+            cert.validity().not_after.timestamp(),
+            until.unix_timestamp()
+        );
+    }
+
+    #[test]
+    fn an_intermediate_that_would_end_before_it_begins_is_an_error() {
+        let root = Ca::generate("root").unwrap();
+        let before_it_begins = OffsetDateTime::now_utc() - Duration::days(1);
+        let err = root
+            .intermediate("backwards", before_it_begins)
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("give a later end"), "{err}");
+    }
 }

@@ -110,8 +110,10 @@ impl Upstream {
                 _ => return Err(client_or_upstream(e.into_error(), fail)),
             },
         };
-        // An upgraded connection becomes the hijacked stream; it never goes back.
-        let back = (!upgrading).then(|| (sender, self.idle.clone()));
+        // An upgraded connection becomes the hijacked stream; it never goes back. Nor does one
+        // that switched protocols unasked (the proxy refuses that answer).
+        let switched = resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS;
+        let back = (!upgrading && !switched).then(|| (sender, self.idle.clone()));
         Ok(resp.map(|body| Returning {
             body,
             back,
@@ -229,7 +231,9 @@ pub struct Returning {
 /// How a watched response body ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ending {
-    /// dockerd ended it, and all of it was passed on to the client's connection.
+    /// It ended as its framing says (the last chunk, or dockerd closing a body that runs until
+    /// it closes), and all of it was handed to the client's connection. What dockerd wrote
+    /// inside it (an error in a progress stream) is not read.
     Complete,
     /// dockerd's side failed mid-way (the connection broke, bad chunked framing).
     Failed(String),
@@ -260,6 +264,7 @@ impl Returning {
     /// Calls `report` exactly once, with the body bytes that went through and how the body
     /// ended, whether it ends, fails or is dropped.
     pub fn on_end(&mut self, report: impl FnOnce(u64, Ending) + Send + 'static) {
+        debug_assert!(self.watch.is_none(), "one watch per body");
         self.watch = Some(Box::new(Watch {
             bytes: 0,
             report: Box::new(report),
@@ -409,6 +414,11 @@ pub fn to_client<R, B>(resp: Response<R>) -> Response<Either<R, B>> {
     let upgrade = (parts.status == hyper::StatusCode::SWITCHING_PROTOCOLS)
         .then(|| parts.headers.get(header::UPGRADE).cloned())
         .flatten();
+    // A message with both is framed by its Transfer-Encoding (RFC 9112 §6.3), which is
+    // hop-by-hop: the Content-Length would misstate the body passed on.
+    if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
     strip_hop_by_hop(&mut parts.headers);
     if let Some(proto) = upgrade {
         parts
@@ -441,6 +451,26 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-registry-auth"));
+    }
+
+    #[test]
+    fn a_response_framed_by_transfer_encoding_loses_its_content_length_too() {
+        let resp = Response::builder()
+            .header(header::TRANSFER_ENCODING, "chunked")
+            .header(header::CONTENT_LENGTH, "5")
+            .header("docker-experimental", "false")
+            .body(())
+            .unwrap();
+        let passed: Response<Either<(), ()>> = to_client(resp);
+        assert!(!passed.headers().contains_key(header::CONTENT_LENGTH));
+        assert!(!passed.headers().contains_key(header::TRANSFER_ENCODING));
+        assert!(passed.headers().contains_key("docker-experimental"));
+        let alone = Response::builder()
+            .header(header::CONTENT_LENGTH, "5")
+            .body(())
+            .unwrap();
+        let passed: Response<Either<(), ()>> = to_client(alone);
+        assert_eq!(passed.headers()[header::CONTENT_LENGTH], "5");
     }
 
     #[test]
@@ -611,6 +641,29 @@ mod pool_tests {
         assert_eq!(&all[..], b"helloabc");
         assert_eq!(ended.try_recv(), Ok((8, Ending::Complete)));
         assert!(ended.try_recv().is_err(), "reported once");
+    }
+
+    #[tokio::test]
+    async fn a_watched_body_that_runs_until_dockerd_closes_reports_complete_at_the_close() {
+        // No Content-Length, no chunking: the body ends when dockerd closes the connection.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("up.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0; 4096];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close")
+                .await;
+        });
+        let up = Upstream::new(&path);
+        let mut body = up.send(get(), empty(), None).await.unwrap().into_body();
+        let (tx, ended) = std::sync::mpsc::channel();
+        body.on_end(move |bytes, how| tx.send((bytes, how)).unwrap());
+        let all = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&all[..], b"until close");
+        assert_eq!(ended.try_recv(), Ok((11, Ending::Complete)));
     }
 
     #[tokio::test]

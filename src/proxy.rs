@@ -412,15 +412,20 @@ async fn serve(
         return Ok(crate::forward::to_client(resp));
     }
     let mut resp = resp;
-    if is_stream(&resp) {
-        // A body dockerd streams (logs, events, stats, exports, progress, or an answer too
-        // large to measure first) may run for long after the request's record is written: its
-        // end gets a record of its own, saying how long it ran, how much went out and whether
-        // it was complete.
+    if is_streamed(&resp) {
+        // A body dockerd streams may run for long after the request's record said how it
+        // began. The end of a stream route's body (logs, events, exports, progress) gets a
+        // record of its own, saying how long it ran, how much went out and whether it was
+        // complete; any other streamed answer (a large JSON one) gets one only when it was cut
+        // or failed.
+        let always = endpoint.route.streams();
         let mut end = end_record(conn, record, resp.status().as_u16());
         let state = state.clone();
         let started = Instant::now();
         resp.body_mut().on_end(move |bytes, ending| {
+            if !always && ending == crate::forward::Ending::Complete {
+                return;
+            }
             end.bytes_out = Some(bytes);
             end.reason = Some(ending.to_string());
             end.duration_us = started.elapsed().as_micros();
@@ -430,10 +435,11 @@ async fn serve(
     Ok(crate::forward::to_client(resp))
 }
 
-/// Whether a response's body is streamed: it has one, and dockerd did not say how long it is.
-fn is_stream(resp: &Response<crate::forward::Returning>) -> bool {
+/// Whether a response's body is streamed: it has one, and its framing does not say how long
+/// it is (chunked, or until dockerd closes).
+fn is_streamed(resp: &Response<crate::forward::Returning>) -> bool {
     use hyper::body::Body as _;
-    !resp.headers().contains_key(hyper::header::CONTENT_LENGTH) && !resp.body().is_end_stream()
+    !resp.body().is_end_stream() && resp.body().size_hint().exact().is_none()
 }
 
 /// The record written when an allowed request's stream ends, naming what the request's own

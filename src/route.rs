@@ -209,6 +209,34 @@ pub struct Route {
 }
 
 impl Route {
+    /// Whether dockerd answers this route with a stream that may run for long or carry much
+    /// (followed logs and events, stats, waits, attach and exec output, archives and exports,
+    /// image and plugin transfers, build output), as opposed to a JSON answer.
+    pub fn streams(&self) -> bool {
+        matches!(
+            (self.method, self.template),
+            ("GET", "/containers/{id}/logs")
+                | ("GET", "/containers/{id}/stats")
+                | ("GET", "/containers/{id}/export")
+                | ("GET", "/containers/{id}/archive")
+                | ("POST", "/containers/{id}/wait")
+                | ("POST", "/containers/{id}/attach")
+                | ("POST", "/exec/{id}/start")
+                | ("GET", "/events")
+                | ("GET", "/images/get")
+                | ("GET", "/images/{name}/get")
+                | ("POST", "/images/load")
+                | ("POST", "/images/create")
+                | ("POST", "/images/{name}/push")
+                | ("POST", "/build")
+                | ("GET", "/services/{id}/logs")
+                | ("GET", "/tasks/{id}/logs")
+                | ("POST", "/plugins/pull")
+                | ("POST", "/plugins/{name}/push")
+                | ("POST", "/plugins/{name}/upgrade")
+        )
+    }
+
     /// The route's identifier, `"METHOD /template"`, as configuration writes it and
     /// [`parse_route_spec`] reads it.
     pub fn id(&self) -> String {
@@ -1701,6 +1729,21 @@ mod tests {
             route_of("HEAD", "/containers/c1/archive"),
             "HEAD /containers/{id}/archive"
         );
+    }
+
+    #[test]
+    fn streaming_routes_are_routes_of_the_table() {
+        let streaming: Vec<String> = routes()
+            .iter()
+            .filter(|r| r.streams())
+            .map(Route::id)
+            .collect();
+        // Each template in `streams` names a route that exists (a typo would match nothing).
+        assert_eq!(streaming.len(), 19, "{streaming:#?}");
+        assert!(streaming.contains(&"GET /containers/{id}/logs".to_string()));
+        assert!(!routes()
+            .iter()
+            .any(|r| r.streams() && r.template == "/containers/{id}/json"));
     }
 
     #[test]

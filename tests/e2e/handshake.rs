@@ -55,7 +55,7 @@ fn a_certificate_from_an_intermediate_ca_works_when_the_client_presents_the_inte
         .docker(&client)
         .ok(&["version", "--format", "{{.Server.Version}}"]);
     assert!(!out.trim().is_empty(), "{out}");
-    // The chain is remembered after its first check; the second connection uses that.
+    // A second connection presents the same chain again.
     gate.docker(&client).ok(&["ps", "-q"]);
     let rec = gate.wait_audit(|r| r["route"] == "GET /containers/json");
     assert_eq!(rec["cn"], "admin", "{rec}");
@@ -78,6 +78,26 @@ fn a_certificate_from_an_expired_intermediate_ca_is_refused() {
     let lapsed = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
     let client = pki().issue_via_intermediate(&admin, lapsed, true);
     assert_refused(&gate, Some(&client), "certificate expired");
+}
+
+#[test]
+fn an_intermediate_ca_cannot_delegate_to_another() {
+    // The intermediate's path length is 0: a CA it signs is not trusted.
+    let gate = Gate::start(&nowhere(), "");
+    let pki = pki();
+    let root = Ca::load(&pki.dir.join("ca.pem"), &pki.dir.join("ca-key.pem")).unwrap();
+    let intermediate = root.intermediate("team CA", next_year()).unwrap();
+    let delegated = intermediate
+        .intermediate("sub-team CA", next_year())
+        .unwrap();
+    let mut pem = delegated
+        .issue(&Subject::client("admin").ou("admins"))
+        .unwrap();
+    pem.cert.push_str(&delegated.pem.cert);
+    pem.cert.push_str(&intermediate.pem.cert);
+    let name = unique("delegated");
+    dockgate::certs::write_client_dir(&pki.dir.join(&name), &root, &pem).unwrap();
+    assert_refused(&gate, Some(&name), "PathLenConstraintViolated");
 }
 
 #[test]

@@ -133,7 +133,7 @@ fn a_certificate_that_expires_during_a_keep_alive_connection_is_refused_from_the
     let now = time::OffsetDateTime::now_utc();
     let mut subject = dockgate::certs::Subject::client("admin").ou("admins");
     subject.not_before = now - time::Duration::minutes(1);
-    subject.not_after = now + time::Duration::seconds(3);
+    subject.not_after = now + time::Duration::seconds(6);
     let short_lived = pki().issue(&subject);
     let mut s = gate.tls(&short_lived);
     let ping = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -143,7 +143,7 @@ fn a_certificate_that_expires_during_a_keep_alive_connection_is_refused_from_the
     let first = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
     // The same connection, once the certificate's notAfter has passed.
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(8));
     s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut rest = Vec::new();
@@ -163,10 +163,10 @@ fn an_intermediate_ca_that_expires_during_a_keep_alive_connection_ends_its_servi
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
     let now = time::OffsetDateTime::now_utc();
-    // The leaf is good for a year; the intermediate that issued it, for three seconds.
+    // The leaf is good for a year; the intermediate that issued it, for six seconds.
     let client = pki().issue_via_intermediate(
         &dockgate::certs::Subject::client("admin").ou("admins"),
-        now + time::Duration::seconds(3),
+        now + time::Duration::seconds(6),
         true,
     );
     let mut s = gate.tls(&client);
@@ -176,7 +176,7 @@ fn an_intermediate_ca_that_expires_during_a_keep_alive_connection_ends_its_servi
     let n = s.read(&mut buf).unwrap();
     let first = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(8));
     s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut rest = Vec::new();
@@ -252,6 +252,16 @@ fn a_client_that_stops_reading_a_stream_is_cut_after_the_write_stall_limit() {
     assert!(
         !matches!(&ended, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
         "the stream was still open: {ended:?} after {total} bytes"
+    );
+    // The request's record said 200; the stream's own record says it was cut.
+    let end =
+        gate.wait_audit(|r| r["kind"] == "stream" && r["route"] == "GET /containers/{id}/logs");
+    assert!(
+        end["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("cut before the end"),
+        "{end}"
     );
     admin.ok(&["rm", "-f", &name]);
 }

@@ -191,6 +191,33 @@ fn a_streamed_answer_read_to_its_end_is_recorded_complete_with_its_size() {
 }
 
 #[test]
+fn a_large_json_answer_read_to_its_end_has_only_its_request_record() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let d = gate.docker(ADMIN);
+    let name = d.sleeper("inspected");
+    // dockerd chunks any answer over 2 KiB, as an inspect is: streamed, but not a stream route.
+    let out = d.ok(&["inspect", &name]);
+    assert!(out.len() > 4096, "{}", out.len());
+    d.ok(&["rm", "-f", &name]);
+    // Records are written in order: once the remove is recorded, the inspect's end would be.
+    gate.wait_audit(|r| r["route"] == "DELETE /containers/{id}");
+    let records = gate.audit();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "request" && r["route"] == "GET /containers/{id}/json"),
+        "{records:#?}"
+    );
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["kind"] == "stream" && r["route"] == "GET /containers/{id}/json"),
+        "{records:#?}"
+    );
+}
+
+#[test]
 fn cp_copies_into_and_out_of_a_container() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
