@@ -126,6 +126,28 @@ fn a_hijacked_stream_keeps_its_connection_slot_until_it_ends() {
     admin.docker(ADMIN).ok(&["rm", "-f", &name]);
 }
 
+/// Sends a request on a new keep-alive connection with `client`'s certificate (answered 200),
+/// waits past the certificate's (or its intermediate's) expiry, sends another on the same
+/// connection and returns that one's whole response, which must be a 403.
+fn a_request_before_and_after_expiry(gate: &Gate, client: &str) -> String {
+    let mut s = gate.tls(client);
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = s.read(&mut buf).unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // The same connection, once notAfter has passed.
+    std::thread::sleep(Duration::from_secs(8));
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let second = String::from_utf8_lossy(&rest).into_owned();
+    assert!(second.starts_with("HTTP/1.1 403"), "{second}");
+    second
+}
+
 #[test]
 fn a_certificate_that_expires_during_a_keep_alive_connection_is_refused_from_then_on() {
     let sock = require_docker!();
@@ -135,21 +157,7 @@ fn a_certificate_that_expires_during_a_keep_alive_connection_is_refused_from_the
     subject.not_before = now - time::Duration::minutes(1);
     subject.not_after = now + time::Duration::seconds(6);
     let short_lived = pki().issue(&subject);
-    let mut s = gate.tls(&short_lived);
-    let ping = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n";
-    s.write_all(ping).unwrap();
-    let mut buf = [0u8; 1024];
-    let n = s.read(&mut buf).unwrap();
-    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
-    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
-    // The same connection, once the certificate's notAfter has passed.
-    std::thread::sleep(Duration::from_secs(8));
-    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut rest = Vec::new();
-    let _ = s.read_to_end(&mut rest);
-    let second = String::from_utf8_lossy(&rest).into_owned();
-    assert!(second.starts_with("HTTP/1.1 403"), "{second}");
+    let second = a_request_before_and_after_expiry(&gate, &short_lived);
     assert!(
         second.contains("has expired since this connection was opened"),
         "{second}"
@@ -169,20 +177,7 @@ fn an_intermediate_ca_that_expires_during_a_keep_alive_connection_ends_its_servi
         now + time::Duration::seconds(6),
         true,
     );
-    let mut s = gate.tls(&client);
-    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut buf = [0u8; 1024];
-    let n = s.read(&mut buf).unwrap();
-    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
-    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
-    std::thread::sleep(Duration::from_secs(8));
-    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut rest = Vec::new();
-    let _ = s.read_to_end(&mut rest);
-    let second = String::from_utf8_lossy(&rest).into_owned();
-    assert!(second.starts_with("HTTP/1.1 403"), "{second}");
+    let second = a_request_before_and_after_expiry(&gate, &client);
     assert!(
         second.contains("or an intermediate CA certificate it came with) has expired"),
         "{second}"
@@ -254,15 +249,8 @@ fn a_client_that_stops_reading_a_stream_is_cut_after_the_write_stall_limit() {
         "the stream was still open: {ended:?} after {total} bytes"
     );
     // The request's record said 200; the stream's own record says it was cut.
-    let end =
-        gate.wait_audit(|r| r["kind"] == "stream" && r["route"] == "GET /containers/{id}/logs");
-    assert!(
-        end["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("cut before the end"),
-        "{end}"
-    );
+    let end = gate.wait_stream_end("GET /containers/{id}/logs");
+    assert_cut(&end);
     admin.ok(&["rm", "-f", &name]);
 }
 

@@ -286,6 +286,11 @@ impl Gate {
         }
     }
 
+    /// Waits for the record of the end of a stream (not a hijacked one) on `route`.
+    pub fn wait_stream_end(&self, route: &str) -> serde_json::Value {
+        self.wait_audit(|r| r["kind"] == "stream" && r["route"] == route && r["upgraded"].is_null())
+    }
+
     fn shutdown_now(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -545,4 +550,10 @@ pub fn unique(prefix: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Asserts that a stream end record says the stream was cut before its end.
+pub fn assert_cut(end: &serde_json::Value) {
+    let reason = end["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("cut before the end"), "{end}");
 }
