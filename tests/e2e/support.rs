@@ -261,10 +261,12 @@ impl Gate {
         self.audit()
     }
 
-    /// Audit records written so far (the writer flushes after each batch).
+    /// Audit records written so far (the writer flushes after each batch). A read can catch the
+    /// writer mid-batch: the unfinished last line (no newline yet) is left for the next read.
     pub fn audit(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.audit_path)
-            .unwrap_or_default()
+        let text = std::fs::read_to_string(&self.audit_path).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete
             .lines()
             .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
             .collect()
