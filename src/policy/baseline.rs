@@ -682,7 +682,8 @@ impl Baseline {
             ),
             ("POST", "/networks/{id}/connect") => {
                 if let Some(b) = body {
-                    let _ = b;
+                    let endpoint = b.cursor().field("EndpointConfig")?;
+                    f.endpoint_settings(&endpoint, "docker network connect")?;
                 }
             }
             _ => {}
@@ -924,6 +925,14 @@ impl Findings<'_> {
                 self.network_mode(net, "NetworkingConfig.EndpointsConfig")?;
             }
         }
+        for (net, endpoint) in root
+            .field_path(&["NetworkingConfig", "EndpointsConfig"])?
+            .entries()?
+        {
+            self.endpoint_settings(&endpoint, &format!("network {net}"))?;
+        }
+        // The container's MAC on its first network (every API version).
+        self.mac_address(&root, "docker run")?;
         Ok(())
     }
 
@@ -1865,6 +1874,109 @@ impl Findings<'_> {
             self.violation(
                 Rule::NetworkDriver,
                 "a network may not take its configuration from another network (ConfigFrom)",
+            );
+        }
+        if !existing {
+            // (An inspect shows the subnet dockerd chose from its pools, so these are judged
+            // on the create only.)
+            self.network_addressing(&body)?;
+        }
+        Ok(())
+    }
+
+    /// A network create's addressing and scope. A subnet, range or gateway of the client's
+    /// choosing is routed on the host: one naming the host's resolver, a LAN prefix or its
+    /// router takes the host's own traffic to those addresses (dockerd checks only other
+    /// networks for overlap). An IPAM driver other than the default is a plugin dockerd loads
+    /// by a name it joins into a path; IPv6 turns on forwarding for the whole host (and, without
+    /// ip6tables, routes every container port); other scopes reach beyond this host.
+    fn network_addressing(&mut self, body: &Cursor<'_>) -> R {
+        let ipam = body.field("IPAM")?;
+        let driver = ipam.field("Driver")?.as_str()?.unwrap_or("");
+        if !driver.is_empty() && driver != "default" {
+            self.violation(
+                Rule::NetworkDriver,
+                format!(
+                    "IPAM driver {driver:?} is not allowed: only dockerd's default (--ipam-driver)"
+                ),
+            );
+        }
+        if ipam.field("Options")?.entries()?.next().is_some() {
+            self.violation(
+                Rule::NetworkDriver,
+                "IPAM options are not allowed (--ipam-opt)",
+            );
+        }
+        for config in ipam.field("Config")?.items()? {
+            for (field, flag) in [
+                ("Subnet", "--subnet"),
+                ("IPRange", "--ip-range"),
+                ("Gateway", "--gateway"),
+            ] {
+                if let Some(v) = config.field(field)?.as_str()?.filter(|v| !v.is_empty()) {
+                    self.violation(
+                        Rule::NetworkDriver,
+                        format!("a network's addresses are dockerd's to choose from its pools; {field} {v:?} is not allowed ({flag})"),
+                    );
+                }
+            }
+            if config
+                .field("AuxiliaryAddresses")?
+                .entries()?
+                .next()
+                .is_some()
+            {
+                self.violation(
+                    Rule::NetworkDriver,
+                    "a network's addresses are dockerd's to choose from its pools; AuxiliaryAddresses are not allowed (--aux-address)",
+                );
+            }
+        }
+        if body.field("EnableIPv6")?.as_bool()? == Some(true) {
+            self.violation(
+                Rule::NetworkDriver,
+                "IPv6 networks are not allowed (--ipv6): dockerd turns on IPv6 forwarding for the whole host",
+            );
+        }
+        let scope = body.field("Scope")?.as_str()?.unwrap_or("");
+        if !scope.is_empty() && scope != "local" {
+            self.violation(
+                Rule::NetworkDriver,
+                format!("network scope {scope:?} is not allowed: only local networks (--scope)"),
+            );
+        }
+        for (field, flag) in [("Ingress", "--ingress"), ("ConfigOnly", "--config-only")] {
+            if body.field(field)?.as_bool()? == Some(true) {
+                self.violation(
+                    Rule::NetworkDriver,
+                    format!("{field} networks are not allowed ({flag})"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A container's settings on one network (create's `EndpointsConfig` entries, connect's
+    /// `EndpointConfig`). A MAC address of the client's choosing can copy another container's
+    /// on the same bridge and take its frames; endpoint driver options go to the network driver
+    /// unchecked (port maps, and on newer dockerd interface sysctls past the sysctl rule).
+    fn endpoint_settings(&mut self, endpoint: &Cursor<'_>, what: &str) -> R {
+        self.mac_address(endpoint, what)?;
+        if let Some((key, _)) = endpoint.field("DriverOpts")?.entries()?.next() {
+            self.violation(
+                Rule::NetworkDriver,
+                format!("{what}: endpoint driver options ({key:?}) are not allowed (--driver-opt)"),
+            );
+        }
+        Ok(())
+    }
+
+    /// A `MacAddress` field of the object at `at` (see [`Findings::endpoint_settings`]).
+    fn mac_address(&mut self, at: &Cursor<'_>, what: &str) -> R {
+        if let Some(mac) = at.field("MacAddress")?.as_str()?.filter(|m| !m.is_empty()) {
+            self.violation(
+                Rule::NetworkDriver,
+                format!("{what}: a fixed MAC address ({mac:?}) is not allowed (--mac-address)"),
             );
         }
         Ok(())

@@ -2942,6 +2942,104 @@ fn network_options_outside_the_safe_list_and_config_from_are_refused() {
 }
 
 #[test]
+fn a_network_create_leaves_addresses_ipam_and_scope_to_dockerd() {
+    const NET: Rule = Rule::NetworkDriver;
+    assert_rules(
+        &default_baseline(),
+        NETWORK_CREATE,
+        &[
+            // What `docker network create n` sends: dockerd picks the subnet from its pools.
+            (
+                r#"{"Name":"n","CheckDuplicate":true,"Driver":"bridge","Scope":"","EnableIPv6":false,"IPAM":{"Driver":"default","Options":{},"Config":[]},"Internal":false,"Attachable":false,"Ingress":false,"ConfigOnly":false,"ConfigFrom":null,"Options":{},"Labels":{}}"#,
+                &[],
+            ),
+            (r#"{"Name":"n","IPAM":{"Config":[{}]}}"#, &[]),
+            (
+                r#"{"Name":"n","IPAM":{"Config":[{"Subnet":"10.0.0.0/24"}]}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Name":"n","IPAM":{"Config":[{"Gateway":"192.168.1.1"}]}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Name":"n","IPAM":{"Config":[{"IPRange":"10.0.0.0/25"}]}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Name":"n","IPAM":{"Config":[{"AuxiliaryAddresses":{"router":"10.0.0.1"}}]}}"#,
+                &[NET],
+            ),
+            // Go's fold reaches the same fields.
+            (
+                r#"{"Name":"n","ipam":{"config":[{"subnet":"10.0.0.0/24"}]}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Name":"n","IPAM":{"Driver":"../../../var/lib/docker/volumes/v/_data/p"}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Name":"n","IPAM":{"Options":{"com.docker.network.ipam.serial":"true"}}}"#,
+                &[NET],
+            ),
+            (r#"{"Name":"n","EnableIPv6":true}"#, &[NET]),
+            (r#"{"Name":"n","Scope":"swarm"}"#, &[NET]),
+            (r#"{"Name":"n","Scope":"local"}"#, &[]),
+            (r#"{"Name":"n","Ingress":true}"#, &[NET]),
+            (r#"{"Name":"n","ConfigOnly":true}"#, &[NET]),
+        ],
+    );
+}
+
+#[test]
+fn a_container_may_not_choose_its_mac_address_or_endpoint_driver_options() {
+    const NET: Rule = Rule::NetworkDriver;
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (r#"{"Image":"busybox","MacAddress":""}"#, &[]),
+            (
+                r#"{"Image":"busybox","MacAddress":"02:42:ac:11:00:02"}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"bridge":{"MacAddress":"02:42:ac:11:00:02"}}}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"bridge":{"DriverOpts":{"com.docker.network.endpoint.sysctls":"net.ipv4.conf.IFNAME.forwarding=1"}}}}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"bridge":{"Aliases":["db"],"IPAMConfig":null,"Links":null,"DriverOpts":{}}}}}"#,
+                &[],
+            ),
+        ],
+    );
+    assert_rules(
+        &default_baseline(),
+        ("POST", "/networks/{id}/connect"),
+        &[
+            (
+                r#"{"Container":"c","EndpointConfig":{"Aliases":["web"]}}"#,
+                &[],
+            ),
+            (r#"{"Container":"c","EndpointConfig":null}"#, &[]),
+            (
+                r#"{"Container":"c","EndpointConfig":{"MacAddress":"02:42:ac:11:00:02"}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Container":"c","EndpointConfig":{"driveropts":{"com.docker.network.portmap":"x"}}}"#,
+                &[NET],
+            ),
+        ],
+    );
+}
+
+#[test]
 fn images_may_not_be_built_tagged_committed_or_loaded_under_allowed_names() {
     let b = configured(IMAGES);
     assert_query_rules(

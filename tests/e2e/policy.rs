@@ -637,6 +637,59 @@ fn a_baseline_role_may_not_join_a_network_it_could_not_have_created() {
 }
 
 #[test]
+fn a_baseline_role_leaves_network_addresses_and_macs_to_dockerd() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    let net = unique("addr");
+    // A subnet of the client's choosing is routed on the host (here: a LAN-like prefix).
+    for flags in [
+        &["--subnet", "192.168.77.0/24"][..],
+        &["--subnet", "10.77.0.0/24", "--gateway", "10.77.0.1"][..],
+        &["--ipv6", "--subnet", "fd77::/64"][..],
+        &["--ipam-driver", "../../../tmp/plugin"][..],
+    ] {
+        let mut args = vec!["network", "create"];
+        args.extend_from_slice(flags);
+        args.push(&net);
+        let err = dev.fails(&args);
+        assert!(
+            err.contains("(rule network-driver, role dev)"),
+            "{flags:?}: {err}"
+        );
+    }
+    // dockerd picks the addresses itself: allowed.
+    dev.ok(&["network", "create", &net]);
+    let mine = dev.sleeper("mac");
+    // The docker CLI sends --mac-address per network from API 1.44 on; the top-level field
+    // every API version reads, sent as an older client would:
+    let body = r#"{"Image":"busybox:local","Cmd":["true"],"MacAddress":"02:42:ac:11:00:99"}"#;
+    let resp = gate.raw(
+        DEV,
+        format!(
+            "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    assert!(resp.contains("a fixed MAC address"), "{resp}");
+    let err = dev.fails(&[
+        "network",
+        "connect",
+        "--driver-opt",
+        "com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.forwarding=1",
+        &net,
+        &mine,
+    ]);
+    assert!(err.contains("endpoint driver options"), "{err}");
+    dev.ok(&["network", "connect", "--alias", "web", &net, &mine]);
+    admin.ok(&["rm", "-f", &mine]);
+    admin.ok(&["network", "rm", &net]);
+}
+
+#[test]
 fn log_options_without_a_driver_may_size_local_logs_but_not_send_them_elsewhere() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
