@@ -1887,7 +1887,9 @@ impl Findings<'_> {
     /// A network create's addressing and scope. A subnet, range or gateway of the client's
     /// choosing is routed on the host: one naming the host's resolver, a LAN prefix or its
     /// router takes the host's own traffic to those addresses (dockerd checks only other
-    /// networks for overlap). An IPAM driver other than the default is a plugin dockerd loads
+    /// networks for overlap). Left to dockerd, the subnet comes from its address pools, which
+    /// the operator keeps apart from the host's networks (`default-address-pools`; dockerd
+    /// before 27 does not skip the host's routes when it picks). An IPAM driver other than the default is a plugin dockerd loads
     /// by a name it joins into a path; IPv6 turns on forwarding for the whole host (and, without
     /// ip6tables, routes every container port); other scopes reach beyond this host.
     fn network_addressing(&mut self, body: &Cursor<'_>) -> R {
@@ -1958,10 +1960,20 @@ impl Findings<'_> {
 
     /// A container's settings on one network (create's `EndpointsConfig` entries, connect's
     /// `EndpointConfig`). A MAC address of the client's choosing can copy another container's
-    /// on the same bridge and take its frames; endpoint driver options go to the network driver
+    /// on the same bridge and take its frames; a fixed IP address can take first one that
+    /// another tenant's container expects; endpoint driver options go to the network driver
     /// unchecked (port maps, and on newer dockerd interface sysctls past the sysctl rule).
     fn endpoint_settings(&mut self, endpoint: &Cursor<'_>, what: &str) -> R {
         self.mac_address(endpoint, what)?;
+        let ipam = endpoint.field("IPAMConfig")?;
+        for (field, flag) in [("IPv4Address", "--ip"), ("IPv6Address", "--ip6")] {
+            if let Some(ip) = ipam.field(field)?.as_str()?.filter(|v| !v.is_empty()) {
+                self.violation(
+                    Rule::NetworkDriver,
+                    format!("{what}: a fixed address ({ip:?}) is not allowed ({flag}); dockerd assigns one"),
+                );
+            }
+        }
         if let Some((key, _)) = endpoint.field("DriverOpts")?.entries()?.next() {
             self.violation(
                 Rule::NetworkDriver,

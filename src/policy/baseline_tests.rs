@@ -2984,6 +2984,11 @@ fn a_network_create_leaves_addresses_ipam_and_scope_to_dockerd() {
                 &[NET],
             ),
             (r#"{"Name":"n","EnableIPv6":true}"#, &[NET]),
+            // The other way newer dockerd turns IPv6 on (when EnableIPv6 is null).
+            (
+                r#"{"Name":"n","Options":{"com.docker.network.enable_ipv6":"true"}}"#,
+                &[NET],
+            ),
             (r#"{"Name":"n","Scope":"swarm"}"#, &[NET]),
             (r#"{"Name":"n","Scope":"local"}"#, &[]),
             (r#"{"Name":"n","Ingress":true}"#, &[NET]),
@@ -3016,6 +3021,18 @@ fn a_container_may_not_choose_its_mac_address_or_endpoint_driver_options() {
                 r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"bridge":{"Aliases":["db"],"IPAMConfig":null,"Links":null,"DriverOpts":{}}}}}"#,
                 &[],
             ),
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"own":{"IPAMConfig":{"IPv4Address":"","IPv6Address":"","LinkLocalIPs":["169.254.9.9"]}}}}}"#,
+                &[],
+            ),
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"own":{"IPAMConfig":{"IPv4Address":"10.1.0.5"}}}}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"own":{"ipamconfig":{"ipv6address":"fd00::5"}}}}}"#,
+                &[NET],
+            ),
         ],
     );
     assert_rules(
@@ -3029,6 +3046,10 @@ fn a_container_may_not_choose_its_mac_address_or_endpoint_driver_options() {
             (r#"{"Container":"c","EndpointConfig":null}"#, &[]),
             (
                 r#"{"Container":"c","EndpointConfig":{"MacAddress":"02:42:ac:11:00:02"}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Container":"c","EndpointConfig":{"IPAMConfig":{"IPv4Address":"10.1.0.5"}}}"#,
                 &[NET],
             ),
             (

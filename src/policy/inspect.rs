@@ -644,7 +644,8 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads the value here with `get`, which names `path` in its error. The path is rendered
-    /// only for a read that fails: `get` is run once more with it.
+    /// only for a read that fails: `get` is run once more with it, so it must be pure (it is
+    /// always one of the `Json::as_*` readers).
     fn read<T: 'a>(
         &self,
         get: impl Fn(&'a Json, &Path) -> Result<Option<T>, InspectError>,

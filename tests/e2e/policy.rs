@@ -684,6 +684,17 @@ fn a_baseline_role_leaves_network_addresses_and_macs_to_dockerd() {
         &mine,
     ]);
     assert!(err.contains("endpoint driver options"), "{err}");
+    let err = dev.fails(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--ip",
+        "172.30.99.99",
+        "busybox:local",
+        "true",
+    ]);
+    assert!(err.contains("a fixed address"), "{err}");
     dev.ok(&["network", "connect", "--alias", "web", &net, &mine]);
     admin.ok(&["rm", "-f", &mine]);
     admin.ok(&["network", "rm", &net]);
