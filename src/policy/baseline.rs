@@ -371,6 +371,12 @@ fn host_config_field(key: &str) -> Option<&'static str> {
         .map(|(f, _)| *f)
 }
 
+/// The longest stop timeout a create may set, in seconds (dockerd's default is 10).
+const MAX_STOP_TIMEOUT_SECS: i64 = 300;
+
+/// The shortest health-check interval or timeout a create may set, in nanoseconds.
+const MIN_HEALTH_INTERVAL_NS: i64 = 1_000_000_000;
+
 /// HostConfig fields dockerd (≤ 26) also reads at the top level of a create body.
 const HOST_CONFIG_FIELDS: &[&str] = &[
     "AutoRemove",
@@ -915,6 +921,7 @@ impl Findings<'_> {
         if let Some(dir) = root.field("WorkingDir")?.as_str()? {
             self.working_dir(dir, "docker run -w")?;
         }
+        self.stop_and_health(&root)?;
         let hc = root.field("HostConfig")?;
         self.host_config(&hc)?;
         if let Some(endpoints) = root
@@ -1003,6 +1010,48 @@ impl Findings<'_> {
                     format!("host device {path:?} is not allowed (--device)"),
                 );
             }
+            // Where the node appears: not over the kernel's /proc or /sys.
+            if let Some(inside) = item.field("PathInContainer")?.as_str()? {
+                let rooted = format!("/{}", inside.trim_start_matches('/'));
+                let clean = clean_path(&rooted, "container path").map_err(|_| {
+                    Unreadable::Ambiguous(format!(
+                        "device path {inside:?} contains '..'; give the path without it"
+                    ))
+                })?;
+                let under = |d: &str| clean == d || clean.starts_with(&format!("{d}/"));
+                if under("/proc") || under("/sys") {
+                    self.violation(
+                        Rule::Devices,
+                        format!("a device node at {clean} is not allowed: /proc and /sys are the kernel's (--device {path}:{inside})"),
+                    );
+                }
+            }
+        }
+        // dockerd stats each of these paths on the host, as root, when the container starts
+        // (and says whether it exists): only allowed devices may be named.
+        for field in [
+            "BlkioWeightDevice",
+            "BlkioDeviceReadBps",
+            "BlkioDeviceWriteBps",
+            "BlkioDeviceReadIOps",
+            "BlkioDeviceWriteIOps",
+        ] {
+            for item in hc.field(field)?.items()? {
+                let path = item.field("Path")?.as_str()?.unwrap_or("");
+                if !self.b.devices_allowed.iter().any(|a| a == path) {
+                    self.violation(
+                        Rule::Devices,
+                        format!("{field} names host device {path:?}, which is not allowed (--blkio-weight-device, --device-read-bps, …)"),
+                    );
+                }
+            }
+        }
+        // A size of 0 (or any size) replaces the daemon's per-container disk quota.
+        if let Some((key, _)) = hc.field("StorageOpt")?.entries()?.next() {
+            self.violation(
+                Rule::Resources,
+                format!("storage options ({key:?}) are not allowed: they replace the daemon's disk quota (--storage-opt)"),
+            );
         }
         for (field, flag) in [
             ("DeviceCgroupRules", "--device-cgroup-rule"),
@@ -1964,6 +2013,16 @@ impl Findings<'_> {
     /// another tenant's container expects; endpoint driver options go to the network driver
     /// unchecked (port maps, and on newer dockerd interface sysctls past the sysctl rule).
     fn endpoint_settings(&mut self, endpoint: &Cursor<'_>, what: &str) -> R {
+        // dockerd attaches to the network an endpoint's NetworkID names in preference to the
+        // name it is listed under, which is the one the policy looked up and judged.
+        for field in ["NetworkID", "EndpointID"] {
+            if let Some(id) = endpoint.field(field)?.as_str()?.filter(|v| !v.is_empty()) {
+                self.violation(
+                    Rule::NetworkDriver,
+                    format!("{what}: {field} {id:?} is not allowed: name the network itself (dockerd would attach by the ID, not the name judged)"),
+                );
+            }
+        }
         self.mac_address(endpoint, what)?;
         let ipam = endpoint.field("IPAMConfig")?;
         for (field, flag) in [("IPv4Address", "--ip"), ("IPv6Address", "--ip6")] {
@@ -1979,6 +2038,38 @@ impl Findings<'_> {
                 Rule::NetworkDriver,
                 format!("{what}: endpoint driver options ({key:?}) are not allowed (--driver-opt)"),
             );
+        }
+        Ok(())
+    }
+
+    /// A create's stop timeout and health-check timings. A negative stop timeout makes dockerd
+    /// wait for ever when it stops the container, and when the daemon itself shuts down (it
+    /// waits for the longest timeout of all); health checks are execs run by dockerd and
+    /// containerd outside the container's CPU limits, as often as every millisecond.
+    fn stop_and_health(&mut self, root: &Cursor<'_>) -> R {
+        if let Some(t) = root.field("StopTimeout")?.as_i64()? {
+            if !(0..=MAX_STOP_TIMEOUT_SECS).contains(&t) {
+                self.violation(
+                    Rule::Resources,
+                    format!("a stop timeout of {t} s is not allowed: 0 to {MAX_STOP_TIMEOUT_SECS} s (--stop-timeout)"),
+                );
+            }
+        }
+        let health = root.field("Healthcheck")?;
+        for (field, flag) in [
+            ("Interval", "--health-interval"),
+            ("StartInterval", "--health-start-interval"),
+            ("Timeout", "--health-timeout"),
+        ] {
+            if let Some(ns) = health.field(field)?.as_i64()? {
+                // 0 is dockerd's default (30 s); it refuses negative values itself.
+                if ns > 0 && ns < MIN_HEALTH_INTERVAL_NS {
+                    self.violation(
+                        Rule::Resources,
+                        format!("a health-check {field} under 1 s is not allowed ({flag})"),
+                    );
+                }
+            }
         }
         Ok(())
     }

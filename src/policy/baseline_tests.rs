@@ -3061,6 +3061,105 @@ fn a_container_may_not_choose_its_mac_address_or_endpoint_driver_options() {
 }
 
 #[test]
+fn an_endpoint_may_not_name_its_network_by_an_id_other_than_its_key() {
+    const NET: Rule = Rule::NetworkDriver;
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"mine":{"NetworkID":"0123456789ab"}}}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"mine":{"networkid":"","EndpointID":""}}}}"#,
+                &[],
+            ),
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"mine":{"EndpointID":"abc"}}}}"#,
+                &[NET],
+            ),
+        ],
+    );
+    assert_rules(
+        &default_baseline(),
+        ("POST", "/networks/{id}/connect"),
+        &[(
+            r#"{"Container":"c","EndpointConfig":{"NetworkID":"0123456789ab"}}"#,
+            &[NET],
+        )],
+    );
+}
+
+#[test]
+fn disk_quota_stop_timeout_and_health_check_timings_are_bounded() {
+    const RES: Rule = Rule::Resources;
+    assert_rules(
+        &default_baseline(),
+        CREATE,
+        &[
+            (r#"{"HostConfig":{"StorageOpt":{"size":"0"}}}"#, &[RES]),
+            (r#"{"HostConfig":{"StorageOpt":{}}}"#, &[]),
+            (r#"{"StopTimeout":-1}"#, &[RES]),
+            (r#"{"StopTimeout":301}"#, &[RES]),
+            (r#"{"StopTimeout":30}"#, &[]),
+            (r#"{"StopTimeout":null}"#, &[]),
+            (
+                r#"{"Healthcheck":{"Test":["CMD","true"],"Interval":1000000}}"#,
+                &[RES],
+            ),
+            (
+                r#"{"Healthcheck":{"Test":["CMD","true"],"StartInterval":5}}"#,
+                &[RES],
+            ),
+            (
+                r#"{"Healthcheck":{"Test":["CMD","true"],"Timeout":999999999}}"#,
+                &[RES],
+            ),
+            (
+                r#"{"Healthcheck":{"Test":["CMD","true"],"Interval":0,"Timeout":30000000000}}"#,
+                &[],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn blkio_device_paths_and_device_nodes_are_held_to_the_device_rules() {
+    let fuse = configured("devices_allowed: [/dev/fuse]");
+    assert_rules(
+        &fuse,
+        CREATE,
+        &[
+            (
+                r#"{"HostConfig":{"BlkioWeightDevice":[{"Path":"/etc/shadow","Weight":10}]}}"#,
+                &[Rule::Devices],
+            ),
+            (
+                r#"{"HostConfig":{"BlkioDeviceReadBps":[{"Path":"/dev/sda","Rate":1}]}}"#,
+                &[Rule::Devices],
+            ),
+            (
+                r#"{"HostConfig":{"BlkioDeviceWriteIOps":[{"Path":"/dev/fuse","Rate":1}]}}"#,
+                &[],
+            ),
+            (
+                r#"{"HostConfig":{"Devices":[{"PathOnHost":"/dev/fuse","PathInContainer":"/dev/fuse","CgroupPermissions":"rwm"}]}}"#,
+                &[],
+            ),
+            (
+                r#"{"HostConfig":{"Devices":[{"PathOnHost":"/dev/fuse","PathInContainer":"/proc/sysrq-trigger","CgroupPermissions":"rwm"}]}}"#,
+                &[Rule::Devices],
+            ),
+            (
+                r#"{"HostConfig":{"Devices":[{"PathOnHost":"/dev/fuse","PathInContainer":"sys/x","CgroupPermissions":"rwm"}]}}"#,
+                &[Rule::Devices],
+            ),
+        ],
+    );
+}
+
+#[test]
 fn images_may_not_be_built_tagged_committed_or_loaded_under_allowed_names() {
     let b = configured(IMAGES);
     assert_query_rules(

@@ -630,6 +630,23 @@ fn a_baseline_role_may_not_join_a_network_it_could_not_have_created() {
     // One it created itself it joins, at create and by connect.
     let own = unique("own");
     dev.ok(&["network", "create", &own]);
+    // Listed under its own network's name, but naming the admin's by ID: dockerd would attach
+    // by the ID.
+    let wired_id = admin.ok(&["network", "inspect", "-f", "{{.Id}}", &wired]);
+    let body = format!(
+        r#"{{"Image":"busybox:local","Cmd":["true"],"HostConfig":{{"NetworkMode":"{own}"}},"NetworkingConfig":{{"EndpointsConfig":{{"{own}":{{"NetworkID":"{}"}}}}}}}}"#,
+        wired_id.trim()
+    );
+    let resp = gate.raw(
+        DEV,
+        format!(
+            "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    assert!(resp.contains("NetworkID"), "{resp}");
     dev.ok(&["run", "--rm", "--network", &own, "busybox:local", "true"]);
     dev.ok(&["network", "connect", &own, &mine]);
     admin.ok(&["rm", "-f", &mine]);
@@ -698,6 +715,39 @@ fn a_baseline_role_leaves_network_addresses_and_macs_to_dockerd() {
     dev.ok(&["network", "connect", "--alias", "web", &net, &mine]);
     admin.ok(&["rm", "-f", &mine]);
     admin.ok(&["network", "rm", &net]);
+}
+
+#[test]
+fn a_baseline_role_may_not_lift_the_disk_quota_hang_stops_or_probe_host_paths() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let dev = gate.docker(DEV);
+    for (flags, says) in [
+        (&["--storage-opt", "size=0"][..], "storage options"),
+        (&["--stop-timeout", "-1"][..], "stop timeout"),
+        (
+            &["--health-cmd", "true", "--health-interval", "10ms"][..],
+            "health-check Interval",
+        ),
+        (
+            &["--device-read-bps", "/dev/sda:1mb"][..],
+            "names host device \"/dev/sda\"",
+        ),
+    ] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["busybox:local", "true"]);
+        let err = dev.fails(&args);
+        assert!(err.contains(says), "{flags:?}: {err}");
+    }
+    dev.ok(&[
+        "run",
+        "--rm",
+        "--stop-timeout",
+        "20",
+        "busybox:local",
+        "true",
+    ]);
 }
 
 #[test]
