@@ -924,6 +924,7 @@ impl Findings<'_> {
         self.stop_and_health(&root)?;
         let hc = root.field("HostConfig")?;
         self.host_config(&hc)?;
+        self.blkio_devices(&hc)?;
         if let Some(endpoints) = root
             .field_path(&["NetworkingConfig", "EndpointsConfig"])?
             .as_object()?
@@ -1023,25 +1024,6 @@ impl Findings<'_> {
                     self.violation(
                         Rule::Devices,
                         format!("a device node at {clean} is not allowed: /proc and /sys are the kernel's (--device {path}:{inside})"),
-                    );
-                }
-            }
-        }
-        // dockerd stats each of these paths on the host, as root, when the container starts
-        // (and says whether it exists): only allowed devices may be named.
-        for field in [
-            "BlkioWeightDevice",
-            "BlkioDeviceReadBps",
-            "BlkioDeviceWriteBps",
-            "BlkioDeviceReadIOps",
-            "BlkioDeviceWriteIOps",
-        ] {
-            for item in hc.field(field)?.items()? {
-                let path = item.field("Path")?.as_str()?.unwrap_or("");
-                if !self.b.devices_allowed.iter().any(|a| a == path) {
-                    self.violation(
-                        Rule::Devices,
-                        format!("{field} names host device {path:?}, which is not allowed (--blkio-weight-device, --device-read-bps, …)"),
                     );
                 }
             }
@@ -2042,10 +2024,36 @@ impl Findings<'_> {
         Ok(())
     }
 
+    /// A create's block-IO device settings. dockerd stats each path on the host, as root, when
+    /// the container starts (and says whether it exists): only allowed devices may be named.
+    /// Judged on the create only: on an existing container they are a resource setting, which
+    /// does not make it a way onto the host.
+    fn blkio_devices(&mut self, hc: &Cursor<'_>) -> R {
+        for field in [
+            "BlkioWeightDevice",
+            "BlkioDeviceReadBps",
+            "BlkioDeviceWriteBps",
+            "BlkioDeviceReadIOps",
+            "BlkioDeviceWriteIOps",
+        ] {
+            for item in hc.field(field)?.items()? {
+                let path = item.field("Path")?.as_str()?.unwrap_or("");
+                if !self.b.devices_allowed.iter().any(|a| a == path) {
+                    self.violation(
+                        Rule::Devices,
+                        format!("{field} names host device {path:?}, which is not allowed (--blkio-weight-device, --device-read-bps, …)"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A create's stop timeout and health-check timings. A negative stop timeout makes dockerd
     /// wait for ever when it stops the container, and when the daemon itself shuts down (it
-    /// waits for the longest timeout of all); health checks are execs run by dockerd and
-    /// containerd outside the container's CPU limits, as often as every millisecond.
+    /// waits for the longest timeout of all); each health check is an exec, whose setting-up in
+    /// dockerd, containerd and runc is outside the container's CPU limits, as often as every
+    /// millisecond. (Timings an image carries are not looked up: see the README's limits.)
     fn stop_and_health(&mut self, root: &Cursor<'_>) -> R {
         if let Some(t) = root.field("StopTimeout")?.as_i64()? {
             if !(0..=MAX_STOP_TIMEOUT_SECS).contains(&t) {

@@ -3417,6 +3417,13 @@ fn an_existing_container_is_judged_by_the_settings_that_reach_the_host() {
     // An ordinary container (restart policy, no limits, the host cgroup namespace of a cgroup
     // v1 daemon) may be acted on.
     assert_eq!(target_rules(""), NONE);
+    // Block-IO device limits and a disk quota are resource settings: not a way onto the host.
+    assert_eq!(
+        target_rules(
+            r#""BlkioDeviceReadBps":[{"Path":"/dev/sda","Rate":1048576}],"StorageOpt":{"size":"1G"}"#
+        ),
+        NONE
+    );
     for (hc, want) in [
         (r#""Binds":["/:/host:ro"]"#, Rule::HostMounts),
         (r#""Privileged":true"#, Rule::Privileged),
