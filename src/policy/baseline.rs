@@ -1920,9 +1920,10 @@ impl Findings<'_> {
     /// router takes the host's own traffic to those addresses (dockerd checks only other
     /// networks for overlap). Left to dockerd, the subnet comes from its address pools, which
     /// the operator keeps apart from the host's networks (`default-address-pools`; dockerd
-    /// before 27 does not skip the host's routes when it picks). An IPAM driver other than the default is a plugin dockerd loads
-    /// by a name it joins into a path; IPv6 turns on forwarding for the whole host (and, without
-    /// ip6tables, routes every container port); other scopes reach beyond this host.
+    /// before 27 does not skip the host's routes when it picks). An IPAM driver other than the
+    /// default is a plugin dockerd loads by a name it joins into a path; IPv6 turns on
+    /// forwarding for the whole host (and, without ip6tables, routes every container port);
+    /// other scopes reach beyond this host.
     fn network_addressing(&mut self, body: &Cursor<'_>) -> R {
         let ipam = body.field("IPAM")?;
         let driver = ipam.field("Driver")?.as_str()?.unwrap_or("");
