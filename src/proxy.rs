@@ -231,7 +231,7 @@ async fn serve(
     record.api_version = endpoint.version;
 
     let inspects = policy.inspects(role);
-    let query = if inspects {
+    let query = if inspects || policy::reads_query_for_every_role(endpoint.route) {
         check_form_encoding(&parts.headers)?;
         Query::parse(parts.uri.query()).map_err(Unreadable::from)?
     } else {

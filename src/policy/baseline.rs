@@ -653,6 +653,25 @@ impl Baseline {
                 }
             }
             ("POST", "/images/create") => f.images_create(query)?,
+            ("POST", "/containers/{id}/stop") | ("POST", "/containers/{id}/restart") => {
+                // Read as Go's strconv.Atoi reads it; a negative wait never kills, and dockerd
+                // keeps waiting after the client hangs up.
+                if let Some(t) = query.get("t")?.filter(|t| !t.is_empty()) {
+                    let within = t
+                        .parse::<i64>()
+                        .is_ok_and(|t| (0..=MAX_STOP_TIMEOUT_SECS).contains(&t));
+                    if !within {
+                        f.violation(
+                            Rule::Resources,
+                            format!("a stop timeout of {t:?} s is not allowed: 0 to {MAX_STOP_TIMEOUT_SECS} s (--time)"),
+                        );
+                    }
+                }
+            }
+            ("POST", "/containers/prune") => f.violation(
+                Rule::Uninspectable,
+                "pruning removes every stopped container, also those this role may not act on; remove containers by name (docker rm)",
+            ),
             ("POST", "/build") => f.build(query)?,
             ("POST", "/services/create")
             | ("POST", "/services/{id}/update")
@@ -2103,6 +2122,19 @@ impl Findings<'_> {
         }
         if let Some(image) = q.get("fromImage")?.filter(|s| !s.is_empty()) {
             let tag = q.get("tag")?.unwrap_or("");
+            // dockerd trims a trailing ':' and pulls every tag of a name without tag or digest
+            // (docker pull -a), whatever the allow-list's tags say.
+            let image_has_version = {
+                let trimmed = image.trim_end_matches(':');
+                let last = trimmed.rsplit('/').next().unwrap_or(trimmed);
+                last.contains(':') || trimmed.contains('@')
+            };
+            if tag.is_empty() && !image_has_version {
+                self.violation(
+                    Rule::Images,
+                    format!("pulling every tag of {image:?} is not allowed (docker pull -a); name a tag or digest"),
+                );
+            }
             let full = join_reference(image, tag, "fromImage")?;
             self.image_allowed(&full, "fromImage");
         }

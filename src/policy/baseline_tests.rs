@@ -1636,7 +1636,16 @@ fn image_pulls_are_checked_against_the_allowlist_and_imports_are_denied() {
         IMAGE_PULL,
         &[
             ("fromImage=busybox&tag=1.36", &[]),
-            ("fromImage=busybox", &[]),
+            ("fromImage=busybox%3A1.36", &[]),
+            (&format!("fromImage=alpine%40sha256%3A{HEX64}"), &[]),
+            // No tag or digest: dockerd pulls every tag (docker pull -a).
+            ("fromImage=busybox", &[Rule::Images]),
+            ("fromImage=busybox%3A", &[Rule::Images]),
+            (
+                "fromImage=registry.example.com%2Fteam%2Fapp&tag=",
+                &[Rule::Images],
+            ),
+            ("fromImage=registry.example.com%2Fteam%2Fapp&tag=v1", &[]),
             ("fromImage=docker.io%2Flibrary%2Fbusybox&tag=latest", &[]),
             (&format!("fromImage=alpine&tag=sha256:{HEX64}"), &[]),
             ("fromImage=alpine&tag=latest", &[Rule::Images]),
@@ -3156,6 +3165,35 @@ fn blkio_device_paths_and_device_nodes_are_held_to_the_device_rules() {
                 &[Rule::Devices],
             ),
         ],
+    );
+}
+
+#[test]
+fn stop_timeouts_are_bounded_and_prune_of_every_container_is_refused() {
+    for route in [
+        ("POST", "/containers/{id}/stop"),
+        ("POST", "/containers/{id}/restart"),
+    ] {
+        assert_query_rules(
+            &default_baseline(),
+            route,
+            &[
+                ("", &[]),
+                ("t=", &[]),
+                ("t=10", &[]),
+                ("t=%2B300", &[]),
+                // '+' is a space in a query: " 300" is no number to Go's Atoi either.
+                ("t=+300", &[Rule::Resources]),
+                ("t=-1", &[Rule::Resources]),
+                ("t=301", &[Rule::Resources]),
+                ("t=99999999999999999999", &[Rule::Resources]),
+            ],
+        );
+    }
+    assert_query_rules(
+        &default_baseline(),
+        ("POST", "/containers/prune"),
+        &[("", &[Rule::Uninspectable])],
     );
 }
 

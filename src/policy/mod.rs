@@ -294,6 +294,13 @@ impl Policy {
                 return lines;
             }
         }
+        if !role.unrestricted_for(req.endpoint.route) {
+            match host_reach(req.endpoint.route, req.query) {
+                Ok(Some(reason)) => lines.push(format!("rule {HOST_REACH}: {reason}")),
+                Ok(None) => {}
+                Err(e) => lines.push(format!("request cannot be judged: {e}")),
+            }
+        }
         let Some(baseline) = &role.baseline else {
             lines.push("no body rules for this role".into());
             return lines;
@@ -476,6 +483,15 @@ impl Role {
             Ok(p) => p,
             Err(d) => return Ok(Decision::Deny(d)),
         };
+        if !self.unrestricted_for(req.endpoint.route) {
+            if let Some(reason) = host_reach(req.endpoint.route, req.query)? {
+                return Ok(Decision::Deny(Denial {
+                    rule: HOST_REACH.to_string(),
+                    reason,
+                    role: self.name.clone(),
+                }));
+            }
+        }
         let Some(baseline) = &self.baseline else {
             return Ok(Decision::Allow(permit));
         };
@@ -510,6 +526,14 @@ impl Role {
         permit.mutations = outcome.mutations;
         permit.rewritten = outcome.rewritten;
         Ok(Decision::Allow(permit))
+    }
+
+    /// Whether the grant that allows `route` is unrestricted (`admin`'s `everything`).
+    fn unrestricted_for(&self, route: &'static Route) -> bool {
+        self.grants
+            .iter()
+            .find(|g| g.allows(route))
+            .is_some_and(|g| g.everything)
     }
 
     fn decide_route(&self, endpoint: &Endpoint) -> Result<Permit, Denial> {
@@ -551,6 +575,58 @@ impl Grant {
         self.everything
             || self.groups.contains(&route.group)
             || self.routes.iter().any(|r| std::ptr::eq(*r, route))
+    }
+}
+
+/// The rule id of [`host_reach`]'s refusals.
+pub const HOST_REACH: &str = "host-reach";
+
+/// Whether `route` is one whose query parameters [`host_reach`] reads (so they must be parsed
+/// for every role, not only those with body rules).
+pub fn reads_query_for_every_role(route: &Route) -> bool {
+    matches!(
+        (route.method, route.template),
+        ("GET", "/containers/{id}/top") | ("GET", "/images/search")
+    )
+}
+
+/// Query parameters with which a read reaches past the container or the daemon, refused for
+/// every role without an unrestricted grant:
+/// - `top`'s `ps_args` are passed to the host's `ps`, which dockerd retries without its own
+///   container filter when they fail: with `-p` and an `-o` layout, its parse errors echo any
+///   host process's command line and environment. Only dockerd's default and the usual
+///   spellings are accepted.
+/// - `images/search`'s `term` may name a registry (`host[:port]/name`), which dockerd then
+///   queries from the host's network (loopback and internal addresses included). Only
+///   Docker Hub is accepted.
+pub fn host_reach(route: &Route, query: &query::Query) -> Result<Option<String>, Unreadable> {
+    match (route.method, route.template) {
+        ("GET", "/containers/{id}/top") => {
+            const PS_ARGS: [&str; 4] = ["", "-ef", "aux", "-aux"];
+            Ok(query
+                .get("ps_args")?
+                .filter(|a| !PS_ARGS.contains(a))
+                .map(|a| {
+                    format!("top options {a:?} are not allowed: dockerd hands them to the host's ps; use the default or one of -ef, aux")
+                }))
+        }
+        ("GET", "/images/search") => {
+            let term = query.get("term")?.unwrap_or("");
+            // As dockerd splits a search term: a first part with '.' or ':', or `localhost`,
+            // before a '/' names a registry.
+            let registry = term
+                .split_once('/')
+                .map(|(first, _)| first)
+                .filter(|first| {
+                    first.contains('.') || first.contains(':') || *first == "localhost"
+                });
+            Ok(registry
+                .filter(|r| !matches!(*r, "docker.io" | "index.docker.io"))
+                .map(|r| {
+                    format!("searching registry {r:?} is not allowed: dockerd would query it from the host's network; search Docker Hub only")
+                }))
+        }
+        _ => Ok(None),
     }
 }
 

@@ -751,6 +751,45 @@ fn a_baseline_role_may_not_lift_the_disk_quota_hang_stops_or_probe_host_paths() 
 }
 
 #[test]
+fn reads_that_reach_the_host_are_refused_to_every_role_but_admin() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let name = admin.sleeper("top");
+    for who in [MONITOR, DEV] {
+        let d = gate.docker(who);
+        // dockerd hands ps_args to the host's ps, whose errors can echo any host process.
+        let err = d.fails(&["top", &name, "e", "-o", "args", "-p", "1"]);
+        assert!(err.contains("(rule host-reach, role "), "{who}: {err}");
+        assert!(d.ok(&["top", &name]).contains("sleep"), "{who}");
+        assert!(d.ok(&["top", &name, "-ef"]).contains("sleep"), "{who}");
+        // A search term naming a registry makes dockerd query it from the host's network.
+        let err = d.fails(&["search", "127.0.0.1:2375/probe"]);
+        assert!(err.contains("(rule host-reach, role "), "{who}: {err}");
+    }
+    assert!(admin
+        .ok(&["top", &name, "-o", "pid,args"])
+        .contains("sleep"));
+    admin.ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn a_baseline_role_may_not_hang_a_stop_prune_every_container_or_pull_every_tag() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let dev = gate.docker(DEV);
+    let name = dev.sleeper("stop");
+    let err = dev.fails(&["stop", "-t", "-1", &name]);
+    assert!(err.contains("(rule resources, role dev)"), "{err}");
+    let err = dev.fails(&["container", "prune", "-f"]);
+    assert!(err.contains("(rule uninspectable, role dev)"), "{err}");
+    let err = dev.fails(&["pull", "-a", "busybox"]);
+    assert!(err.contains("pulling every tag"), "{err}");
+    dev.ok(&["stop", "-t", "1", &name]);
+    gate.docker(ADMIN).ok(&["rm", "-f", &name]);
+}
+
+#[test]
 fn log_options_without_a_driver_may_size_local_logs_but_not_send_them_elsewhere() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
