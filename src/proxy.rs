@@ -230,8 +230,7 @@ async fn serve(
     record.group = Some(endpoint.route.group.as_str());
     record.api_version = endpoint.version;
 
-    let inspects = policy.inspects(role);
-    let query = if inspects || policy::reads_query_for_every_role(endpoint.route) {
+    let query = if policy.reads_query(role, endpoint.route) {
         check_form_encoding(&parts.headers)?;
         Query::parse(parts.uri.query()).map_err(Unreadable::from)?
     } else {

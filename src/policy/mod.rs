@@ -280,6 +280,12 @@ impl Policy {
         role.baseline.is_some()
     }
 
+    /// Whether a request on `route` by `role` has its query read: for roles with body rules,
+    /// and for the routes [`host_reach`] judges when the role is not unrestricted.
+    pub fn reads_query(&self, role: &Role, route: &'static Route) -> bool {
+        self.inspects(role) || (reads_query_for_every_role(route) && !role.unrestricted_for(route))
+    }
+
     /// Every rule that has something to say about a request, for `dockgate policy explain`:
     /// the grant (or its absence) and each baseline violation with its mode.
     pub fn trace(&self, role: &Role, req: &RequestView<'_>) -> Vec<String> {
@@ -528,12 +534,10 @@ impl Role {
         Ok(Decision::Allow(permit))
     }
 
-    /// Whether the grant that allows `route` is unrestricted (`admin`'s `everything`).
+    /// Whether this role is unrestricted on `route`: it has no body rules and an `everything`
+    /// grant (`admin`'s) allows it, whatever order its grants come in.
     fn unrestricted_for(&self, route: &'static Route) -> bool {
-        self.grants
-            .iter()
-            .find(|g| g.allows(route))
-            .is_some_and(|g| g.everything)
+        self.baseline.is_none() && self.grants.iter().any(|g| g.everything && g.allows(route))
     }
 
     fn decide_route(&self, endpoint: &Endpoint) -> Result<Permit, Denial> {
@@ -582,8 +586,8 @@ impl Grant {
 pub const HOST_REACH: &str = "host-reach";
 
 /// Whether `route` is one whose query parameters [`host_reach`] reads (so they must be parsed
-/// for every role, not only those with body rules).
-pub fn reads_query_for_every_role(route: &Route) -> bool {
+/// for every role that is not unrestricted, not only those with body rules).
+fn reads_query_for_every_role(route: &Route) -> bool {
     matches!(
         (route.method, route.template),
         ("GET", "/containers/{id}/top") | ("GET", "/images/search")
@@ -672,4 +676,91 @@ fn builtin_grant(name: &str) -> Option<Grant> {
         _ => return None,
     }
     Some(g)
+}
+
+#[cfg(test)]
+mod host_reach_tests {
+    use super::*;
+
+    fn policy_with(extends: &str) -> Policy {
+        let mut problems = crate::config::Problems::default();
+        let raw = serde_norway::from_str(&format!("r:\n  extends: {extends}\n")).unwrap();
+        let policy = Policy::compile(
+            raw,
+            Default::default(),
+            Path::new("/var/run/docker.sock"),
+            &mut problems,
+        );
+        assert!(problems.0.is_empty(), "{:?}", problems.0.len());
+        policy
+    }
+
+    fn reach(path: &str, query: &str) -> Result<Option<String>, String> {
+        let endpoint = route::classify("GET", path).unwrap();
+        let q = query::Query::parse(Some(query)).map_err(|e| e.to_string())?;
+        host_reach(endpoint.route, &q).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn top_takes_only_the_default_and_the_usual_ps_options() {
+        for ok in [
+            "",
+            "ps_args=",
+            "ps_args=-ef",
+            "ps_args=aux",
+            "ps_args=-aux",
+            "ps%5Fargs=%2Def",
+        ] {
+            assert_eq!(reach("/containers/c/top", ok), Ok(None), "{ok}");
+        }
+        for refused in ["ps_args=e+-o+args+-p+1", "ps_args=-ef+", "ps_args=-o%20pid"] {
+            assert!(
+                reach("/v1.41/containers/c/top", refused).unwrap().is_some(),
+                "{refused}"
+            );
+        }
+        assert!(reach("/containers/c/top", "ps_args=-ef&ps_args=-o+args").is_err());
+    }
+
+    #[test]
+    fn search_takes_docker_hub_terms_only() {
+        for ok in [
+            "term=busybox",
+            "term=library%2Fbusybox",
+            "term=docker.io%2Fx",
+            "term=index.docker.io%2Fx",
+            "term=LOCALHOST%2Fx",
+        ] {
+            assert_eq!(reach("/images/search", ok), Ok(None), "{ok}");
+        }
+        for refused in [
+            "term=localhost%2Fx",
+            "term=127.0.0.1:2375%2Fx",
+            "term=%5B::1%5D:5000%2Fx",
+            "term=registry.internal%2Fx",
+            "term=DOCKER.IO%2Fx",
+        ] {
+            assert!(
+                reach("/images/search", refused).unwrap().is_some(),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_role_without_body_rules_and_with_an_everything_grant_is_unrestricted() {
+        let top = route::classify("GET", "/containers/c/top").unwrap().route;
+        for (extends, unrestricted) in [
+            ("[admin]", true),
+            ("[read-only, admin]", true),
+            ("[admin, baseline]", false),
+            ("[read-only]", false),
+            ("[baseline]", false),
+        ] {
+            let policy = policy_with(extends);
+            let role = policy.role("r").unwrap();
+            assert_eq!(role.unrestricted_for(top), unrestricted, "{extends}");
+            assert_eq!(policy.reads_query(role, top), !unrestricted, "{extends}");
+        }
+    }
 }
