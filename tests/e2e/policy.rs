@@ -637,14 +637,7 @@ fn a_baseline_role_may_not_join_a_network_it_could_not_have_created() {
         r#"{{"Image":"busybox:local","Cmd":["true"],"HostConfig":{{"NetworkMode":"{own}"}},"NetworkingConfig":{{"EndpointsConfig":{{"{own}":{{"NetworkID":"{}"}}}}}}}}"#,
         wired_id.trim()
     );
-    let resp = gate.raw(
-        DEV,
-        format!(
-            "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
+    let resp = gate.post_json(DEV, "/v1.41/containers/create", &body);
     assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
     assert!(resp.contains("NetworkID"), "{resp}");
     dev.ok(&["run", "--rm", "--network", &own, "busybox:local", "true"]);
@@ -682,14 +675,7 @@ fn a_baseline_role_leaves_network_addresses_and_macs_to_dockerd() {
     // The docker CLI sends --mac-address per network from API 1.44 on; the top-level field
     // every API version reads, sent as an older client would:
     let body = r#"{"Image":"busybox:local","Cmd":["true"],"MacAddress":"02:42:ac:11:00:99"}"#;
-    let resp = gate.raw(
-        DEV,
-        format!(
-            "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
+    let resp = gate.post_json(DEV, "/v1.41/containers/create", body);
     assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
     assert!(resp.contains("a fixed MAC address"), "{resp}");
     let err = dev.fails(&[

@@ -302,6 +302,19 @@ impl Gate {
         }
     }
 
+    /// Sends a JSON `body` to `POST path` as `client` on a connection of its own, asking for
+    /// `Connection: close`; returns the whole response.
+    pub fn post_json(&self, client: &str, path: &str, body: &str) -> String {
+        self.raw(
+            client,
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    }
+
     /// A raw TLS connection with the named client certificate.
     pub fn tls(&self, client: &str) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
         tls_connect(self.addr, Some(client))
