@@ -24,7 +24,7 @@ use crate::policy::baseline::{Baseline, Unreadable};
 use crate::policy::inspect;
 use crate::policy::inspect::Json;
 use crate::policy::query::Query;
-use crate::policy::{self, Decision, RequestView, Target};
+use crate::policy::{self, Decision, Existing, RequestView, Target};
 use crate::reject::Refusal;
 use crate::stall::BodyStall;
 use crate::{route, upgrade};
@@ -563,9 +563,7 @@ impl Judge<'_> {
         let Some(inspect) = self.inspect("volumes", name, "").await? else {
             return Ok(Vec::new());
         };
-        let what = format!("volume {name:?}");
-        let verdict = self.policy.decide_volume(self.role, name, &inspect);
-        self.settle(&what, verdict)
+        self.settle(Existing::Volume(name), &inspect)
     }
 
     /// Judges everything `named` names: the warnings, and the links as `<full ID>:<alias>`
@@ -621,9 +619,7 @@ impl Judge<'_> {
                 "network {name:?} is named like an ID prefix, which dockerd could resolve to another network by the time it acts; use its full ID or a name with a non-hex character"
             )));
         }
-        let what = format!("network {name:?}");
-        let verdict = self.policy.decide_network(self.role, name, &inspect);
-        self.settle(&what, verdict)
+        self.settle(Existing::Network(name), &inspect)
     }
 
     /// The container `target` names (for an exec, the exec and its container), with the
@@ -637,9 +633,7 @@ impl Judge<'_> {
                 let Some(exec) = self.inspect("exec", id, "/json").await? else {
                     return Ok((None, warnings));
                 };
-                let what = format!("exec {id:?}");
-                let verdict = self.policy.decide_exec(self.role, id, &exec);
-                warnings.extend(self.settle(&what, verdict)?);
+                warnings.extend(self.settle(Existing::Exec(id), &exec)?);
                 let field = exec.cursor().field("ContainerID");
                 match field.and_then(|c| c.as_str()).ok().flatten() {
                     Some(c) if !c.is_empty() => c.to_string(),
@@ -654,9 +648,7 @@ impl Judge<'_> {
         let Some(inspect) = self.inspect("containers", &container, "/json").await? else {
             return Ok((None, warnings));
         };
-        let what = format!("container {container:?}");
-        let verdict = self.policy.decide_target(self.role, &container, &inspect);
-        warnings.extend(self.settle(&what, verdict)?);
+        warnings.extend(self.settle(Existing::Container(&container), &inspect)?);
         // Named volumes it mounts are judged like those of a create.
         let root = inspect.cursor();
         let mounts = root
@@ -731,18 +723,15 @@ impl Judge<'_> {
 
     /// A verdict on an existing object: an object whose own settings cannot be judged is
     /// refused (rule uninspectable), not blamed on the request.
-    fn settle(
-        &self,
-        what: &str,
-        verdict: Result<Result<Vec<String>, crate::policy::Denial>, Unreadable>,
-    ) -> Result<Vec<String>, Refusal> {
-        match verdict {
+    /// The policy's verdict on an existing object from its inspect: warnings, or the refusal.
+    fn settle(&self, object: Existing<'_>, inspect: &Json) -> Result<Vec<String>, Refusal> {
+        match self.policy.decide_existing(self.role, object, inspect) {
             Ok(Ok(warnings)) => Ok(warnings),
             Ok(Err(denial)) => Err(Refusal::Denied(denial)),
             Err(e) => Err(Refusal::Denied(crate::policy::Denial {
                 rule: "uninspectable".into(),
                 reason: format!(
-                    "{what} has settings dockgate cannot judge ({e}), so this role may not use it"
+                    "{object} has settings dockgate cannot judge ({e}), so this role may not use it"
                 ),
                 role: self.role.name.clone(),
             })),

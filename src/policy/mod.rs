@@ -386,73 +386,27 @@ pub fn target_of(endpoint: &Endpoint) -> Option<Target<'_>> {
 }
 
 impl Policy {
-    /// Whether `role` may act on an existing container, judged from dockerd's inspect of it
-    /// (see [`baseline::Baseline::check_target`]). Roles without a baseline may act on any.
-    /// Under `audit_only`, a denial comes back as a warning instead.
-    pub fn decide_target(
+    /// Whether `role` may use an existing object, judged from dockerd's inspect of it as its
+    /// create would have been (see [`Existing`]). Roles without a baseline may use any. Under
+    /// `audit_only`, a denial comes back as a warning instead.
+    pub fn decide_existing(
         &self,
         role: &Role,
-        container: &str,
+        object: Existing<'_>,
         inspect: &Json,
-    ) -> Result<Result<Vec<String>, Denial>, Unreadable> {
-        let what = format!("container {container:?} was created with settings this role may not use, so it may not act on it");
-        self.decide_existing(role, &what, |b| b.check_target(inspect))
-    }
-
-    /// Whether `role` may start an existing exec instance, judged from dockerd's inspect of it
-    /// (see [`baseline::Baseline::check_exec`]): whoever created it, the role could not have
-    /// created a privileged or root one.
-    pub fn decide_exec(
-        &self,
-        role: &Role,
-        exec: &str,
-        inspect: &Json,
-    ) -> Result<Result<Vec<String>, Denial>, Unreadable> {
-        let what = format!(
-            "exec {exec:?} was created with settings this role may not use, so it may not start it"
-        );
-        self.decide_existing(role, &what, |b| b.check_exec(inspect))
-    }
-
-    /// Whether `role` may mount an existing named volume, judged from dockerd's inspect of it
-    /// (see [`baseline::Baseline::check_volume`]).
-    pub fn decide_volume(
-        &self,
-        role: &Role,
-        volume: &str,
-        inspect: &Json,
-    ) -> Result<Result<Vec<String>, Denial>, Unreadable> {
-        let what = format!("volume {volume:?} was created with options this role may not use, so it may not mount it");
-        self.decide_existing(role, &what, |b| b.check_volume(inspect))
-    }
-
-    /// Whether `role` may attach a container to an existing network, judged from dockerd's
-    /// inspect of it (see [`baseline::Baseline::check_network`]).
-    pub fn decide_network(
-        &self,
-        role: &Role,
-        network: &str,
-        inspect: &Json,
-    ) -> Result<Result<Vec<String>, Denial>, Unreadable> {
-        let what = format!("network {network:?} was created with settings this role may not use, so it may not attach containers to it");
-        self.decide_existing(role, &what, |b| b.check_network(inspect))
-    }
-
-    /// The verdict on an existing object, from `check` by the role's baseline: warnings, or the
-    /// first enforced violation as a denial (`what` says which object and why).
-    fn decide_existing(
-        &self,
-        role: &Role,
-        what: &str,
-        check: impl FnOnce(&Baseline) -> Result<baseline::Outcome, Unreadable>,
     ) -> Result<Result<Vec<String>, Denial>, Unreadable> {
         let Some(baseline) = &role.baseline else {
             return Ok(Ok(Vec::new()));
         };
-        let outcome = check(baseline)?;
+        let outcome = match object {
+            Existing::Container(_) => baseline.check_target(inspect),
+            Existing::Exec(_) => baseline.check_exec(inspect),
+            Existing::Volume(_) => baseline.check_volume(inspect),
+            Existing::Network(_) => baseline.check_network(inspect),
+        }?;
         let mut warnings = Vec::new();
         for v in outcome.violations {
-            let reason = format!("{what}: {}", v.reason);
+            let reason = format!("{object} {}: {}", object.consequence(), v.reason);
             match v.mode {
                 Mode::Enforce if !self.audit_only => {
                     return Ok(Err(Denial {
@@ -468,6 +422,50 @@ impl Policy {
             }
         }
         Ok(Ok(warnings))
+    }
+}
+
+/// An existing object a request uses, named as the request names it: a container it acts on
+/// ([`baseline::Baseline::check_target`]), an exec it starts (`check_exec`: the role could not
+/// have created a privileged or root one), a named volume it mounts (`check_volume`) or a
+/// network it attaches to (`check_network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing<'a> {
+    Container(&'a str),
+    Exec(&'a str),
+    Volume(&'a str),
+    Network(&'a str),
+}
+
+impl Existing<'_> {
+    /// Why its settings matter, after its name in a denial.
+    fn consequence(self) -> &'static str {
+        match self {
+            Existing::Container(_) => {
+                "was created with settings this role may not use, so it may not act on it"
+            }
+            Existing::Exec(_) => {
+                "was created with settings this role may not use, so it may not start it"
+            }
+            Existing::Volume(_) => {
+                "was created with options this role may not use, so it may not mount it"
+            }
+            Existing::Network(_) => {
+                "was created with settings this role may not use, so it may not attach containers to it"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Existing<'_> {
+    /// `container "web"`, `volume "data"`, …
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Existing::Container(n) => write!(f, "container {n:?}"),
+            Existing::Exec(n) => write!(f, "exec {n:?}"),
+            Existing::Volume(n) => write!(f, "volume {n:?}"),
+            Existing::Network(n) => write!(f, "network {n:?}"),
+        }
     }
 }
 
