@@ -334,11 +334,17 @@ async fn serve(
     // sent on with the container's full ID wherever it named one (path, `container=`, the
     // connect body), so dockerd acts on the container judged, whatever the name or ID prefix
     // resolves to by then.
-    let commit = (endpoint.route.template == "/commit")
-        .then(|| query.get("container").ok().flatten())
-        .flatten()
-        .filter(|c| !c.is_empty())
-        .map(Target::Container);
+    // (A repeated `container=` is refused, as every parameter the policy reads: dockerd would
+    // commit the first.)
+    let commit = if endpoint.route.template == "/commit" {
+        query
+            .get("container")
+            .map_err(Unreadable::from)?
+            .filter(|c| !c.is_empty())
+            .map(Target::Container)
+    } else {
+        None
+    };
     let connected = body_container.as_deref().map(Target::Container);
     if let Some(target) = policy::target_of(&endpoint)
         .or(commit)
@@ -356,7 +362,7 @@ async fn serve(
                 }
                 permit.rewritten = Some(body);
             } else if !(endpoint.route.template == "/containers/{id}"
-                && query.bool("link").unwrap_or(false))
+                && query.bool("link").map_err(Unreadable::from)?)
             {
                 // (`rm --link` names a link, parent/child, which the full ID would not be.)
                 parts.uri = with_container_id(&parts.uri, &endpoint, name, &id)?;
@@ -465,7 +471,6 @@ const MAX_LOOKUPS: usize = 16;
 /// containers it names): each may wait up to `limits.lookup_timeout`.
 const MAX_REQUEST_LOOKUPS: usize = 64;
 
-/// Judges existing objects a baseline role's request uses, from dockerd's inspect of them.
 /// The existing objects a baseline create names (or, for a network connect, the network):
 /// each is looked up in dockerd and judged as if the role were creating it.
 #[derive(Default)]
@@ -546,6 +551,7 @@ fn with_links(body: &mut Json, links: Vec<String>) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Judges existing objects a baseline role's request uses, from dockerd's inspect of them.
 struct Judge<'a> {
     policy: &'a crate::policy::Policy,
     role: &'a crate::policy::Role,
@@ -721,9 +727,9 @@ impl Judge<'_> {
         }
     }
 
-    /// A verdict on an existing object: an object whose own settings cannot be judged is
-    /// refused (rule uninspectable), not blamed on the request.
     /// The policy's verdict on an existing object from its inspect: warnings, or the refusal.
+    /// An object whose own settings cannot be judged is refused (rule uninspectable), not
+    /// blamed on the request.
     fn settle(&self, object: Existing<'_>, inspect: &Json) -> Result<Vec<String>, Refusal> {
         match self.policy.decide_existing(self.role, object, inspect) {
             Ok(Ok(warnings)) => Ok(warnings),

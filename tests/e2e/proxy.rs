@@ -484,6 +484,12 @@ fn commit_and_network_connect_reach_dockerd_with_the_judged_containers_full_id()
     );
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     assert!(resp.contains("named like an ID prefix"), "{resp}");
+    // A repeated container= is refused: dockerd would commit the first, unjudged.
+    let resp = send(
+        "POST /v1.41/commit?container=admin-box&container=web&repo=app",
+        "",
+    );
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 4, "{seen:#?}");
     assert_eq!(
