@@ -225,7 +225,7 @@ pub struct Returning {
     body: Incoming,
     back: Option<(Sender, Idle)>,
     /// Told once how the body ended, when someone asked ([`Returning::on_end`]).
-    watch: Option<Box<Watch>>,
+    watch: Option<Watch>,
 }
 
 /// How a watched response body ended.
@@ -265,10 +265,10 @@ impl Returning {
     /// ended, whether it ends, fails or is dropped.
     pub fn on_end(&mut self, report: impl FnOnce(u64, Ending) + Send + 'static) {
         debug_assert!(self.watch.is_none(), "one watch per body");
-        self.watch = Some(Box::new(Watch {
+        self.watch = Some(Watch {
             bytes: 0,
             report: Box::new(report),
-        }));
+        });
     }
 
     fn ended(&mut self, how: Ending) {
