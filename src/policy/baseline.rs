@@ -6,7 +6,7 @@
 //! rewritten body; it never performs I/O and never reads a body it was not handed.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 use serde::Deserialize;
@@ -591,11 +591,7 @@ impl Baseline {
         query: &Query,
         body: Option<Json>,
     ) -> Result<Outcome, Unreadable> {
-        let mut f = Findings {
-            b: self,
-            out: Outcome::default(),
-            only: None,
-        };
+        let mut f = Findings::new(self);
         if (method, template) == ("POST", "/containers/create") {
             let mut doc = match body {
                 Some(Json::Object(o)) => Json::Object(o),
@@ -708,7 +704,7 @@ impl Baseline {
             ("POST", "/networks/{id}/connect") => {
                 if let Some(b) = body {
                     let endpoint = b.cursor().field("EndpointConfig")?;
-                    f.endpoint_settings(&endpoint, "docker network connect")?;
+                    f.endpoint_settings(&endpoint, format_args!("docker network connect"))?;
                 }
             }
             _ => {}
@@ -741,11 +737,7 @@ impl Baseline {
     /// Checks an existing container, from dockerd's inspect of it (`GET /containers/{id}/json`),
     /// against [`TARGET_RULES`] and unmasked system paths.
     pub fn check_target(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
-        let mut f = Findings {
-            b: self,
-            out: Outcome::default(),
-            only: None,
-        };
+        let mut f = Findings::new(self);
         let hc = inspect.cursor().field("HostConfig")?;
         f.only = Some(&TARGET_RULES);
         f.host_config(&hc)?;
@@ -768,11 +760,7 @@ impl Baseline {
     /// Checks an existing exec instance a request starts, from dockerd's inspect of it
     /// (`GET /exec/{id}/json`): its process settings, as at exec create.
     pub fn check_exec(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
-        let mut f = Findings {
-            b: self,
-            out: Outcome::default(),
-            only: None,
-        };
+        let mut f = Findings::new(self);
         f.exec_create(inspect.cursor().field("ProcessConfig")?)?;
         Ok(f.out)
     }
@@ -780,11 +768,7 @@ impl Baseline {
     /// Checks an existing named volume a request mounts, from dockerd's inspect of it
     /// (`GET /volumes/{name}`): its driver and driver options, as at `docker volume create`.
     pub fn check_volume(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
-        let mut f = Findings {
-            b: self,
-            out: Outcome::default(),
-            only: None,
-        };
+        let mut f = Findings::new(self);
         let v = inspect.cursor();
         let driver = v.field("Driver")?.as_str()?.unwrap_or("");
         let name = v.field("Name")?.as_str()?.unwrap_or("");
@@ -796,11 +780,7 @@ impl Baseline {
     /// create would have been checked: a role attaches containers only to networks it could
     /// have created (an admin's macvlan would put them on the host's LAN).
     pub fn check_network(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
-        let mut f = Findings {
-            b: self,
-            out: Outcome::default(),
-            only: None,
-        };
+        let mut f = Findings::new(self);
         f.network_settings(inspect.cursor(), true)?;
         Ok(f.out)
     }
@@ -891,6 +871,17 @@ struct Findings<'b> {
 
 type R = Result<(), Unreadable>;
 
+impl<'b> Findings<'b> {
+    /// Findings of `b`'s rules, none yet.
+    fn new(b: &'b Baseline) -> Self {
+        Findings {
+            b,
+            out: Outcome::default(),
+            only: None,
+        }
+    }
+}
+
 impl Findings<'_> {
     fn violation(&mut self, rule: Rule, reason: impl Into<String>) {
         if self.only.is_some_and(|only| !only.contains(&rule)) {
@@ -944,22 +935,15 @@ impl Findings<'_> {
         let hc = root.field("HostConfig")?;
         self.host_config(&hc)?;
         self.blkio_devices(&hc)?;
-        if let Some(endpoints) = root
-            .field_path(&["NetworkingConfig", "EndpointsConfig"])?
-            .as_object()?
-        {
-            for (net, _) in endpoints.entries() {
-                self.network_mode(net, "NetworkingConfig.EndpointsConfig")?;
-            }
+        let endpoints = root.field_path(&["NetworkingConfig", "EndpointsConfig"])?;
+        for (net, _) in endpoints.entries()? {
+            self.network_mode(net, "NetworkingConfig.EndpointsConfig")?;
         }
-        for (net, endpoint) in root
-            .field_path(&["NetworkingConfig", "EndpointsConfig"])?
-            .entries()?
-        {
-            self.endpoint_settings(&endpoint, &format!("network {net}"))?;
+        for (net, endpoint) in endpoints.entries()? {
+            self.endpoint_settings(&endpoint, format_args!("network {net}"))?;
         }
         // The container's MAC on its first network (every API version).
-        self.mac_address(&root, "docker run")?;
+        self.mac_address(&root, format_args!("docker run"))?;
         Ok(())
     }
 
@@ -1038,8 +1022,7 @@ impl Findings<'_> {
                         "device path {inside:?} contains '..'; give the path without it"
                     ))
                 })?;
-                let under = |d: &str| clean == d || clean.starts_with(&format!("{d}/"));
-                if under("/proc") || under("/sys") {
+                if is_under(&clean, "/proc") || is_under(&clean, "/sys") {
                     self.violation(
                         Rule::Devices,
                         format!("a device node at {clean} is not allowed: /proc and /sys are the kernel's (--device {path}:{inside})"),
@@ -1373,8 +1356,7 @@ impl Findings<'_> {
                 "container path {raw:?} contains '..'; give the path without it"
             ))
         })?;
-        let under = |d: &str| path == d || path.starts_with(&format!("{d}/"));
-        if (under("/proc") || under("/sys") || under("/dev")) && path != "/dev/shm" {
+        if ["/proc", "/sys", "/dev"].iter().any(|d| is_under(&path, d)) && path != "/dev/shm" {
             self.violation(
                 Rule::MaskedPaths,
                 format!("mounting over {path} is not allowed: /proc, /sys and /dev are the kernel's ({what})"),
@@ -2014,7 +1996,7 @@ impl Findings<'_> {
     /// on the same bridge and take its frames; a fixed IP address can take first one that
     /// another tenant's container expects; endpoint driver options go to the network driver
     /// unchecked (port maps, and on newer dockerd interface sysctls past the sysctl rule).
-    fn endpoint_settings(&mut self, endpoint: &Cursor<'_>, what: &str) -> R {
+    fn endpoint_settings(&mut self, endpoint: &Cursor<'_>, what: fmt::Arguments<'_>) -> R {
         // dockerd attaches to the network an endpoint's NetworkID names in preference to the
         // name it is listed under, which is the one the policy looked up and judged.
         for field in ["NetworkID", "EndpointID"] {
@@ -2103,7 +2085,7 @@ impl Findings<'_> {
     }
 
     /// A `MacAddress` field of the object at `at` (see [`Findings::endpoint_settings`]).
-    fn mac_address(&mut self, at: &Cursor<'_>, what: &str) -> R {
+    fn mac_address(&mut self, at: &Cursor<'_>, what: fmt::Arguments<'_>) -> R {
         if let Some(mac) = at.field("MacAddress")?.as_str()?.filter(|m| !m.is_empty()) {
             self.violation(
                 Rule::NetworkDriver,
@@ -2124,12 +2106,7 @@ impl Findings<'_> {
             let tag = q.get("tag")?.unwrap_or("");
             // dockerd trims a trailing ':' and pulls every tag of a name without tag or digest
             // (docker pull -a), whatever the allow-list's tags say.
-            let image_has_version = {
-                let trimmed = image.trim_end_matches(':');
-                let last = trimmed.rsplit('/').next().unwrap_or(trimmed);
-                last.contains(':') || trimmed.contains('@')
-            };
-            if tag.is_empty() && !image_has_version {
+            if tag.is_empty() && !has_tag_or_digest(image.trim_end_matches(':')) {
                 self.violation(
                     Rule::Images,
                     format!("pulling every tag of {image:?} is not allowed (docker pull -a); name a tag or digest"),
@@ -2183,9 +2160,7 @@ impl Findings<'_> {
         self.build_resources(q)
     }
 
-    /// The build containers run with the request's resource settings (dockerd's
-    /// `newImageBuildOptions`), judged as a container's are. Numbers are read as
-    /// `httputils.Int64ValueOrZero` reads them: anything `ParseInt` refuses is 0.
+    /// A shared-memory size, held to the memory maximum.
     fn shm_size(&mut self, shm: i64) {
         if shm > self.b.memory_max || shm < 0 {
             self.violation(
@@ -2198,6 +2173,9 @@ impl Findings<'_> {
         }
     }
 
+    /// The build containers run with the request's resource settings (dockerd's
+    /// `newImageBuildOptions`), judged as a container's are. Numbers are read as
+    /// `httputils.Int64ValueOrZero` reads them: anything `ParseInt` refuses is 0.
     fn build_resources(&mut self, q: &Query) -> R {
         let int = |k: &str| -> Result<i64, QueryError> {
             Ok(q.get(k)?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0))
@@ -2343,8 +2321,7 @@ fn join_reference(repo: &str, tag: &str, param: &str) -> Result<String, Unreadab
     if tag.is_empty() {
         return Ok(repo.to_string());
     }
-    let last = repo.rsplit('/').next().unwrap_or(repo);
-    if repo.contains('@') || last.contains(':') {
+    if has_tag_or_digest(repo) {
         return Err(Unreadable::Ambiguous(format!(
             "{param}={repo:?} carries its own tag or digest and tag={tag:?} is set too; dockerd would drop the first, so send the repository alone in {param}"
         )));
@@ -2354,6 +2331,19 @@ fn join_reference(repo: &str, tag: &str, param: &str) -> Result<String, Unreadab
     } else {
         format!("{repo}:{tag}")
     })
+}
+
+/// Whether an image reference names a tag (a ':' in its last path segment, not a registry
+/// port) or a digest.
+fn has_tag_or_digest(reference: &str) -> bool {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    reference.contains('@') || last.contains(':')
+}
+
+/// Whether `path` is `dir` or below it.
+fn is_under(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// A link entry as dockerd's `opts.ParseLink` reads it: `name`, `name:alias`, or the

@@ -586,10 +586,16 @@ pub const HOST_REACH: &str = "host-reach";
 /// Whether `route` is one whose query parameters [`host_reach`] reads (so they must be parsed
 /// for every role that is not unrestricted, not only those with body rules).
 fn reads_query_for_every_role(route: &Route) -> bool {
-    matches!(
-        (route.method, route.template),
-        ("GET", "/containers/{id}/top") | ("GET", "/images/search")
-    )
+    host_reach_param(route).is_some()
+}
+
+/// The query parameter of `route` that [`host_reach`] judges, if any.
+fn host_reach_param(route: &Route) -> Option<&'static str> {
+    match (route.method, route.template) {
+        ("GET", "/containers/{id}/top") => Some("ps_args"),
+        ("GET", "/images/search") => Some("term"),
+        _ => None,
+    }
 }
 
 /// Query parameters with which a read reaches past the container or the daemon, refused for
@@ -602,18 +608,18 @@ fn reads_query_for_every_role(route: &Route) -> bool {
 ///   queries from the host's network (loopback and internal addresses included). Only
 ///   Docker Hub is accepted.
 pub fn host_reach(route: &Route, query: &query::Query) -> Result<Option<String>, Unreadable> {
-    match (route.method, route.template) {
-        ("GET", "/containers/{id}/top") => {
+    match host_reach_param(route) {
+        Some(param @ "ps_args") => {
             const PS_ARGS: [&str; 4] = ["", "-ef", "aux", "-aux"];
             Ok(query
-                .get("ps_args")?
+                .get(param)?
                 .filter(|a| !PS_ARGS.contains(a))
                 .map(|a| {
                     format!("top options {a:?} are not allowed: dockerd hands them to the host's ps; use the default or one of -ef, aux")
                 }))
         }
-        ("GET", "/images/search") => {
-            let term = query.get("term")?.unwrap_or("");
+        Some(param @ "term") => {
+            let term = query.get(param)?.unwrap_or("");
             // As dockerd splits a search term: a first part with '.' or ':', or `localhost`,
             // before a '/' names a registry.
             let registry = term
@@ -628,7 +634,7 @@ pub fn host_reach(route: &Route, query: &query::Query) -> Result<Option<String>,
                     format!("searching registry {r:?} is not allowed: dockerd would query it from the host's network; search Docker Hub only")
                 }))
         }
-        _ => Ok(None),
+        Some(_) | None => Ok(None),
     }
 }
 
