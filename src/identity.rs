@@ -214,13 +214,9 @@ impl IdentityMatcher {
         // access. Map admins with a fixed role.
         let allowed = match &self.role {
             RoleTemplate::Fixed(_) => policy.has_role(&role),
-            RoleTemplate::Template(_) => {
-                policy.is_declared(&role)
-                    && !crate::policy::BUILTINS.contains(&role.as_str())
-                    && policy
-                        .role(&role)
-                        .is_some_and(|r| r.may_come_from_a_template())
-            }
+            RoleTemplate::Template(_) => policy
+                .role(&role)
+                .is_some_and(crate::policy::Role::may_come_from_a_template),
         };
         allowed.then_some(role)
     }

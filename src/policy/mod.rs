@@ -26,8 +26,6 @@ use query::Query;
 #[derive(Debug)]
 pub struct Policy {
     roles: HashMap<String, Role>,
-    /// Names declared under `roles:` in the file (built-ins not redeclared are absent).
-    declared: Vec<String>,
     /// Global rollout mode: every denial is turned into an allow recorded as "would deny".
     audit_only: bool,
 }
@@ -144,7 +142,6 @@ impl Policy {
         problems: &mut Problems,
     ) -> Policy {
         let mut roles = HashMap::new();
-        let declared: Vec<String> = raw.keys().cloned().collect();
         for (name, role) in raw {
             let field = format!("roles.{name}");
             let networks = parse_networks(&format!("{field}.networks"), &role.networks, problems);
@@ -204,7 +201,10 @@ impl Policy {
                 }
                 (false, None) => None,
             };
-            let templatable = baseline.is_some() || within_read_only(&grants);
+            // A template never produces a built-in name (even redeclared), nor a role that may
+            // do more than read without the baseline.
+            let templatable = !BUILTINS.contains(&name.as_str())
+                && (baseline.is_some() || within_read_only(&grants));
             roles.insert(
                 name.clone(),
                 Role {
@@ -242,18 +242,12 @@ impl Policy {
         }
         Policy {
             roles,
-            declared,
             audit_only: settings.audit_only,
         }
     }
 
     pub fn has_role(&self, name: &str) -> bool {
         self.roles.contains_key(name)
-    }
-
-    /// Whether `name` is declared under `roles:` (templates may only produce these).
-    pub fn is_declared(&self, name: &str) -> bool {
-        self.declared.iter().any(|d| d == name)
     }
 
     pub fn role(&self, name: &str) -> Option<&Role> {
