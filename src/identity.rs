@@ -186,7 +186,57 @@ impl Pattern {
 #[derive(Clone, Debug)]
 enum RoleTemplate {
     Fixed(String),
-    Template(String),
+    Template(Vec<Piece>),
+}
+
+/// A part of a role template, parsed once when the config is loaded.
+#[derive(Clone, Debug)]
+enum Piece {
+    Text(String),
+    /// `{cn}`, `{ou}`, …: the value the rule matched for that field.
+    Value(Field),
+    /// `{*}`: what the rule's one trailing `*` matched.
+    Star,
+}
+
+impl RoleTemplate {
+    /// Reads a rule's `role`: fixed unless it holds a `{`. Every placeholder must be closed and
+    /// name `*` or a field the rule matches: otherwise the rule could never produce a role, and
+    /// would fail silently.
+    fn parse(role: String, conditions: &[(Field, Pattern)]) -> Result<RoleTemplate, String> {
+        if !role.contains('{') {
+            return Ok(RoleTemplate::Fixed(role));
+        }
+        let mut pieces = Vec::new();
+        let mut rest = role.as_str();
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                pieces.push(Piece::Text(rest[..open].to_string()));
+            }
+            let Some(len) = rest[open..].find('}') else {
+                return Err(format!(
+                    "role template {role:?} has a '{{' without its '}}'"
+                ));
+            };
+            let name = &rest[open + 1..open + len];
+            pieces.push(if name == "*" {
+                Piece::Star
+            } else if let Some((field, _)) = conditions.iter().find(|(f, _)| f.name() == name) {
+                Piece::Value(*field)
+            } else {
+                let fields: Vec<&str> = conditions.iter().map(|(f, _)| f.name()).collect();
+                return Err(format!(
+                    "role template {role:?} names {{{name}}}, which is not a field this rule matches ({}); use one of those or {{*}}",
+                    fields.join(", ")
+                ));
+            });
+            rest = &rest[open + len + 1..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_string()));
+        }
+        Ok(RoleTemplate::Template(pieces))
+    }
 }
 
 /// Maps an identity to a role name with the first rule that matches and names a defined role.
@@ -222,54 +272,18 @@ impl IdentityMatcher {
     }
 }
 
-/// Checks that every placeholder of a role template is closed and names `*` or a field the
-/// rule matches: otherwise the rule could never produce a role, and would fail silently.
-fn template_names_fields(template: &str, conditions: &[(Field, Pattern)]) -> Result<(), String> {
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let Some(len) = rest[open..].find('}') else {
-            return Err(format!(
-                "role template {template:?} has a '{{' without its '}}'"
-            ));
-        };
-        let name = &rest[open + 1..open + len];
-        if name != "*" && !conditions.iter().any(|(f, _)| f.name() == name) {
-            let fields: Vec<&str> = conditions.iter().map(|(f, _)| f.name()).collect();
-            return Err(format!(
-                "role template {template:?} names {{{name}}}, which is not a field this rule matches ({}); use one of those or {{*}}",
-                fields.join(", ")
-            ));
-        }
-        rest = &rest[open + len + 1..];
+/// A role template with its placeholders filled in: `{cn}`, `{ou}`, … are the matched values,
+/// `{*}` the text the rule's one trailing `*` matched. Inserted text is never read for
+/// placeholders again. `None` when `{*}` matched nothing.
+fn fill_template(pieces: &[Piece], captured: &[(Field, &str, &str)]) -> Option<String> {
+    let mut out = String::new();
+    for piece in pieces {
+        out.push_str(match piece {
+            Piece::Text(text) => text,
+            Piece::Value(field) => captured.iter().find(|(f, _, _)| f == field)?.1,
+            Piece::Star => captured.iter().find(|(_, _, cap)| !cap.is_empty())?.2,
+        });
     }
-    Ok(())
-}
-
-/// A role template with its placeholders filled in one pass: `{cn}`, `{ou}`, … are the matched
-/// values, `{*}` the text the rule's one trailing `*` matched. Inserted text is never read for
-/// placeholders again. `None` when it names a field the rule did not match.
-fn fill_template(template: &str, captured: &[(Field, &str, &str)]) -> Option<String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let close = rest[open..].find('}')? + open;
-        let name = &rest[open + 1..close];
-        let value = if name == "*" {
-            captured
-                .iter()
-                .find(|(_, _, cap)| !cap.is_empty())
-                .map(|c| c.2)?
-        } else {
-            captured
-                .iter()
-                .find(|(f, _, _)| f.name() == name)
-                .map(|c| c.1)?
-        };
-        out.push_str(value);
-        rest = &rest[close + 1..];
-    }
-    out.push_str(rest);
     Some(out)
 }
 
@@ -331,30 +345,34 @@ pub fn compile_rules(
                 "a rule needs at least one of cn, o, ou, san_dns, san_email, san_uri, fingerprint",
             );
         }
-        let role = if r.role.contains('{') {
-            let wildcards = conditions
-                .iter()
-                .filter(|(_, p)| matches!(p, Pattern::Prefix(_)))
-                .count();
-            if let Err(why) = template_names_fields(&r.role, &conditions) {
+        let role = match RoleTemplate::parse(r.role, &conditions) {
+            Ok(role) => role,
+            Err(why) => {
                 problems.push(format!("{field}.role"), why);
+                RoleTemplate::Template(Vec::new())
             }
-            if r.role.contains("{*}") && wildcards != 1 {
-                problems.push(
-                    format!("{field}.role"),
-                    format_args!("{{*}} needs exactly one field ending in '*' in this rule ({wildcards} here): name the field instead, e.g. {{ou}}"),
-                );
-            }
-            RoleTemplate::Template(r.role)
-        } else {
-            if !policy.has_role(&r.role) {
-                problems.push(
-                    format!("{field}.role"),
-                    format_args!("unknown role {:?}: define it under roles:", r.role),
-                );
-            }
-            RoleTemplate::Fixed(r.role)
         };
+        match &role {
+            RoleTemplate::Template(pieces) if pieces.iter().any(|p| matches!(p, Piece::Star)) => {
+                let wildcards = conditions
+                    .iter()
+                    .filter(|(_, p)| matches!(p, Pattern::Prefix(_)))
+                    .count();
+                if wildcards != 1 {
+                    problems.push(
+                        format!("{field}.role"),
+                        format_args!("{{*}} needs exactly one field ending in '*' in this rule ({wildcards} here): name the field instead, e.g. {{ou}}"),
+                    );
+                }
+            }
+            RoleTemplate::Fixed(name) if !policy.has_role(name) => {
+                problems.push(
+                    format!("{field}.role"),
+                    format_args!("unknown role {name:?}: define it under roles:"),
+                );
+            }
+            _ => {}
+        }
         out.push(IdentityMatcher { conditions, role });
     }
     out
