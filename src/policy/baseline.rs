@@ -653,15 +653,7 @@ impl Baseline {
                 // Read as Go's strconv.Atoi reads it; a negative wait never kills, and dockerd
                 // keeps waiting after the client hangs up.
                 if let Some(t) = query.get("t")?.filter(|t| !t.is_empty()) {
-                    let within = t
-                        .parse::<i64>()
-                        .is_ok_and(|t| (0..=MAX_STOP_TIMEOUT_SECS).contains(&t));
-                    if !within {
-                        f.violation(
-                            Rule::Resources,
-                            format!("a stop timeout of {t:?} s is not allowed: 0 to {MAX_STOP_TIMEOUT_SECS} s (--time)"),
-                        );
-                    }
+                    f.stop_timeout(format_args!("{t:?}"), t.parse().ok(), "--time");
                 }
             }
             ("POST", "/containers/prune") => f.violation(
@@ -1117,17 +1109,14 @@ impl Findings<'_> {
                     );
                 }
             }
-        }
-        if let Some(driver) = hc.field_path(&["LogConfig", "Type"])?.as_str()? {
-            if !driver.is_empty() && !self.b.log_drivers.iter().any(|d| d == driver) {
-                self.violation(
-                    Rule::LogDriver,
-                    format!(
-                        "log driver {driver:?} is not allowed (allowed: {})",
-                        self.b.log_drivers.join(", ")
-                    ),
-                );
-            }
+        } else if !self.b.log_drivers.iter().any(|d| d == log_driver) {
+            self.violation(
+                Rule::LogDriver,
+                format!(
+                    "log driver {log_driver:?} is not allowed (allowed: {})",
+                    self.b.log_drivers.join(", ")
+                ),
+            );
         }
         if hc.field("PublishAllPorts")?.as_bool()? == Some(true) {
             self.violation(
@@ -2051,6 +2040,17 @@ impl Findings<'_> {
         Ok(())
     }
 
+    /// A stop timeout (`shown` as the client wrote it, `secs` as dockerd reads it) must be 0 to
+    /// 300 s.
+    fn stop_timeout(&mut self, shown: impl std::fmt::Display, secs: Option<i64>, flag: &str) {
+        if !secs.is_some_and(|t| (0..=MAX_STOP_TIMEOUT_SECS).contains(&t)) {
+            self.violation(
+                Rule::Resources,
+                format!("a stop timeout of {shown} s is not allowed: 0 to {MAX_STOP_TIMEOUT_SECS} s ({flag})"),
+            );
+        }
+    }
+
     /// A create's stop timeout and health-check timings. A negative stop timeout makes dockerd
     /// wait for ever when it stops the container, and when the daemon itself shuts down (it
     /// waits for the longest timeout of all); each health check is an exec, whose setting-up in
@@ -2058,12 +2058,7 @@ impl Findings<'_> {
     /// millisecond. (Timings an image carries are not looked up: see the README's limits.)
     fn stop_and_health(&mut self, root: &Cursor<'_>) -> R {
         if let Some(t) = root.field("StopTimeout")?.as_i64()? {
-            if !(0..=MAX_STOP_TIMEOUT_SECS).contains(&t) {
-                self.violation(
-                    Rule::Resources,
-                    format!("a stop timeout of {t} s is not allowed: 0 to {MAX_STOP_TIMEOUT_SECS} s (--stop-timeout)"),
-                );
-            }
+            self.stop_timeout(t, Some(t), "--stop-timeout");
         }
         let health = root.field("Healthcheck")?;
         for (field, flag) in [
@@ -2428,6 +2423,14 @@ fn parse_port_range(s: &str) -> Option<(u32, u32)> {
     }
 }
 
+/// The registry an image or repository name names, split as dockerd splits it: a first part
+/// holding a '.' or ':', or `localhost`, before a '/'. `None`: Docker Hub's default.
+pub fn registry_of(name: &str) -> Option<&str> {
+    name.split_once('/')
+        .map(|(first, _)| first)
+        .filter(|first| first.contains('.') || first.contains(':') || *first == "localhost")
+}
+
 /// `busybox` → `docker.io/library/busybox:latest`; `repo/x:tag`, digests kept.
 pub fn normalise_image(image: &str) -> String {
     let (name, suffix) = match image.find('@') {
@@ -2441,10 +2444,7 @@ pub fn normalise_image(image: &str) -> String {
         }
     };
     let mut out = String::with_capacity(image.len() + 24);
-    let first = name.split('/').next().unwrap_or("");
-    let has_registry =
-        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    if !has_registry {
+    if registry_of(name).is_none() {
         out.push_str("docker.io/");
         if !name.contains('/') {
             out.push_str("library/");

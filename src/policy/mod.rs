@@ -614,15 +614,7 @@ pub fn host_reach(route: &Route, query: &query::Query) -> Result<Option<String>,
         }
         Some(param @ "term") => {
             let term = query.get(param)?.unwrap_or("");
-            // As dockerd splits a search term: a first part with '.' or ':', or `localhost`,
-            // before a '/' names a registry.
-            let registry = term
-                .split_once('/')
-                .map(|(first, _)| first)
-                .filter(|first| {
-                    first.contains('.') || first.contains(':') || *first == "localhost"
-                });
-            Ok(registry
+            Ok(baseline::registry_of(term)
                 .filter(|r| !matches!(*r, "docker.io" | "index.docker.io"))
                 .map(|r| {
                     format!("searching registry {r:?} is not allowed: dockerd would query it from the host's network; search Docker Hub only")
