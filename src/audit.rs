@@ -52,7 +52,7 @@ pub struct Record {
     pub ts_ms: u128,
     pub kind: &'static str,
     pub peer: Arc<str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "clipped")]
     pub cn: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Arc<str>>,
@@ -60,11 +60,11 @@ pub struct Record {
     pub serial: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Arc<str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "clipped")]
     pub method: Option<Cow<'static, str>>,
     /// The request target as received. Copied (short ones inline): a `Uri` would keep hyper's
     /// whole read buffer alive for as long as the exchange lasts.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "displayed")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "clipped")]
     pub path: Option<compact_str::CompactString>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "displayed")]
     pub route: Option<&'static Route>,
@@ -77,13 +77,13 @@ pub struct Record {
     pub decision: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "clipped")]
     pub reason: Option<String>,
     /// Rules in warn mode (or audit-only) that would have denied.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "each_clipped")]
     pub warnings: Vec<String>,
     /// Changes the policy made to the request (injected defaults).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "each_clipped")]
     pub mutations: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
@@ -109,6 +109,49 @@ pub fn method_name(method: &hyper::Method) -> Cow<'static, str> {
         Some(name) => Cow::Borrowed(name),
         None => Cow::Owned(method.as_str().to_string()),
     }
+}
+
+/// The most of one text field a record carries. A peer controls methods, paths and the
+/// values a reason quotes (a request head may be hundreds of KiB): one record must not be able
+/// to fill the backlog or the disk. What is cut is said, with the full length.
+pub const MAX_FIELD_BYTES: usize = 4096;
+
+/// A text cut to [`MAX_FIELD_BYTES`] (at a character boundary), marked when cut.
+struct Clipped<'a>(&'a str);
+
+impl fmt::Display for Clipped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.len() <= MAX_FIELD_BYTES {
+            return f.write_str(self.0);
+        }
+        let mut end = MAX_FIELD_BYTES;
+        while !self.0.is_char_boundary(end) {
+            end -= 1;
+        }
+        write!(
+            f,
+            "{}… [cut: {} bytes in all]",
+            &self.0[..end],
+            self.0.len()
+        )
+    }
+}
+
+impl Serialize for Clipped<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+fn clipped<T: AsRef<str>, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(&Clipped(v.as_ref())),
+        None => s.serialize_none(),
+    }
+}
+
+fn each_clipped<S: Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|t| Clipped(t)))
 }
 
 /// Writes a field by its `Display` form, straight into the output.
@@ -182,7 +225,12 @@ type TallyKey = (std::net::IpAddr, Option<String>, Option<String>);
 /// `invalid peer certificate: <why>` kinds (expired, unknown issuer, …) stay apart: one
 /// source's self-signed attempts must not fold an expired real certificate out of sight.
 fn reason_kind(reason: Option<&str>) -> Option<String> {
+    // The alert a peer sends is its own choice (three dozen names): one kind for them all.
+    const ALERT: &str = "received fatal alert";
     reason.map(|r| {
+        if r.starts_with(ALERT) {
+            return ALERT.to_string();
+        }
         let head = r.split('(').next().unwrap_or(r);
         let end = head
             .match_indices(':')
@@ -629,6 +677,26 @@ mod tests {
     }
 
     #[test]
+    fn a_record_carries_at_most_a_few_kib_of_each_text_a_peer_controls() {
+        let long = format!("/containers/{}é/json", "a".repeat(300_000));
+        let mut r = Record::new("request", "127.0.0.1:1".parse().unwrap());
+        r.method = Some(Cow::Owned("A".repeat(400_000)));
+        r.path = Some(long.as_str().into());
+        r.reason = Some(format!("unknown route {long}"));
+        r.warnings = vec![long.clone()];
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.len() < 5 * MAX_FIELD_BYTES, "{} bytes", line.len());
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let path = back["path"].as_str().unwrap();
+        assert!(path.starts_with("/containers/aaa"), "{path:.40}");
+        assert!(path.ends_with(&format!("… [cut: {} bytes in all]", long.len())));
+        // Short texts are untouched.
+        r.path = Some("/_ping".into());
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.contains(r#""path":"/_ping""#), "{line:.200}");
+    }
+
+    #[test]
     fn refusal_kinds_keep_rustls_certificate_errors_apart_and_drop_peer_details() {
         for (reason, kind) in [
             ("peer sent no certificates", "peer sent no certificates"),
@@ -644,6 +712,8 @@ mod tests {
                 "invalid peer certificate: Other(OtherError(\"x\"))",
                 "invalid peer certificate: Other",
             ),
+            ("received fatal alert: BadCertificate", "received fatal alert"),
+            ("received fatal alert: UnknownPSKIdentity", "received fatal alert"),
         ] {
             assert_eq!(reason_kind(Some(reason)).as_deref(), Some(kind), "{reason}");
         }
@@ -706,15 +776,20 @@ mod tests {
         let gate = Arc::new((Mutex::new(false), Condvar::new()));
         let audit = Audit::with_writer(Stuck(gate.clone()), Path::new("stuck")).unwrap();
         assert!(audit.accepting());
-        let big = "x".repeat(1 << 20);
+        // About 1 MiB a record: many mutations of the most a field may carry.
+        let big = || {
+            let mut r = request_record("/big");
+            r.mutations = vec!["x".repeat(MAX_FIELD_BYTES); 256];
+            r
+        };
         let mut sent = 0;
         while audit.accepting() {
-            audit.write(request_record(&big));
+            audit.write(big());
             sent += 1;
             assert!(sent < 1000, "never stopped accepting");
         }
         // The queue is bounded: the limit counts the batch being written too.
-        assert!(sent <= MAX_BACKLOG / big.len() + 2, "{sent}");
+        assert!(sent <= MAX_BACKLOG / (256 * MAX_FIELD_BYTES) + 2, "{sent}");
         // The record of a refused request does not reopen the gate.
         audit.write(request_record("/refused"));
         assert!(!audit.accepting());

@@ -72,6 +72,8 @@ pub struct Subject {
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pub extended_key_usages: Vec<ExtendedKeyUsagePurpose>,
+    /// Further subject attributes, in any string type, after CN, O and OU.
+    pub names: Vec<(DnType, rcgen::DnValue)>,
 }
 
 impl Subject {
@@ -89,6 +91,7 @@ impl Subject {
             not_before: now - Duration::hours(1),
             not_after: now + Duration::days(365),
             extended_key_usages: vec![ExtendedKeyUsagePurpose::ClientAuth],
+            names: Vec::new(),
         }
     }
 
@@ -128,6 +131,9 @@ impl Subject {
         }
         for ou in &self.ou {
             dn.push(DnType::OrganizationalUnitName, ou.as_str());
+        }
+        for (ty, value) in &self.names {
+            dn.push(ty.clone(), value.clone());
         }
         params.distinguished_name = dn;
         let ia5 = |v: &String| {

@@ -68,7 +68,7 @@ impl Identity {
             ou,
             serial: hex(cert.raw_serial()),
             not_after: cert.validity().not_after.timestamp(),
-            fingerprint: hex(&Sha256::digest(der)),
+            fingerprint: fingerprint_of(der),
             ..Identity::default()
         };
         // As with the subject: a SAN that cannot be read would silently match no rule, and a
@@ -385,6 +385,11 @@ fn normalise_fingerprint(s: &str) -> String {
         .filter(|c| *c != ':')
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+/// A certificate's SHA-256 fingerprint, as lowercase hex.
+pub fn fingerprint_of(der: &[u8]) -> String {
+    hex(&Sha256::digest(der))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -452,6 +452,12 @@ const CLOSE_NOTIFY_WAIT: Duration = Duration::from_secs(1);
 /// with their chunk framing.
 const SEND_BUFFER_LIMIT: usize = 72 * 1024;
 
+/// The most of a request hyper buffers: a request head larger than this is answered 431 (and
+/// recorded). hyper's default (~400 KiB) would let every authenticated connection hold that
+/// much with one unfinished head; Docker clients' heads (registry credentials included) are a
+/// few KiB.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+
 /// TCP keepalive on client connections: a client that vanished without a FIN or RST (a NAT
 /// that forgot it, a laptop gone to sleep) is noticed within about two minutes even when
 /// nothing is being sent (`docker events`, a quiet `logs -f` or `attach`), and its slot and
@@ -546,6 +552,7 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
             http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(MAX_READ_BUFFER)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades(),
@@ -637,7 +644,14 @@ fn client_identity(
             Some(id)
         }
         Err(e) => {
-            handshake_refused(state, peer, &e.to_string());
+            // The chain verified: a CA vouched for this peer, so its refusal is recorded in
+            // full, with the certificate's fingerprint, never folded into a tally.
+            let mut r = Record::new("handshake", peer);
+            r.decision = "deny";
+            r.rule = Some("tls".into());
+            r.fingerprint = Some(crate::identity::fingerprint_of(leaf).into());
+            r.reason = Some(e.to_string());
+            state.audit.write(r);
             None
         }
     }

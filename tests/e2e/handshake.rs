@@ -1,5 +1,6 @@
 //! Who gets in: client certificates, source networks, roles.
 
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 use crate::require_docker;
@@ -154,6 +155,34 @@ fn client_certificate_without_client_auth_usage_is_refused_at_handshake() {
 fn client_certificate_without_any_extended_key_usage_is_refused_at_handshake() {
     let gate = Gate::start(&nowhere(), "");
     assert_refused(&gate, Some(NO_EKU), "InvalidPurpose");
+}
+
+#[test]
+fn a_verified_certificate_whose_names_cannot_be_read_is_refused_and_recorded_by_fingerprint() {
+    let gate = Gate::start(&nowhere(), "");
+    let mut subject = Subject::client("alice");
+    let bmp = rcgen::DnValue::BmpString(rcgen::string::BmpString::try_from("admins").unwrap());
+    subject
+        .names
+        .push((rcgen::DnType::OrganizationalUnitName, bmp));
+    let client = pki().issue(&subject);
+    let _ = handshake(gate.addr, Some(&client));
+    let record = gate.wait_audit(|r| {
+        r["kind"] == "handshake"
+            && r["reason"]
+                .as_str()
+                .is_some_and(|s| s.contains("OU is not readable"))
+    });
+    // Recorded in full with the certificate's fingerprint (not folded into a tally).
+    let fingerprint = record["fingerprint"].as_str().unwrap_or_default();
+    assert_eq!(fingerprint.len(), 64, "{record}");
+    assert!(record["repeated"].is_null(), "{record}");
+    // And no request is ever served on such a connection.
+    let mut s = gate.tls(&client);
+    let _ = s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(!String::from_utf8_lossy(&out).contains("200 OK"));
 }
 
 #[test]

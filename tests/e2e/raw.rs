@@ -588,3 +588,38 @@ fn a_body_in_many_frames_just_under_the_limit_is_read_not_refused() {
         gate.docker(ADMIN).ok(&["rm", "-f", id]);
     }
 }
+
+#[test]
+fn an_oversized_head_is_431_and_no_record_carries_more_than_a_few_kib_of_a_peers_text() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    // A head past the read buffer: hyper answers 431, and the refusal is recorded.
+    let big_header = format!(
+        "GET /v1.41/_ping HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\nConnection: close\r\n\r\n",
+        "f".repeat(100_000)
+    );
+    let resp = gate.raw(DEV, big_header.as_bytes());
+    assert_eq!(status(&resp), 431, "{resp:.300}");
+    gate.wait_audit(|r| r["status"] == 431 && r["cn"] == "dev");
+    // A head under that limit with a 40 KB method and path: refused, and its record carries
+    // each text cut to a few KiB, saying how long it was.
+    let path = format!("/v1.41/nothing/{}", "p".repeat(40_000));
+    let method = "M".repeat(20_000);
+    let resp = gate.raw(
+        DEV,
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert!(matches!(status(&resp), 400 | 403 | 405), "{resp:.300}");
+    let record = gate.wait_audit(|r| r["path"].as_str().is_some_and(|p| p.contains("/nothing/")));
+    let line = record.to_string();
+    assert!(line.len() < 16 * 1024, "a {} byte record", line.len());
+    let cut = format!("[cut: {} bytes in all]", path.len());
+    assert!(
+        record["path"].as_str().unwrap().ends_with(&cut),
+        "{line:.300}"
+    );
+    assert!(
+        record["method"].as_str().unwrap().contains("[cut: "),
+        "{line:.300}"
+    );
+}
