@@ -81,9 +81,11 @@ impl Identity {
         if let Some(san) = san {
             for name in &san.value.general_names {
                 match name {
-                    GeneralName::DNSName(d) => id.san_dns.push(d.to_string()),
-                    GeneralName::RFC822Name(e) => id.san_email.push(e.to_string()),
-                    GeneralName::URI(u) => id.san_uri.push(u.to_string()),
+                    GeneralName::DNSName(d) => id.san_dns.push(Field::SanDns.normalise(d)),
+                    GeneralName::RFC822Name(e) => {
+                        id.san_email.push(Field::SanEmail.normalise(e));
+                    }
+                    GeneralName::URI(u) => id.san_uri.push(Field::SanUri.normalise(u)),
                     _ => {}
                 }
             }
@@ -117,14 +119,33 @@ impl Identity {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawIdentityRule {
+    #[serde(default, deserialize_with = "given")]
     cn: Option<String>,
+    #[serde(default, deserialize_with = "given")]
     o: Option<String>,
+    #[serde(default, deserialize_with = "given")]
     ou: Option<String>,
+    #[serde(default, deserialize_with = "given")]
     san_dns: Option<String>,
+    #[serde(default, deserialize_with = "given")]
     san_email: Option<String>,
+    #[serde(default, deserialize_with = "given")]
     san_uri: Option<String>,
+    #[serde(default, deserialize_with = "given")]
     fingerprint: Option<String>,
     role: String,
+}
+
+/// A rule field that is written must have a value: `cn:` with nothing after it (or `~`, or a
+/// variable substituted to nothing) would otherwise drop the condition silently and widen the
+/// rule to every certificate that meets the rest.
+fn given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        Some(v) if !v.is_empty() => Ok(Some(v)),
+        _ => Err(serde::de::Error::custom(
+            "an identity rule field is empty: give it a value, or leave the field out",
+        )),
+    }
 }
 
 /// A compiled identity rule.
@@ -146,6 +167,34 @@ enum Field {
 }
 
 impl Field {
+    /// The form values of this field are compared in, for certificates and rules alike: the
+    /// parts that compare without case do so (a DNS name; an email's domain; a URI's scheme and
+    /// host), so `CI.Example.com` cannot step past a rule written `ci.example.com`. Other
+    /// fields are compared exactly.
+    fn normalise(self, value: &str) -> String {
+        match self {
+            Field::SanDns => value.to_ascii_lowercase(),
+            Field::SanEmail => match value.rsplit_once('@') {
+                Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
+                None => value.to_string(),
+            },
+            Field::SanUri => match value.split_once("://") {
+                Some((scheme, rest)) => {
+                    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                    format!(
+                        "{}://{}{}",
+                        scheme.to_ascii_lowercase(),
+                        rest[..host_end].to_ascii_lowercase(),
+                        &rest[host_end..]
+                    )
+                }
+                None => value.to_string(),
+            },
+            Field::Fingerprint => normalise_fingerprint(value),
+            Field::Cn | Field::O | Field::Ou => value.to_string(),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Field::Cn => "cn",
@@ -167,11 +216,31 @@ enum Pattern {
 }
 
 impl Pattern {
-    fn parse(s: &str) -> Pattern {
-        match s.strip_suffix('*') {
-            Some(prefix) => Pattern::Prefix(prefix.to_string()),
-            None => Pattern::Exact(s.to_string()),
+    /// Reads a rule's value for `field`: compared in the field's normal form; a `*` may only
+    /// end it (a prefix), and a fingerprint is a whole SHA-256 (64 hex digits, `:` allowed).
+    fn parse(field: Field, s: &str) -> Result<Pattern, String> {
+        let (text, prefix) = match s.strip_suffix('*') {
+            Some(text) => (text, true),
+            None => (s, false),
+        };
+        if text.contains('*') {
+            return Err(format!(
+                "{s:?}: a '*' may only end a value (a prefix match); there are no other wildcards"
+            ));
         }
+        let text = field.normalise(text);
+        if field == Field::Fingerprint
+            && (prefix || text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(format!(
+                "{s:?} is not a SHA-256 fingerprint: 64 hex digits (colons and a sha256: prefix allowed), as `openssl x509 -noout -fingerprint -sha256` prints"
+            ));
+        }
+        Ok(if prefix {
+            Pattern::Prefix(text)
+        } else {
+            Pattern::Exact(text)
+        })
     }
 
     /// Returns the wildcard capture ("" for exact) when `value` matches.
@@ -331,13 +400,17 @@ pub fn compile_rules(
             (Field::SanDns, r.san_dns),
             (Field::SanEmail, r.san_email),
             (Field::SanUri, r.san_uri),
-            (
-                Field::Fingerprint,
-                r.fingerprint.map(|f| normalise_fingerprint(&f)),
-            ),
+            (Field::Fingerprint, r.fingerprint),
         ]
         .into_iter()
-        .filter_map(|(f, v)| v.map(|v| (f, Pattern::parse(&v))))
+        .filter_map(|(f, v)| v.map(|v| (f, v)))
+        .filter_map(|(f, v)| match Pattern::parse(f, &v) {
+            Ok(pattern) => Some((f, pattern)),
+            Err(why) => {
+                problems.push(format!("{field}.{}", f.name()), why);
+                None
+            }
+        })
         .collect();
         if conditions.is_empty() {
             problems.push(
@@ -380,7 +453,15 @@ pub fn compile_rules(
 
 /// Accepts `sha256:AB:CD…`, `AB:CD…` or plain hex; returns lowercase hex.
 fn normalise_fingerprint(s: &str) -> String {
-    let s = s.strip_prefix("sha256:").unwrap_or(s);
+    let s = match s.get(..7) {
+        Some(head) if head.eq_ignore_ascii_case("sha256:") => &s[7..],
+        _ => s,
+    };
+    let s = match s.split_once('=') {
+        // openssl's `sha256 Fingerprint=AB:CD…`
+        Some((head, rest)) if head.to_ascii_lowercase().ends_with("fingerprint") => rest,
+        _ => s,
+    };
     s.chars()
         .filter(|c| *c != ':')
         .flat_map(char::to_lowercase)
@@ -549,6 +630,89 @@ dev: {extends: [baseline]}
     }
 
     #[test]
+    fn rule_values_that_would_widen_a_rule_or_never_match_are_refused_at_load() {
+        // A field written without a value must not drop its condition.
+        for rules in [
+            "[{cn: , ou: admins, role: dev}]",
+            "[{cn: ~, ou: admins, role: dev}]",
+            r#"[{cn: "", ou: admins, role: dev}]"#,
+        ] {
+            let err = serde_norway::from_str::<Vec<RawIdentityRule>>(rules).unwrap_err();
+            assert!(err.to_string().contains("field is empty"), "{rules}: {err}");
+        }
+        let roles = "dev: {extends: [baseline]}\n";
+        for (rules, complaint) in [
+            (
+                r#"[{san_dns: "*.ops.example.com", role: dev}]"#,
+                "may only end a value",
+            ),
+            (r#"[{fingerprint: "ab:cd", role: dev}]"#, "not a SHA-256"),
+            (r#"[{fingerprint: "abcd*", role: dev}]"#, "not a SHA-256"),
+            (
+                r#"[{fingerprint: "da39a3ee5e6b4b0d3255bfef95601890afd80709", role: dev}]"#,
+                "not a SHA-256",
+            ),
+        ] {
+            let (_, problems) = roles_for(rules, roles, &[]);
+            assert!(
+                problems.iter().any(|p| p.contains(complaint)),
+                "{rules}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_read_as_openssl_and_people_write_them() {
+        let mut id = team("x");
+        id.fingerprint = "ab".repeat(32);
+        let colons = vec!["AB"; 32].join(":");
+        for written in [
+            "ab".repeat(32),
+            colons.clone(),
+            format!("sha256:{colons}"),
+            format!("SHA256:{colons}"),
+            format!("sha256 Fingerprint={colons}"),
+        ] {
+            let rules = format!(r#"[{{fingerprint: "{written}", role: dev}}]"#);
+            let (got, problems) = roles_for(&rules, "dev: {extends: [baseline]}\n", &[id.clone()]);
+            assert!(problems.is_empty(), "{written}: {problems:?}");
+            assert_eq!(got, [Some("dev".into())], "{written}");
+        }
+    }
+
+    #[test]
+    fn dns_names_email_domains_and_uri_hosts_compare_without_case() {
+        let ca = Ca::generate("test CA").unwrap();
+        let mut s = Subject::client("ci");
+        s.dns.push("CI.Example.COM".into());
+        s.emails.push("Bob@Corp.Example".into());
+        s.uris.push("SPIFFE://Example.ORG/team/Dev".into());
+        let id = Identity::from_der(&der_of(&ca.issue(&s).unwrap().cert)).unwrap();
+        assert_eq!(id.san_dns, ["ci.example.com"]);
+        assert_eq!(id.san_email, ["Bob@corp.example"]);
+        assert_eq!(id.san_uri, ["spiffe://example.org/team/Dev"]);
+        let roles = "ci: {extends: [read-only]}\nDev: {extends: [read-only]}\n";
+        for rules in [
+            r#"[{san_dns: "ci.example.com", role: ci}]"#,
+            r#"[{san_dns: "CI.EXAMPLE.com", role: ci}]"#,
+            r#"[{san_email: "Bob@CORP.example", role: ci}]"#,
+            r#"[{san_uri: "spiffe://EXAMPLE.org/team/D*", role: ci}]"#,
+        ] {
+            let (got, problems) = roles_for(rules, roles, std::slice::from_ref(&id));
+            assert!(problems.is_empty(), "{rules}: {problems:?}");
+            assert_eq!(got, [Some("ci".into())], "{rules}");
+        }
+        // The local part of an email and a URI's path keep their case.
+        for rules in [
+            r#"[{san_email: "bob@corp.example", role: ci}]"#,
+            r#"[{san_uri: "spiffe://example.org/team/dev", role: ci}]"#,
+        ] {
+            let (got, _) = roles_for(rules, roles, std::slice::from_ref(&id));
+            assert_eq!(got, [None], "{rules}");
+        }
+    }
+
+    #[test]
     fn a_certificate_with_two_common_names_is_refused() {
         let mut dn = rcgen::DistinguishedName::new();
         dn.push(rcgen::DnType::CommonName, "alice");
@@ -620,10 +784,18 @@ dev: {extends: [baseline]}
 
     #[test]
     fn prefix_pattern_captures_the_rest() {
-        let p = Pattern::parse("spiffe://example.org/team/*");
+        let p = Pattern::parse(Field::SanUri, "spiffe://example.org/team/*").unwrap();
         assert_eq!(p.matches("spiffe://example.org/team/dev"), Some("dev"));
         assert_eq!(p.matches("spiffe://other/team/dev"), None);
-        assert_eq!(Pattern::parse("admin").matches("admin"), Some(""));
-        assert_eq!(Pattern::parse("admin").matches("admins"), None);
+        assert_eq!(
+            Pattern::parse(Field::Cn, "admin").unwrap().matches("admin"),
+            Some("")
+        );
+        assert_eq!(
+            Pattern::parse(Field::Cn, "admin")
+                .unwrap()
+                .matches("admins"),
+            None
+        );
     }
 }
