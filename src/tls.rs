@@ -118,7 +118,9 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Arc<ServerConfig>,
         match load_certs("tls.client_ca", path) {
             Ok(cas) => {
                 for ca in cas {
-                    if let Err(e) = check_dates("tls.client_ca", path, &ca) {
+                    if let Err(e) = check_dates("tls.client_ca", path, &ca)
+                        .and_then(|()| check_is_ca(path, &ca))
+                    {
                         problems.push("", e);
                     }
                     if let Err(source) = roots.add(ca) {
@@ -242,6 +244,29 @@ fn check_dates(field: &'static str, path: &Path, der: &CertificateDer<'_>) -> Re
         return Err(bad(format!(
             "not valid now (valid from {} to {})",
             validity.not_before, validity.not_after
+        )));
+    }
+    Ok(())
+}
+
+/// A trust anchor must be a CA certificate: rustls trusts any certificate it is given as one,
+/// so a client certificate in a `client_ca` bundle (`cat client.pem ca.pem`) would let that
+/// client's key issue certificates for any identity.
+fn check_is_ca(path: &Path, der: &CertificateDer<'_>) -> Result<(), TlsError> {
+    let bad = |reason: String| TlsError::BadCert {
+        field: "tls.client_ca",
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| bad(e.to_string()))?;
+    let is_ca = cert
+        .basic_constraints()
+        .map_err(|e| bad(e.to_string()))?
+        .is_some_and(|bc| bc.value.ca);
+    if !is_ca {
+        return Err(bad(format!(
+            "{} is not a CA certificate (no basicConstraints CA:TRUE); list only the CAs that issue client certificates",
+            cert.subject()
         )));
     }
     Ok(())
@@ -500,6 +525,31 @@ mod tests {
 
     fn now() -> UnixTime {
         at(time::OffsetDateTime::now_utc())
+    }
+
+    #[test]
+    fn a_client_ca_bundle_holding_a_certificate_that_is_not_a_ca_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::generate("test CA").unwrap();
+        let server = ca.issue(&Subject::server_localhost()).unwrap();
+        let client = ca.issue(&Subject::client("alice")).unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let files = |bundle: &str| TlsFiles {
+            cert: write("cert.pem", &server.cert),
+            key: write("key.pem", &server.key),
+            client_ca: vec![write("bundle.pem", bundle)],
+        };
+        let mut problems = Problems::default();
+        assert!(server_config(&files(&ca.pem.cert), &mut problems).is_some());
+        assert!(problems.0.is_empty(), "{problems:?}");
+        let cat = format!("{}{}", client.cert, ca.pem.cert);
+        server_config(&files(&cat), &mut problems);
+        let text = format!("{problems:?}");
+        assert!(text.contains("CN=alice is not a CA certificate"), "{text}");
     }
 
     #[test]
