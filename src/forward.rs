@@ -30,8 +30,58 @@ pub enum UpstreamError {
     Http(#[from] hyper::Error),
 }
 
-type Sender = SendRequest<UpstreamBody>;
+type Sender = SendRequest<Sent>;
 type Idle = Arc<Mutex<Vec<Sender>>>;
+
+/// A request body on its way to dockerd, saying once hyper has taken all of it. dockerd may
+/// answer before it has read a body (a `/_ping` sent with one, an upload it refused early); the
+/// connection is still busy sending it then, and a request given that connection would wait
+/// behind a client that may trickle its body for ever. Such a connection never goes back to
+/// the idle list.
+pub struct Sent {
+    body: UpstreamBody,
+    /// Only for a body streamed from the client: a buffered one is all there from the start.
+    done: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Sent {
+    fn new(body: UpstreamBody) -> Sent {
+        use hyper::body::Body as _;
+        let done = match &body {
+            Either::Left(streamed) if !streamed.is_end_stream() => {
+                Some(Arc::new(std::sync::atomic::AtomicBool::new(false)))
+            }
+            _ => None,
+        };
+        Sent { body, done }
+    }
+}
+
+impl hyper::body::Body for Sent {
+    type Data = Bytes;
+    type Error = <UpstreamBody as hyper::body::Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let frame = std::task::ready!(Pin::new(&mut self.body).poll_frame(cx));
+        if frame.is_none() || self.body.is_end_stream() {
+            if let Some(done) = &self.done {
+                done.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
 
 /// The Docker socket, as configured, and the idle HTTP/1.1 connections to it.
 ///
@@ -79,6 +129,8 @@ impl Upstream {
         upgrade: Option<HeaderValue>,
     ) -> Result<Response<Returning>, Refusal> {
         let upgrading = upgrade.is_some();
+        let body = Sent::new(body);
+        let sent = body.done.clone();
         let req = request(parts, body, upgrade);
         let fail = |source| Refusal::Upstream {
             socket: self.socket.to_path_buf(),
@@ -113,7 +165,7 @@ impl Upstream {
         // An upgraded connection becomes the hijacked stream; it never goes back. Nor does one
         // that switched protocols unasked (the proxy refuses that answer).
         let switched = resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS;
-        let back = (!upgrading && !switched).then(|| (sender, self.idle.clone()));
+        let back = (!upgrading && !switched).then(|| (sender, self.idle.clone(), sent));
         Ok(resp.map(|body| Returning {
             body,
             back,
@@ -223,7 +275,8 @@ async fn short_body(resp: Response<Returning>) -> Bytes {
 /// ended. A body dropped before its end takes the connection with it (hyper closes it).
 pub struct Returning {
     body: Incoming,
-    back: Option<(Sender, Idle)>,
+    /// The connection, its idle list, and whether the request's body has all been sent.
+    back: Option<(Sender, Idle, Option<Arc<std::sync::atomic::AtomicBool>>)>,
     /// Told once how the body ended, when someone asked ([`Returning::on_end`]).
     watch: Option<Watch>,
 }
@@ -278,9 +331,12 @@ impl Returning {
     }
 
     fn give_back(&mut self) {
-        let Some((sender, list)) = self.back.take() else {
+        let Some((sender, list, sent)) = self.back.take() else {
             return;
         };
+        if sent.is_some_and(|done| !done.load(std::sync::atomic::Ordering::Acquire)) {
+            return;
+        }
         let Ok(mut idle) = list.lock() else { return };
         if idle.len() < MAX_IDLE {
             idle.push(sender);
@@ -338,9 +394,9 @@ impl Drop for Returning {
 /// The upstream request: origin-form target, hop-by-hop headers removed, framing left to hyper.
 fn request(
     mut parts: hyper::http::request::Parts,
-    body: UpstreamBody,
+    body: Sent,
     upgrade: Option<HeaderValue>,
-) -> Request<UpstreamBody> {
+) -> Request<Sent> {
     if let Some(pq) = parts.uri.path_and_query().cloned() {
         parts.uri = hyper::Uri::from(pq);
     }

@@ -623,3 +623,42 @@ fn an_oversized_head_is_431_and_no_record_carries_more_than_a_few_kib_of_a_peers
         "{line:.300}"
     );
 }
+
+#[test]
+fn a_body_still_trickling_to_dockerd_after_its_answer_does_not_hold_up_other_clients() {
+    use std::io::{Read, Write};
+    let sock = require_docker!();
+    // One worker: every connection shares its idle list of dockerd connections.
+    let gate = Gate::start(&sock, "workers: 1\n");
+    // dockerd answers a /_ping at once, whatever body comes with it, then waits for the rest
+    // of that body, which never comes.
+    // (dockerd's Go server first discards up to 256 KiB of an unread body, then answers, and
+    // then goes on reading the rest at the client's pace.)
+    let mut trickler = gate.tls(MONITOR);
+    let mut req =
+        b"GET /_ping HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n40001\r\n".to_vec();
+    req.extend_from_slice(&[b'a'; 0x40001]);
+    req.extend_from_slice(b"\r\n1\r\na\r\n");
+    trickler.write_all(&req).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.ends_with(b"\r\n\r\nOK") {
+        let n = trickler.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the answer");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // Other clients' requests go to dockerd on other connections, not behind that body.
+    for client in [MONITOR, DEV, ADMIN] {
+        let mut s = gate.tls(client);
+        s.sock
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let resp = String::from_utf8_lossy(&out);
+        assert_eq!(status(&resp), 200, "{client}: {resp}");
+    }
+    drop(trickler);
+}
