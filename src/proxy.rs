@@ -351,9 +351,13 @@ async fn serve(
         .or(connected)
         .filter(|_| role.has_baseline())
     {
-        let (full_id, warnings) = judge.target(target).await?;
+        let starts = matches!(
+            endpoint.route.template,
+            "/containers/{id}/start" | "/containers/{id}/restart"
+        );
+        let (id, warnings) = judge.target(target, starts).await?;
         permit.warnings.extend(warnings);
-        if let (Some(id), Target::Container(name)) = (full_id, target) {
+        if let Target::Container(name) = target {
             if commit.is_some() {
                 parts.uri = with_query_value(&parts.uri, "container", &id)?;
             } else if let Some(mut body) = kept_body.take().filter(|_| connected.is_some()) {
@@ -479,6 +483,8 @@ struct Named {
     networks: Vec<String>,
     /// `(container, alias)`, as dockerd's `ParseLink` reads each entry.
     links: Vec<(String, String)>,
+    /// Named by the request's body (a create), not its path.
+    in_body: bool,
 }
 
 impl Named {
@@ -495,6 +501,7 @@ impl Named {
                 volumes: Baseline::named_volumes(body)?,
                 networks: Baseline::named_networks(body)?,
                 links: Baseline::linked_containers(body)?,
+                in_body: true,
             }),
             ("/networks/{id}/connect", _) => Ok(Named {
                 networks: endpoint
@@ -576,6 +583,15 @@ impl Judge<'_> {
     /// (a link to a container dockerd does not have is refused: whoever created the name
     /// first would get it).
     async fn named(&self, named: &Named) -> Result<(Vec<String>, Vec<String>), Refusal> {
+        self.named_objects(named)
+            .await
+            .map_err(|e| match named.in_body {
+                true => e.named_in_body(),
+                false => e,
+            })
+    }
+
+    async fn named_objects(&self, named: &Named) -> Result<(Vec<String>, Vec<String>), Refusal> {
         let mut warnings = Vec::new();
         for name in &named.volumes {
             warnings.extend(self.volume(name).await?);
@@ -585,13 +601,8 @@ impl Judge<'_> {
         }
         let mut full_ids = std::collections::HashMap::new();
         for name in named.linked_containers() {
-            let (full_id, more) = self.target(Target::Container(name)).await?;
+            let (id, more) = self.target(Target::Container(name), false).await?;
             warnings.extend(more);
-            let Some(id) = full_id else {
-                return Err(Refusal::BadRequest(format!(
-                    "the container {name:?} a link names does not exist; create it first"
-                )));
-            };
             full_ids.insert(name, id);
         }
         let links = named
@@ -602,11 +613,16 @@ impl Judge<'_> {
         Ok((warnings, links))
     }
 
-    /// The existing network `name` a container would join: warnings, or the denial. Nothing
-    /// to judge when dockerd has no such network (it answers the request itself).
+    /// The existing network `name` a container would join: warnings, or the denial. One that
+    /// does not exist is refused (404): dockerd resolves a container's networks again when it
+    /// starts it, so a name judged absent could by then be another team's network.
     async fn network(&self, name: &str) -> Result<Vec<String>, Refusal> {
         let Some(inspect) = self.inspect("networks", name, "").await? else {
-            return Ok(Vec::new());
+            return Err(Refusal::NotFound {
+                kind: "network",
+                name: name.to_string(),
+                in_body: false,
+            });
         };
         // dockerd finds a network by full ID, then name, then ID prefix, when it acts. A name
         // that could also be an ID prefix would point at another network once this one is
@@ -629,15 +645,25 @@ impl Judge<'_> {
     }
 
     /// The container `target` names (for an exec, the exec and its container), with the
-    /// volumes it mounts: its full ID and the warnings, or the denial. `None` when dockerd has
-    /// no such object (it answers the request itself with 404).
-    async fn target(&self, target: Target<'_>) -> Result<(Option<String>, Vec<String>), Refusal> {
+    /// volumes it mounts, and with `networks` the networks it joins when started: its full ID
+    /// and the warnings, or the denial. An object that does not exist is refused (404), not
+    /// sent on by name: dockerd would resolve the name again, to whatever is created under it
+    /// in between.
+    async fn target(
+        &self,
+        target: Target<'_>,
+        networks: bool,
+    ) -> Result<(String, Vec<String>), Refusal> {
         let mut warnings = Vec::new();
         let container = match target {
             Target::Container(reference) => reference.to_string(),
             Target::Exec(id) => {
                 let Some(exec) = self.inspect("exec", id, "/json").await? else {
-                    return Ok((None, warnings));
+                    return Err(Refusal::NotFound {
+                        kind: "exec instance",
+                        name: id.to_string(),
+                        in_body: false,
+                    });
                 };
                 warnings.extend(self.settle(Existing::Exec(id), &exec)?);
                 let field = exec.cursor().field("ContainerID");
@@ -652,7 +678,11 @@ impl Judge<'_> {
             }
         };
         let Some(inspect) = self.inspect("containers", &container, "/json").await? else {
-            return Ok((None, warnings));
+            return Err(Refusal::NotFound {
+                kind: "container",
+                name: container,
+                in_body: false,
+            });
         };
         warnings.extend(self.settle(Existing::Container(&container), &inspect)?);
         // Named volumes it mounts are judged like those of a create.
@@ -679,13 +709,32 @@ impl Judge<'_> {
         for name in volumes {
             warnings.extend(self.volume(name).await?);
         }
+        // dockerd finds a container's networks by the names it was created with when it starts
+        // it: they are judged again, as they are now.
+        if networks {
+            let joined: Vec<&str> = root
+                .field_path(&["NetworkSettings", "Networks"])
+                .and_then(|n| n.entries().map(|e| e.map(|(name, _)| name).collect()))
+                .unwrap_or_default();
+            if joined.len() > MAX_LOOKUPS {
+                return Err(Refusal::BadRequest(format!(
+                    "container {container:?} joins more than {MAX_LOOKUPS} networks, more than dockgate judges for one request"
+                )));
+            }
+            for name in joined
+                .into_iter()
+                .filter(|n| !policy::baseline::is_daemon_network(n))
+            {
+                warnings.extend(self.network(name).await?);
+            }
+        }
         let id = root
             .field("Id")
             .ok()
             .and_then(|i| i.as_str().ok().flatten());
         match id {
             Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                Ok((Some(id.to_string()), warnings))
+                Ok((id.to_string(), warnings))
             }
             _ => Err(Refusal::UpstreamProtocol(
                 "its container inspect gives no hexadecimal Id",

@@ -56,6 +56,17 @@ pub enum Refusal {
     /// dockerd did not answer a lookup the decision needs in time.
     #[error("dockgate: the Docker daemon did not answer the lookup of {what} within {secs}s; the request was not sent (try again once dockerd responds)")]
     LookupTimeout { what: String, secs: u64 },
+    /// The object a request acts on does not exist. It was looked up before deciding; sending
+    /// the request on would let dockerd resolve the name again, to whatever is created (or
+    /// renamed) under it in between.
+    /// 404 when the request's path names it, as dockerd would answer; 400 when a create body
+    /// names it (the docker CLI reads a create's 404 as a missing image, and would pull).
+    #[error("dockgate: No such {kind}: {name} (looked up before deciding; create it first)")]
+    NotFound {
+        kind: &'static str,
+        name: String,
+        in_body: bool,
+    },
     #[error("dockgate: the Docker daemon socket {socket} is unreachable: {source}")]
     Upstream {
         socket: PathBuf,
@@ -77,6 +88,8 @@ impl Refusal {
             | Refusal::Unreadable(_)
             | Refusal::BadRequest(_)
             | Refusal::BodyRead(_) => StatusCode::BAD_REQUEST,
+            Refusal::NotFound { in_body: false, .. } => StatusCode::NOT_FOUND,
+            Refusal::NotFound { in_body: true, .. } => StatusCode::BAD_REQUEST,
             Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Upstream { .. } | Refusal::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
             Refusal::LookupTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -98,10 +111,23 @@ impl Refusal {
             | Refusal::TooLarge { .. }
             | Refusal::BodyRead(_) => Some("body".into()),
             Refusal::BadRequest(_) => Some("request".into()),
+            Refusal::NotFound { .. } => Some("not-found".into()),
             Refusal::Upstream { .. }
             | Refusal::UpstreamProtocol(_)
             | Refusal::LookupTimeout { .. } => None,
             Refusal::AuditBacklog => Some("audit".into()),
+        }
+    }
+
+    /// The same refusal, for an object a request body names rather than its path.
+    pub fn named_in_body(self) -> Refusal {
+        match self {
+            Refusal::NotFound { kind, name, .. } => Refusal::NotFound {
+                kind,
+                name,
+                in_body: true,
+            },
+            other => other,
         }
     }
 

@@ -562,7 +562,7 @@ fn a_link_is_judged_by_the_container_it_names() {
         "busybox:local",
         "true",
     ]);
-    assert!(err.contains("does not exist"), "{err}");
+    assert!(err.contains("No such container"), "{err}");
     // A link to a container it could have created itself works as with dockerd.
     let db = dev.sleeper("db");
     let out = dev.ok(&[
@@ -795,4 +795,75 @@ fn log_options_without_a_driver_may_size_local_logs_but_not_send_them_elsewhere(
         &["--log-opt", "fluentd-address=evil:24224"],
         "log-driver",
     );
+}
+
+#[test]
+fn a_baseline_role_naming_an_object_that_does_not_exist_gets_dockgates_404_not_a_later_one() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let dev = gate.docker(DEV);
+    // Sent on by name, a request would act on whatever an admin creates under that name (or
+    // an ID prefix) before dockerd resolves it: dockgate answers for dockerd instead.
+    let nothing = unique("nothing");
+    let err = dev.fails(&["start", &nothing]);
+    assert!(
+        err.contains(&format!(
+            "No such container: {nothing} (looked up before deciding"
+        )),
+        "{err}"
+    );
+    let refused = gate.wait_audit(|r| r["rule"] == "not-found");
+    assert_eq!(refused["status"], 404, "{refused}");
+    // The docker CLI reads it as dockerd's own 404: `rm -f` of nothing still succeeds.
+    dev.ok(&["rm", "-f", &nothing]);
+    let err = dev.fails(&["exec", &nothing, "true"]);
+    assert!(err.contains("No such container"), "{err}");
+    // A network that does not exist yet is not judged absent at create and joined at start.
+    let err = dev.fails(&["create", "--network", &nothing, "busybox:local", "true"]);
+    assert!(
+        err.contains(&format!("No such network: {nothing}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_baseline_role_starting_a_container_has_its_networks_judged_again_as_they_are_now() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    let net = unique("net");
+    dev.ok(&["network", "create", &net]);
+    let c = unique("c");
+    dev.ok(&[
+        "create",
+        "--name",
+        &c,
+        "--network",
+        &net,
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    // The network goes, and an admin makes another under its name, with settings the role
+    // may not use: dockerd would join the container to it at start.
+    admin.ok(&["network", "rm", &net]);
+    admin.ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.host_binding_ipv4=0.0.0.0",
+        &net,
+    ]);
+    let err = dev.fails(&["start", &c]);
+    assert!(err.contains("(rule network-driver, role dev)"), "{err}");
+    // Gone altogether: refused the same way as a create naming it.
+    admin.ok(&["network", "rm", &net]);
+    let err = dev.fails(&["start", &c]);
+    assert!(err.contains(&format!("No such network: {net}")), "{err}");
+    // Back as one the role could have created: it starts.
+    dev.ok(&["network", "create", &net]);
+    dev.ok(&["start", &c]);
+    admin.ok(&["rm", "-f", &c]);
+    admin.ok(&["network", "rm", &net]);
 }
