@@ -910,8 +910,14 @@ impl Findings<'_> {
                 )));
             }
         }
-        if let Some(image) = root.field("Image")?.as_str()? {
-            self.image_allowed(image, "Image");
+        match root.field("Image")?.as_str()?.filter(|i| !i.is_empty()) {
+            Some(image) => self.image_allowed(image, "Image"),
+            // dockerd makes a container of nothing (scratch), to be filled by `docker cp`.
+            None if !self.b.images.is_empty() => self.violation(
+                Rule::Images,
+                "a container without an image is not allowed while this role's images are listed; name one of them",
+            ),
+            None => {}
         }
         for (path, _) in root.field("Volumes")?.entries()? {
             if path.contains(':') {
@@ -1811,10 +1817,8 @@ impl Findings<'_> {
                 "on update, CpuPeriod and CpuQuota must be set together (--cpu-period with --cpu-quota, or --cpus)",
             );
         }
-        let mem = body.field("Memory")?.as_i64()?;
-        if mem == Some(0) {
-            // 0 leaves the limit unchanged on update: fine.
-        }
+        // Newer dockerd stats block-IO device paths on update too.
+        self.blkio_devices(&body)?;
         self.restart_policy(&body.field("RestartPolicy")?)
     }
 
@@ -2006,6 +2010,22 @@ impl Findings<'_> {
                 );
             }
         }
+        // dockerd puts these on the container's interface as they are: any address would take
+        // the gateway's or another container's place on the network.
+        for item in ipam.field("LinkLocalIPs")?.items()? {
+            let ip = item.as_str()?.unwrap_or("");
+            let link_local = match ip.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(v4)) => v4.is_link_local(),
+                Ok(std::net::IpAddr::V6(v6)) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+                Err(_) => false,
+            };
+            if !link_local {
+                self.violation(
+                    Rule::NetworkDriver,
+                    format!("{what}: link-local address {ip:?} is not a link-local address (169.254.0.0/16, fe80::/10) (--link-local-ip)"),
+                );
+            }
+        }
         if let Some((key, _)) = endpoint.field("DriverOpts")?.entries()?.next() {
             self.violation(
                 Rule::NetworkDriver,
@@ -2015,10 +2035,10 @@ impl Findings<'_> {
         Ok(())
     }
 
-    /// A create's block-IO device settings. dockerd stats each path on the host, as root, when
-    /// the container starts (and says whether it exists): only allowed devices may be named.
-    /// Judged on the create only: on an existing container they are a resource setting, which
-    /// does not make it a way onto the host.
+    /// Block-IO device settings of a create or an update. dockerd stats each path on the host,
+    /// as root, when the container starts (and, from API 1.55, on update), and says whether it
+    /// exists: only allowed devices may be named. Not judged on an existing container: there
+    /// they are a resource setting, which does not make it a way onto the host.
     fn blkio_devices(&mut self, hc: &Cursor<'_>) -> R {
         for field in [
             "BlkioWeightDevice",

@@ -396,6 +396,12 @@ fn update_reads_resources_and_restart_policy_at_the_top_level() {
                 r#"{"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3}}"#,
                 &[],
             ),
+            // dockerd (API 1.55 on) stats block-IO device paths on update too.
+            (
+                r#"{"BlkioDeviceReadBps":[{"Path":"/root/.ssh/id_ed25519","Rate":1}]}"#,
+                &[Rule::Devices],
+            ),
+            (r#"{"BlkioWeightDevice":null,"BlkioDeviceReadBps":[]}"#, &[]),
             // An update body has no HostConfig: dockerd ignores the unknown field.
             (&format!(r#"{{"HostConfig":{{"Memory":{nine_gib}}}}}"#), &[]),
             ("", &[]),
@@ -1603,7 +1609,10 @@ fn create_images_are_normalised_before_the_allowlist() {
         &[
             (r#"{"image":"alpine"}"#, &[Rule::Images]),
             (r#"{"IMAGE":"busybox"}"#, &[]),
-            (r#"{"Cmd":["sh"]}"#, &[]),
+            // No image is scratch, filled by `docker cp`: not one of the listed images.
+            (r#"{"Cmd":["sh"]}"#, &[Rule::Images]),
+            (r#"{"Image":"","Cmd":["sh"]}"#, &[Rule::Images]),
+            (r#"{"Image":null,"Cmd":["sh"]}"#, &[Rule::Images]),
         ],
     );
     assert_refused(
@@ -3033,6 +3042,23 @@ fn a_container_may_not_choose_its_mac_address_or_endpoint_driver_options() {
             (
                 r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"own":{"IPAMConfig":{"IPv4Address":"","IPv6Address":"","LinkLocalIPs":["169.254.9.9"]}}}}}"#,
                 &[],
+            ),
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"own":{"IPAMConfig":{"LinkLocalIPs":["fe80::9","169.254.0.1"]}}}}}"#,
+                &[],
+            ),
+            // dockerd puts any address there on the interface: the gateway's, a neighbour's.
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"bridge":{"IPAMConfig":{"LinkLocalIPs":["172.17.0.1"]}}}}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"own":{"IPAMConfig":{"LinkLocalIPs":["169.254.1.1","fd00::1"]}}}}}"#,
+                &[NET],
+            ),
+            (
+                r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"own":{"IPAMConfig":{"LinkLocalIPs":["169.254.1.1/16"]}}}}}"#,
+                &[NET],
             ),
             (
                 r#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"own":{"IPAMConfig":{"IPv4Address":"10.1.0.5"}}}}}"#,

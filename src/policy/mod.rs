@@ -588,6 +588,8 @@ fn host_reach_param(route: &Route) -> Option<&'static str> {
     match (route.method, route.template) {
         ("GET", "/containers/{id}/top") => Some("ps_args"),
         ("GET", "/images/search") => Some("term"),
+        ("GET", "/containers/{id}/checkpoints")
+        | ("DELETE", "/containers/{id}/checkpoints/{checkpoint}") => Some("dir"),
         _ => None,
     }
 }
@@ -601,6 +603,8 @@ fn host_reach_param(route: &Route) -> Option<&'static str> {
 /// - `images/search`'s `term` may name a registry (`host[:port]/name`), which dockerd then
 ///   queries from the host's network (loopback and internal addresses included). Only
 ///   Docker Hub is accepted.
+/// - The checkpoint routes' `dir` (dockerd with experimental features) is any host directory,
+///   which dockerd lists (or deletes in): only dockerd's own is accepted.
 pub fn host_reach(route: &Route, query: &query::Query) -> Result<Option<String>, Unreadable> {
     match host_reach_param(route) {
         Some(param @ "ps_args") => {
@@ -620,6 +624,12 @@ pub fn host_reach(route: &Route, query: &query::Query) -> Result<Option<String>,
                     format!("searching registry {r:?} is not allowed: dockerd would query it from the host's network; search Docker Hub only")
                 }))
         }
+        Some(param @ "dir") => Ok(query
+            .get(param)?
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                format!("checkpoint directory {d:?} is not allowed: dockerd would list (or delete in) that host directory; use dockerd's own")
+            })),
         Some(_) | None => Ok(None),
     }
 }
@@ -710,6 +720,23 @@ mod host_reach_tests {
             );
         }
         assert!(reach("/containers/c/top", "ps_args=-ef&ps_args=-o+args").is_err());
+    }
+
+    #[test]
+    fn checkpoint_routes_take_only_dockerds_own_directory() {
+        for path in ["/containers/c/checkpoints", "/containers/c/checkpoints/k"] {
+            let method = if path.ends_with("/k") {
+                "DELETE"
+            } else {
+                "GET"
+            };
+            let endpoint = route::classify(method, path).unwrap();
+            for (query, refused) in [("", false), ("dir=", false), ("dir=%2Froot", true)] {
+                let q = query::Query::parse(Some(query)).unwrap();
+                let verdict = host_reach(endpoint.route, &q).unwrap();
+                assert_eq!(verdict.is_some(), refused, "{method} {path}?{query}");
+            }
+        }
     }
 
     #[test]

@@ -867,3 +867,61 @@ fn a_baseline_role_starting_a_container_has_its_networks_judged_again_as_they_ar
     admin.ok(&["rm", "-f", &c]);
     admin.ok(&["network", "rm", &net]);
 }
+
+#[test]
+fn scratch_containers_foreign_link_local_addresses_update_device_paths_and_checkpoint_dirs_are_refused(
+) {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let dev = gate.docker(DEV);
+    let admin = gate.docker(ADMIN);
+    let refused = |client: &str, resp: &str, rule: &str| {
+        assert!(resp.starts_with("HTTP/1.1 403"), "{client}: {resp}");
+        assert!(
+            resp.contains(&format!("(rule {rule}, role {client})")),
+            "{resp}"
+        );
+    };
+    // A container of nothing, to be filled by `docker cp`, runs no listed image.
+    let resp = gate.post_json(DEV, "/v1.41/containers/create", r#"{"Cmd":["/t/x"]}"#);
+    refused(DEV, &resp, "images");
+    // A "link-local" address that is the bridge's gateway.
+    let resp = gate.post_json(
+        DEV,
+        "/v1.41/containers/create",
+        r#"{"Image":"busybox:local","NetworkingConfig":{"EndpointsConfig":{"bridge":{"IPAMConfig":{"LinkLocalIPs":["172.17.0.1"]}}}}}"#,
+    );
+    refused(DEV, &resp, "network-driver");
+    let err = dev.fails(&[
+        "run",
+        "--rm",
+        "--link-local-ip",
+        "10.0.0.1",
+        "busybox:local",
+        "true",
+    ]);
+    assert!(err.contains("(rule network-driver, role dev)"), "{err}");
+    dev.ok(&[
+        "run",
+        "--rm",
+        "--link-local-ip",
+        "169.254.7.7",
+        "busybox:local",
+        "true",
+    ]);
+    // An update naming a host file as a block device (newer dockerd stats it).
+    let mine = dev.sleeper("mine");
+    let resp = gate.post_json(
+        DEV,
+        &format!("/v1.41/containers/{mine}/update"),
+        r#"{"BlkioDeviceReadBps":[{"Path":"/root/.ssh/id_ed25519","Rate":1}]}"#,
+    );
+    refused(DEV, &resp, "devices");
+    // A read-only role listing a host directory through the checkpoint routes.
+    let resp = gate.raw(
+        MONITOR,
+        format!("GET /v1.41/containers/{mine}/checkpoints?dir=%2Froot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    refused("monitor", &resp, "host-reach");
+    admin.ok(&["rm", "-f", &mine]);
+}
