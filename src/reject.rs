@@ -131,9 +131,15 @@ impl Refusal {
         }
     }
 
-    /// The Docker-style JSON response for this refusal.
+    /// The Docker-style JSON response for this refusal; its message names the rule, as the
+    /// audit record does.
     pub fn to_response(&self) -> Response<Body> {
-        json_error(self.status(), &format_chain(self))
+        let mut message = format_chain(self);
+        if let Some(rule) = self.rule().filter(|_| !message.contains("(rule ")) {
+            use std::fmt::Write as _;
+            let _ = write!(message, " (rule {rule})");
+        }
+        json_error(self.status(), &message)
     }
 }
 
@@ -160,4 +166,33 @@ fn format_chain(err: &dyn std::error::Error) -> String {
         source = e.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn message(refusal: Refusal) -> String {
+        use http_body_util::BodyExt;
+        let body = refusal.to_response().into_body().collect().await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap();
+        json["message"].as_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn every_refusal_with_a_rule_names_it_once_in_its_message() {
+        let m = message(Refusal::BadRequest("send the path only".into())).await;
+        assert_eq!(m, "dockgate: send the path only (rule request)");
+        let m = message(Refusal::AuditBacklog).await;
+        assert!(m.ends_with("(rule audit)"), "{m}");
+        let m = message(Refusal::Network {
+            role: "dev".into(),
+            peer: [10, 0, 0, 1].into(),
+        })
+        .await;
+        assert_eq!(m.matches("(rule ").count(), 1, "{m}");
+        // One whose fault is dockerd's names no rule.
+        let m = message(Refusal::UpstreamProtocol("it sent nonsense")).await;
+        assert!(!m.contains("(rule "), "{m}");
+    }
 }

@@ -367,12 +367,30 @@ fn connections_past_the_limit_are_dropped_at_accept() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "limits:\n  max_connections: 2\n");
     // Two connections that never finish their handshake hold both slots.
-    let _a = std::net::TcpStream::connect(gate.addr).unwrap();
-    let _b = std::net::TcpStream::connect(gate.addr).unwrap();
-    let err = handshake(gate.addr, Some(ADMIN)).expect_err("third connection must be dropped");
-    assert!(!err.is_empty());
+    let a = std::net::TcpStream::connect(gate.addr).unwrap();
+    let b = std::net::TcpStream::connect(gate.addr).unwrap();
+    let third = handshake(gate.addr, Some(ADMIN));
     let rec = gate.wait_audit(|r| r["rule"] == "max-connections");
     assert_eq!(rec["decision"], "deny");
+    if third.is_ok() {
+        // The two workers accept at once: on a busy machine the third can take a slot before
+        // one of the quiet two has; that one is dropped instead. Either way, two at most.
+        let closed = |s: &std::net::TcpStream| {
+            use std::io::Read;
+            s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .unwrap();
+            let mut byte = [0u8; 1];
+            match (&*s).read(&mut byte) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+            }
+        };
+        assert!(closed(&a) || closed(&b), "three connections were served");
+    }
 }
 
 #[test]
