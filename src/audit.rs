@@ -277,6 +277,9 @@ struct Shared {
     wake: Condvar,
     /// The queued bytes plus the batch being written, for [`Audit::accepting`] without the lock.
     backlog: std::sync::atomic::AtomicUsize,
+    /// The last write to the file failed (a full disk, an I/O error): its batch went to the
+    /// log, and requests are refused until a write succeeds again.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 /// How long closing waits for the writer to finish the file.
@@ -343,6 +346,7 @@ impl Audit {
             pending: Mutex::new(Batch::default()),
             wake: Condvar::new(),
             backlog: std::sync::atomic::AtomicUsize::new(0),
+            failing: std::sync::atomic::AtomicBool::new(false),
         });
         let writer = shared.clone();
         let thread = std::thread::Builder::new()
@@ -361,14 +365,17 @@ impl Audit {
         })
     }
 
-    /// Whether records are being taken by the writer: false while the audit file has fallen
-    /// [`MAX_BACKLOG`] behind (a disk or mount that stopped taking writes). Requests are then
-    /// refused (503) instead of being served without a record anyone can read.
+    /// Whether records are reaching the audit file: false while it has fallen
+    /// [`MAX_BACKLOG`] behind (a disk or mount that stopped taking writes), or while its last
+    /// write failed (a full disk). Requests are then refused (503) instead of being served
+    /// with no record in the file; the records of those refusals keep trying it, so serving
+    /// resumes with the first write that succeeds.
     pub fn accepting(&self) -> bool {
         let Sink::File { shared, .. } = &self.sink else {
             return true;
         };
         shared.backlog.load(std::sync::atomic::Ordering::Relaxed) < MAX_BACKLOG
+            && !shared.failing.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records one event. Never blocks on disk: past [`MAX_BACKLOG`] of records the writer has
@@ -557,12 +564,16 @@ fn write_loop(shared: &Shared, mut file: impl Write) {
             batch.closed
         };
         if !out.is_empty() {
-            let written = if torn {
-                file.write_all(b"\n").and_then(|()| file.write_all(&out))
-            } else {
-                file.write_all(&out)
-            };
-            torn = written.is_err();
+            // A failed write may have left part of a line: the next batch starts on a new one.
+            let mut written = if torn { file.write_all(b"\n") } else { Ok(()) };
+            if written.is_ok() {
+                let (wrote, result) = write_counting(&mut file, &out);
+                torn = wrote > 0 && result.is_err();
+                written = result;
+            }
+            shared
+                .failing
+                .store(written.is_err(), std::sync::atomic::Ordering::Relaxed);
             if let Err(e) = written {
                 tracing::error!(target: "dockgate::audit", error = %e, "audit file write failed; the batch follows in the log");
                 for line in String::from_utf8_lossy(&out).lines() {
@@ -586,6 +597,20 @@ fn write_loop(shared: &Shared, mut file: impl Write) {
             return;
         }
     }
+}
+
+/// `write_all` that says how much was written when it fails.
+fn write_counting(file: &mut impl Write, buf: &[u8]) -> (usize, io::Result<()>) {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.write(&buf[done..]) {
+            Ok(0) => return (done, Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Err(e)),
+        }
+    }
+    (done, Ok(()))
 }
 
 /// The record of a source's refusals after the first in its window: the latest one, with the
@@ -739,8 +764,12 @@ mod tests {
         until(&|| file.ok.load(SeqCst) == 0);
         audit.write(request_record("/torn"));
         until(&|| file.failed.load(SeqCst));
+        // Nothing is served while the file fails…
+        until(&|| !audit.accepting());
         file.healed.store(true, SeqCst);
+        // …and the next record (a refusal's) that reaches it opens the gate again.
         audit.write(request_record("/after"));
+        until(&|| audit.accepting());
         audit.close();
         let taken = String::from_utf8(file.taken.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = taken.lines().collect();

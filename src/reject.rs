@@ -51,7 +51,7 @@ pub enum Refusal {
     #[error("dockgate: the Docker daemon answered out of protocol: {0}")]
     UpstreamProtocol(&'static str),
     /// The audit file has stopped taking records: nothing is served that cannot be audited.
-    #[error("dockgate: the audit log is not being written (its file has fallen behind); requests are refused until it is, ask an administrator to check the audit disk")]
+    #[error("dockgate: the audit log is not being written (its file has fallen behind, or its disk refuses writes); requests are refused until it is, ask an administrator to check the audit disk")]
     AuditBacklog,
     /// dockerd did not answer a lookup the decision needs in time.
     #[error("dockgate: the Docker daemon did not answer the lookup of {what} within {secs}s; the request was not sent (try again once dockerd responds)")]

@@ -329,3 +329,80 @@ fn one_source_address_cannot_hold_more_than_its_share_of_connections() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A small tmpfs mounted for one test, unmounted however the test ends.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount");
+        assert!(status.success(), "mounting a tmpfs needs root (as CI runs)");
+        SmallDisk(dir)
+    }
+
+    /// Fills it up; returns the filler's path.
+    fn fill(&self) -> std::path::PathBuf {
+        let path = self.0.path().join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn nothing_is_served_while_the_audit_file_cannot_be_written_and_serving_resumes_after() {
+    let sock = require_docker!();
+    let disk = SmallDisk::mount("1m");
+    let gate = Gate::start_auditing_in(&sock, "", disk.0.path());
+    let ping = || {
+        let resp = gate.raw(
+            ADMIN,
+            b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        (resp.get(9..12).unwrap_or("").to_string(), resp)
+    };
+    assert_eq!(ping().0, "200");
+    let filler = disk.fill();
+    // The first request after the disk filled is served (its record is what fails); from
+    // then on, nothing is.
+    let refused = (0..50)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            ping()
+        })
+        .find(|(status, _)| status == "503")
+        .expect("requests still served with the audit file failing");
+    assert!(refused.1.contains("(rule audit)"), "{}", refused.1);
+    std::fs::remove_file(filler).unwrap();
+    // The record of the next refusal reaches the file, and serving resumes.
+    let served = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        ping().0 == "200"
+    });
+    assert!(
+        served,
+        "serving did not resume once the audit file could be written"
+    );
+    let records = gate.audit();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["rule"] == "audit" && r["status"] == 503),
+        "the refusals are in the file once it can be written: {records:?}"
+    );
+}

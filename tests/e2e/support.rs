@@ -200,9 +200,19 @@ impl Gate {
 
     /// [`Gate::start_with`] listening on `bind` (e.g. `[::1]:0`).
     pub fn start_on(bind: &'static str, upstream: &Path, body: &str) -> Gate {
+        Gate::launch(bind, upstream, body, None)
+    }
+
+    /// [`Gate::start`] with its audit file in `dir` (a small filesystem, say).
+    pub fn start_auditing_in(upstream: &Path, extra: &str, dir: &Path) -> Gate {
+        let body = format!("{BASE_CONFIG}{extra}");
+        Gate::launch("127.0.0.1:0", upstream, &body, Some(dir))
+    }
+
+    fn launch(bind: &'static str, upstream: &Path, body: &str, audit_dir: Option<&Path>) -> Gate {
         let pki = pki();
         let tmp = tempfile::tempdir().unwrap();
-        let audit_path = tmp.path().join("audit.jsonl");
+        let audit_path = audit_dir.unwrap_or(tmp.path()).join("audit.jsonl");
         let yaml = format!(
             "listen: 127.0.0.1:0\nupstream: unix://{up}\nshutdown_grace_secs: 2\n\
              tls:\n  cert: {d}/server/cert.pem\n  key: {d}/server/key.pem\n  client_ca: [{d}/ca.pem]\n\
