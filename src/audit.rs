@@ -994,6 +994,7 @@ mod tests {
             serial: "0a".into(),
             fingerprint: "ff00".into(),
             not_after: 0,
+            client_ca: Vec::new(),
         };
         let who = Who::of("127.0.0.1:1".parse().unwrap(), &identity, None);
         let mut r = Record::about("request", &who);

@@ -212,14 +212,34 @@ fn explain_inner(args: &ExplainArgs) -> anyhow::Result<(String, bool)> {
         (_, _, Some(role)) => Some(role.clone()),
         (Some(cert), _, _) => {
             use rustls_pki_types::pem::PemObject;
-            let der = rustls_pki_types::CertificateDer::from_pem_file(cert)
+            let chain = rustls_pki_types::CertificateDer::pem_file_iter(cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
                 .with_context(|| format!("reading certificate {}", cert.display()))?;
-            let id = Identity::from_der(&der)?;
+            let Some(der) = chain.first() else {
+                anyhow::bail!("{} holds no certificate", cert.display());
+            };
+            let mut id = Identity::from_der(der)?;
+            // The bundle the chain verifies to, now, as the handshake would find it.
+            let mut problems = crate::config::Problems::default();
+            let verified = crate::tls::server_config(&config.tls, &mut problems)
+                .and_then(|tls| tls.client_cas.verifies(&chain))
+                .and_then(|i| config.tls.client_ca.get(i));
+            id.client_ca = verified
+                .map(|p| p.display().to_string())
+                .into_iter()
+                .collect();
             writeln!(
                 out,
                 "identity: cn={:?} o={:?} ou={:?} san_uri={:?} sha256={}",
                 id.cn, id.o, id.ou, id.san_uri, id.fingerprint
             )?;
+            match verified {
+                Some(bundle) => writeln!(out, "client_ca: {}", bundle.display())?,
+                None => writeln!(
+                    out,
+                    "client_ca: none: the chain does not verify to any tls.client_ca bundle now (the handshake would refuse it)"
+                )?,
+            }
             identity::resolve_role(&config.identities, &id, policy)
         }
         (None, Some(cn), _) => {

@@ -461,7 +461,8 @@ impl RawConfig {
         }
         let socket = upstream.clone().unwrap_or_default();
         let policy = Policy::compile(self.roles, self.policy, &socket, problems);
-        let identities = crate::identity::compile_rules(self.identities, &policy, problems);
+        let identities =
+            crate::identity::compile_rules(self.identities, &policy, &tls, base, problems);
         let role_networks = crate::identity::reachable_networks(&identities, &policy);
         Some(Config {
             role_networks,

@@ -4,6 +4,7 @@
 //! It must not verify certificates (rustls did that in `tls`) nor decide requests (`policy`).
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -28,6 +29,9 @@ pub struct Identity {
     pub fingerprint: String,
     /// The end of the certificate's validity (`notAfter`), Unix seconds.
     pub not_after: i64,
+    /// The `tls.client_ca` bundle its chain verified to (as configured, resolved), once the
+    /// handshake has told.
+    pub client_ca: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +114,7 @@ impl Identity {
             Field::SanEmail => &self.san_email,
             Field::SanUri => &self.san_uri,
             Field::Fingerprint => std::slice::from_ref(&self.fingerprint),
+            Field::ClientCa => &self.client_ca,
         }
     }
 }
@@ -133,6 +138,9 @@ pub struct RawIdentityRule {
     san_uri: Option<String>,
     #[serde(default, deserialize_with = "given")]
     fingerprint: Option<String>,
+    /// One of `tls.client_ca`: the certificate's chain must verify to that bundle.
+    #[serde(default, deserialize_with = "given")]
+    client_ca: Option<String>,
     role: String,
 }
 
@@ -164,6 +172,7 @@ enum Field {
     SanEmail,
     SanUri,
     Fingerprint,
+    ClientCa,
 }
 
 impl Field {
@@ -191,6 +200,7 @@ impl Field {
                 None => value.to_string(),
             },
             Field::Fingerprint => normalise_fingerprint(value),
+            Field::ClientCa => value.to_string(),
             Field::Cn | Field::O | Field::Ou => value.to_string(),
         }
     }
@@ -204,6 +214,7 @@ impl Field {
             Field::SanEmail => "san_email",
             Field::SanUri => "san_uri",
             Field::Fingerprint => "fingerprint",
+            Field::ClientCa => "client_ca",
         }
     }
 }
@@ -388,6 +399,8 @@ pub fn reachable_networks(
 pub fn compile_rules(
     raw: Vec<RawIdentityRule>,
     policy: &Policy,
+    tls: &crate::config::TlsFiles,
+    base: &Path,
     problems: &mut Problems,
 ) -> Vec<IdentityMatcher> {
     let mut out = Vec::with_capacity(raw.len());
@@ -401,14 +414,21 @@ pub fn compile_rules(
             (Field::SanEmail, r.san_email),
             (Field::SanUri, r.san_uri),
             (Field::Fingerprint, r.fingerprint),
+            (Field::ClientCa, r.client_ca),
         ]
         .into_iter()
         .filter_map(|(f, v)| v.map(|v| (f, v)))
-        .filter_map(|(f, v)| match Pattern::parse(f, &v) {
-            Ok(pattern) => Some((f, pattern)),
-            Err(why) => {
-                problems.push(format!("{field}.{}", f.name()), why);
-                None
+        .filter_map(|(f, v)| {
+            let pattern = match f {
+                Field::ClientCa => client_ca_of(&v, tls, base).map(Pattern::Exact),
+                _ => Pattern::parse(f, &v),
+            };
+            match pattern {
+                Ok(pattern) => Some((f, pattern)),
+                Err(why) => {
+                    problems.push(format!("{field}.{}", f.name()), why);
+                    None
+                }
             }
         })
         .collect();
@@ -449,6 +469,28 @@ pub fn compile_rules(
         out.push(IdentityMatcher { conditions, role });
     }
     out
+}
+
+/// A rule's `client_ca`, resolved like `tls.client_ca` and checked to be one of them; matched
+/// exactly (as the resolved path) against the bundle a chain verified to.
+fn client_ca_of(
+    written: &str,
+    tls: &crate::config::TlsFiles,
+    base: &Path,
+) -> Result<String, String> {
+    let path = base.join(written);
+    if tls.client_ca.contains(&path) {
+        Ok(format!("{}", path.display()))
+    } else {
+        Err(format!(
+            "{written:?} is not one of tls.client_ca ({}); name a bundle as it is listed there",
+            tls.client_ca
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
 }
 
 /// Accepts `sha256:AB:CD…`, `AB:CD…` or plain hex; returns lowercase hex.
@@ -511,9 +553,16 @@ mod tests {
             std::path::Path::new("/var/run/docker.sock"),
             &mut problems,
         );
+        let tls = crate::config::TlsFiles {
+            cert: "/pki/cert.pem".into(),
+            key: "/pki/key.pem".into(),
+            client_ca: vec!["/pki/corp-ca.pem".into(), "/pki/partner-ca.pem".into()],
+        };
         let rules = compile_rules(
             serde_norway::from_str(rules).unwrap(),
             &policy,
+            &tls,
+            Path::new("/pki"),
             &mut problems,
         );
         let got = ids
@@ -541,6 +590,7 @@ mod tests {
             serial: String::new(),
             fingerprint: String::new(),
             not_after: i64::MAX,
+            client_ca: vec![],
         }
     }
 
@@ -659,6 +709,35 @@ dev: {extends: [baseline]}
                 "{rules}: {problems:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_client_ca_condition_matches_only_certificates_from_that_bundle() {
+        let roles = "ops: {extends: [read-only]}\npartner: {extends: [read-only]}\n";
+        let rules = "[{cn: admin, client_ca: corp-ca.pem, role: ops}, {cn: admin, client_ca: /pki/partner-ca.pem, role: partner}]";
+        let from = |bundle: &str| {
+            let mut id = team("admin");
+            id.client_ca = vec![bundle.to_string()];
+            id
+        };
+        let (got, problems) = roles_for(
+            rules,
+            roles,
+            &[
+                from("/pki/corp-ca.pem"),
+                from("/pki/partner-ca.pem"),
+                team("admin"),
+            ],
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(got, [Some("ops".into()), Some("partner".into()), None]);
+        let (_, problems) = roles_for("[{cn: admin, client_ca: other.pem, role: ops}]", roles, &[]);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("is not one of tls.client_ca")),
+            "{problems:?}"
+        );
     }
 
     #[test]

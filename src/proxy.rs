@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -36,7 +35,7 @@ pub type Body = Either<Returning, Full<Bytes>>;
 /// Everything a request needs, shared by all connections.
 pub struct State {
     pub config: Config,
-    pub tls: Arc<ServerConfig>,
+    pub tls: crate::tls::Tls,
     /// The Docker socket (worker threads use their own idle lists of it, see `Conn`).
     pub upstream: Upstream,
     pub audit: Audit,

@@ -486,7 +486,7 @@ fn admissible(state: &State, ip: IpAddr) -> bool {
 async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving: &Serving) {
     let state = &serving.state;
     let draining = &serving.lifecycle.draining;
-    let acceptor = TlsAcceptor::from(state.tls.clone());
+    let acceptor = TlsAcceptor::from(state.tls.config.clone());
     let limits = state.config.limits;
     // Boxed, like the HTTP connection below: the task's own size is what an idle client costs.
     let handshake = Box::pin(acceptor.accept(Gulp::new(tcp)));
@@ -641,6 +641,12 @@ fn client_identity(
             if let Some(end) = crate::tls::intermediates_not_after(&chain[1..]) {
                 id.not_after = id.not_after.min(end);
             }
+            let bundle = state.tls.client_cas.which(chain);
+            id.client_ca = bundle
+                .and_then(|i| state.config.tls.client_ca.get(i))
+                .map(|path| path.display().to_string())
+                .into_iter()
+                .collect();
             Some(id)
         }
         Err(e) => {

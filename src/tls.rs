@@ -70,9 +70,46 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
+/// The server's TLS configuration, and which client CA bundle verified a chain.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    pub config: Arc<ServerConfig>,
+    pub client_cas: ClientCas,
+}
+
+/// The client CA bundles as the verifier holds them (`tls.client_ca`, in order).
+#[derive(Clone, Debug)]
+pub struct ClientCas(Arc<ClientAuthVerifier>);
+
+impl ClientCas {
+    /// The index in `tls.client_ca` of the bundle a chain the handshake accepted verifies to.
+    /// With one bundle, that one; otherwise what the verifier remembered of the chain, or (once
+    /// forgotten) the chain verified again. `None` when no bundle verifies it now.
+    pub fn which(&self, chain: &[CertificateDer<'_>]) -> Option<usize> {
+        let verifier = &self.0;
+        if verifier.bundles.len() == 1 {
+            return Some(verifier.bundles[0].0);
+        }
+        self.verifies(chain)
+    }
+
+    /// The bundle `chain` verifies to now (with the leaf's clientAuth usage), if any: what a
+    /// handshake presenting it would find.
+    pub fn verifies(&self, chain: &[CertificateDer<'_>]) -> Option<usize> {
+        let verifier = &self.0;
+        let (leaf, intermediates) = chain.split_first()?;
+        let now = UnixTime::now();
+        let key = VerifiedChains::key(leaf, intermediates);
+        if let Some(bundle) = verifier.verified.bundle(&key, now) {
+            return Some(bundle);
+        }
+        verifier.verify(leaf, intermediates, now).ok()
+    }
+}
+
 /// Builds the server configuration. Every problem is reported into `problems` (so `dockgate
 /// check` lists them all); `None` is returned when there was any.
-pub fn server_config(files: &TlsFiles, problems: &mut Problems) -> Option<Arc<ServerConfig>> {
+pub fn server_config(files: &TlsFiles, problems: &mut Problems) -> Option<Tls> {
     match build(files, problems) {
         Ok(cfg) => Some(cfg),
         Err(e) => {
@@ -109,12 +146,15 @@ pub fn provider() -> Arc<CryptoProvider> {
     })
 }
 
-fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Arc<ServerConfig>, TlsError> {
+fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Tls, TlsError> {
     let provider = provider();
     let chain = load_certs("tls.cert", &files.cert);
     let key = load_key(&files.key);
-    let mut roots = RootCertStore::empty();
-    for path in &files.client_ca {
+    // One trust store per bundle, so an identity rule can name the bundle (`client_ca`) a
+    // certificate must come from.
+    let mut stores = Vec::new();
+    for (index, path) in files.client_ca.iter().enumerate() {
+        let mut roots = RootCertStore::empty();
         match load_certs("tls.client_ca", path) {
             Ok(cas) => {
                 for ca in cas {
@@ -135,6 +175,9 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Arc<ServerConfig>,
                 }
             }
             Err(e) => problems.push("", e),
+        }
+        if !roots.is_empty() {
+            stores.push((index, roots));
         }
     }
     let (chain, key) = match (chain, key) {
@@ -162,16 +205,21 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Arc<ServerConfig>,
                 source,
             }
         })?;
-    if roots.is_empty() {
+    if stores.is_empty() {
         return Err(TlsError::Empty {
             field: "tls.client_ca",
             path: files.client_ca.first().cloned().unwrap_or_default(),
             what: "CA certificate",
         });
     }
-    let webpki =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
-    let verifier = Arc::new(ClientAuthVerifier::new(webpki));
+    let mut bundles = Vec::with_capacity(stores.len());
+    for (index, roots) in stores {
+        let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()?;
+        bundles.push((index, webpki));
+    }
+    let verifier = Arc::new(ClientAuthVerifier::new(bundles));
+    let client_cas = ClientCas(verifier.clone());
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
@@ -185,7 +233,10 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Arc<ServerConfig>,
     cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     // Our cipher order (see `provider`), not the client's.
     cfg.ignore_client_order = true;
-    Ok(Arc::new(cfg))
+    Ok(Tls {
+        config: Arc::new(cfg),
+        client_cas,
+    })
 }
 
 fn load_certs(field: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
@@ -278,39 +329,65 @@ fn check_is_ca(path: &Path, der: &CertificateDer<'_>) -> Result<(), TlsError> {
 /// Chains it accepted are remembered (see [`VerifiedChains`]), so a client that reconnects with
 /// the same certificate skips the chain's signature check. Its CertificateVerify signature, the
 /// proof that it holds the key, is still checked on every handshake.
+///
+/// Each `tls.client_ca` bundle has a webpki verifier of its own, tried in order: the chain is
+/// remembered with the bundle that verified it, for identity rules that name one.
 #[derive(Debug)]
 struct ClientAuthVerifier {
-    inner: Arc<dyn ClientCertVerifier>,
+    /// (index in `tls.client_ca`, its verifier); never empty.
+    bundles: Vec<(usize, Arc<dyn ClientCertVerifier>)>,
+    /// Every bundle's CA names, for the certificate request.
+    hints: Vec<DistinguishedName>,
     verified: VerifiedChains,
 }
 
 impl ClientAuthVerifier {
-    fn new(inner: Arc<dyn ClientCertVerifier>) -> Self {
+    fn new(bundles: Vec<(usize, Arc<dyn ClientCertVerifier>)>) -> Self {
+        let hints = bundles
+            .iter()
+            .flat_map(|(_, v)| v.root_hint_subjects().iter().cloned())
+            .collect();
         ClientAuthVerifier {
-            inner,
+            bundles,
+            hints,
             verified: VerifiedChains::default(),
         }
     }
-}
 
-impl ClientCertVerifier for ClientAuthVerifier {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
-    }
-
-    fn verify_client_cert(
+    /// The first bundle that verifies the chain (and the leaf's clientAuth usage), remembered
+    /// with it; else the most telling refusal: one from a bundle that knows the issuer
+    /// (expired, revoked, wrong usage) over "unknown issuer".
+    fn verify(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
+    ) -> Result<usize, rustls::Error> {
         let key = VerifiedChains::key(end_entity, intermediates);
-        if self.verified.holds(&key, now) {
-            return Ok(ClientCertVerified::assertion());
+        let mut refusal = None;
+        let mut verified = None;
+        for (index, bundle) in &self.bundles {
+            match bundle.verify_client_cert(end_entity, intermediates, now) {
+                Ok(_) => {
+                    verified = Some(*index);
+                    break;
+                }
+                Err(e) => {
+                    let unknown = matches!(
+                        e,
+                        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+                    );
+                    if refusal.is_none() || !unknown {
+                        refusal.get_or_insert(e);
+                    }
+                }
+            }
         }
-        let verified = self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)?;
+        let Some(index) = verified else {
+            return Err(refusal.unwrap_or(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )));
+        };
         let Ok((_, leaf)) = X509Certificate::from_der(end_entity) else {
             return Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::BadEncoding,
@@ -322,9 +399,33 @@ impl ClientCertVerifier for ClientAuthVerifier {
             ));
         }
         if let Some(window) = Validity::of_chain(&leaf, intermediates) {
-            self.verified.remember(key, window);
+            self.verified.remember(key, window, index);
         }
-        Ok(verified)
+        Ok(index)
+    }
+
+    /// The verifier whose provider checks handshake signatures (the same for every bundle).
+    fn signatures(&self) -> &dyn ClientCertVerifier {
+        self.bundles[0].1.as_ref()
+    }
+}
+
+impl ClientCertVerifier for ClientAuthVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let key = VerifiedChains::key(end_entity, intermediates);
+        if self.verified.bundle(&key, now).is_none() {
+            self.verify(end_entity, intermediates, now)?;
+        }
+        Ok(ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -333,7 +434,7 @@ impl ClientCertVerifier for ClientAuthVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.signatures().verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -342,11 +443,11 @@ impl ClientCertVerifier for ClientAuthVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.signatures().verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.signatures().supported_verify_schemes()
     }
 }
 
@@ -362,7 +463,8 @@ impl ClientCertVerifier for ClientAuthVerifier {
 /// chains than that keeps verifying, at the uncached cost).
 #[derive(Debug, Default)]
 struct VerifiedChains {
-    chains: Mutex<HashMap<[u8; 32], Validity>>,
+    /// Each chain's validity, and the bundle that verified it.
+    chains: Mutex<HashMap<[u8; 32], (Validity, usize)>>,
 }
 
 /// Distinct client chains remembered per configuration (about 100 bytes each).
@@ -378,17 +480,21 @@ impl VerifiedChains {
         h.finalize().into()
     }
 
-    fn holds(&self, key: &[u8; 32], now: UnixTime) -> bool {
+    /// The bundle a remembered chain verified to, while it is valid.
+    fn bundle(&self, key: &[u8; 32], now: UnixTime) -> Option<usize> {
         let chains = self.chains.lock().unwrap_or_else(|p| p.into_inner());
-        chains.get(key).is_some_and(|v| v.contains(now))
+        chains
+            .get(key)
+            .filter(|(v, _)| v.contains(now))
+            .map(|(_, bundle)| *bundle)
     }
 
-    fn remember(&self, key: [u8; 32], validity: Validity) {
+    fn remember(&self, key: [u8; 32], validity: Validity, bundle: usize) {
         let mut chains = self.chains.lock().unwrap_or_else(|p| p.into_inner());
         if chains.len() >= MAX_VERIFIED_CHAINS {
             chains.clear();
         }
-        chains.insert(key, validity);
+        chains.insert(key, (validity, bundle));
     }
 }
 
@@ -511,7 +617,7 @@ mod tests {
             accept,
             asked: AtomicUsize::new(0),
         });
-        (ClientAuthVerifier::new(inner.clone()), inner)
+        (ClientAuthVerifier::new(vec![(0, inner.clone())]), inner)
     }
 
     fn der(subject: &Subject) -> CertificateDer<'static> {
@@ -550,6 +656,58 @@ mod tests {
         server_config(&files(&cat), &mut problems);
         let text = format!("{problems:?}");
         assert!(text.contains("CN=alice is not a CA certificate"), "{text}");
+    }
+
+    #[test]
+    fn each_chain_is_told_apart_by_the_client_ca_bundle_it_verifies_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let corp = Ca::generate("corp CA").unwrap();
+        let partner = Ca::generate("partner CA").unwrap();
+        let stranger = Ca::generate("stranger CA").unwrap();
+        let server = corp.issue(&Subject::server_localhost()).unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let files = TlsFiles {
+            cert: write("cert.pem", &server.cert),
+            key: write("key.pem", &server.key),
+            client_ca: vec![
+                write("corp.pem", &corp.pem.cert),
+                write("partner.pem", &partner.pem.cert),
+            ],
+        };
+        let mut problems = Problems::default();
+        let tls = server_config(&files, &mut problems).unwrap();
+        assert!(problems.0.is_empty(), "{problems:?}");
+        let chain = |ca: &Ca, subject: &Subject| {
+            let pem = ca.issue(subject).unwrap();
+            vec![CertificateDer::from_pem_slice(pem.cert.as_bytes()).unwrap()]
+        };
+        let admin = Subject::client("admin").ou("admins");
+        let from_corp = chain(&corp, &admin);
+        let from_partner = chain(&partner, &admin);
+        for _ in 0..2 {
+            assert_eq!(tls.client_cas.which(&from_corp), Some(0));
+            assert_eq!(tls.client_cas.which(&from_partner), Some(1));
+        }
+        assert_eq!(tls.client_cas.verifies(&chain(&stranger, &admin)), None);
+        // Refused by the bundle that knows its issuer: the reason is that bundle's, not
+        // "unknown issuer" from the one tried first.
+        let mut expired = admin.clone();
+        expired.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+        expired.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+        let leaf = chain(&partner, &expired).remove(0);
+        let err = tls.client_cas.0.verify(&leaf, &[], now()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::ExpiredContext { .. })
+                    | rustls::Error::InvalidCertificate(rustls::CertificateError::Expired)
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -670,7 +828,7 @@ mod tests {
         for i in 0..(MAX_VERIFIED_CHAINS + 10) as u64 {
             let mut key = [0u8; 32];
             key[..8].copy_from_slice(&i.to_be_bytes());
-            chains.remember(key, window);
+            chains.remember(key, window, 0);
         }
         assert!(chains.chains.lock().unwrap().len() <= MAX_VERIFIED_CHAINS);
     }

@@ -484,3 +484,52 @@ fn a_lookup_dockerd_never_answers_is_given_up_with_504_and_audited() {
     let record = gate.wait_audit(|r| r["kind"] == "request" && r["status"] == 504);
     assert_eq!(record["decision"], "error", "{record}");
 }
+
+#[test]
+fn an_identity_rule_can_require_the_client_ca_bundle_a_certificate_comes_from() {
+    let sock = require_docker!();
+    // Two trusted CAs; both have issued a certificate for CN=admin, OU=admins. Only the
+    // corporate one's maps to admin; the partner's gets what its rule says.
+    let gate = Gate::start_trusting_other_ca(
+        &sock,
+        "identities:\n\
+         - {cn: admin, ou: admins, client_ca: ca.pem, role: admin}\n\
+         - {cn: admin, client_ca: other-ca.pem, role: partner}\n\
+         roles:\n  partner: {extends: [read-only]}\n",
+    );
+    gate.docker(ADMIN)
+        .ok(&["run", "--rm", "busybox:local", "true"]);
+    let partner = gate.docker(OTHER_CA);
+    partner.ok(&["ps"]);
+    let err = partner.fails(&["run", "--rm", "busybox:local", "true"]);
+    assert!(err.contains("role partner)"), "{err}");
+    let records = gate.audit();
+    let roles: std::collections::BTreeSet<&str> = records
+        .iter()
+        .filter(|r| r["cn"] == "admin")
+        .filter_map(|r| r["role"].as_str())
+        .collect();
+    assert_eq!(roles, ["admin", "partner"].into(), "{records:?}");
+}
+
+#[test]
+fn an_identity_rule_naming_a_bundle_that_is_not_trusted_is_a_config_error() {
+    let pki = pki();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nupstream: unix:///nonexistent.sock\n\
+         tls:\n  cert: server/cert.pem\n  key: server/key.pem\n  client_ca: [ca.pem]\n\
+         identities:\n  - {{cn: admin, client_ca: other-ca.pem, role: admin}}\n\
+         roles: {{}}\n"
+    );
+    let err = dockgate::config::Config::from_yaml(
+        &yaml,
+        &pki.dir.join("dockgate.yaml"),
+        &Default::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("identities[0].client_ca") && err.contains("is not one of tls.client_ca"),
+        "{err}"
+    );
+}

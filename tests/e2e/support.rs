@@ -80,6 +80,8 @@ pub fn pki() -> &'static Pki {
         let pem = other.issue(&Subject::client("admin").ou("admins")).unwrap();
         // The directory's ca.pem is the real one so the client trusts the server.
         write_client_dir(&dir.join(OTHER_CA), &ca, &pem).unwrap();
+        // For gates that trust both (see `Gate::start_trusting_other_ca`).
+        write(&dir.join("other-ca.pem"), &other.pem.cert).unwrap();
         Pki { dir, _tmp: tmp }
     })
 }
@@ -200,33 +202,48 @@ impl Gate {
 
     /// [`Gate::start_with`] listening on `bind` (e.g. `[::1]:0`).
     pub fn start_on(bind: &'static str, upstream: &Path, body: &str) -> Gate {
-        Gate::launch(bind, upstream, body, None)
+        Gate::launch(bind, upstream, body, None, false)
     }
 
     /// [`Gate::start`] with its audit file in `dir` (a small filesystem, say).
     pub fn start_auditing_in(upstream: &Path, extra: &str, dir: &Path) -> Gate {
         let body = format!("{BASE_CONFIG}{extra}");
-        Gate::launch("127.0.0.1:0", upstream, &body, Some(dir))
+        Gate::launch("127.0.0.1:0", upstream, &body, Some(dir), false)
     }
 
-    fn launch(bind: &'static str, upstream: &Path, body: &str, audit_dir: Option<&Path>) -> Gate {
+    /// [`Gate::start_with`] trusting, after the test CA (`ca.pem`), the CA that issued
+    /// [`OTHER_CA`]'s certificate (`other-ca.pem`); the config's directory is the PKI's.
+    pub fn start_trusting_other_ca(upstream: &Path, body: &str) -> Gate {
+        Gate::launch("127.0.0.1:0", upstream, body, None, true)
+    }
+
+    fn launch(
+        bind: &'static str,
+        upstream: &Path,
+        body: &str,
+        audit_dir: Option<&Path>,
+        other_ca: bool,
+    ) -> Gate {
         let pki = pki();
         let tmp = tempfile::tempdir().unwrap();
         let audit_path = audit_dir.unwrap_or(tmp.path()).join("audit.jsonl");
+        let client_ca = if other_ca {
+            "[ca.pem, other-ca.pem]"
+        } else {
+            "[ca.pem]"
+        };
         let yaml = format!(
             "listen: 127.0.0.1:0\nupstream: unix://{up}\nshutdown_grace_secs: 2\n\
-             tls:\n  cert: {d}/server/cert.pem\n  key: {d}/server/key.pem\n  client_ca: [{d}/ca.pem]\n\
+             tls:\n  cert: {d}/server/cert.pem\n  key: {d}/server/key.pem\n  client_ca: {client_ca}\n\
              audit:\n  path: {audit}\n{body}",
             up = upstream.display(),
             d = pki.dir.display(),
             audit = audit_path.display(),
         );
-        let config = Config::from_yaml(
-            &yaml,
-            &tmp.path().join("dockgate.yaml"),
-            &Overrides::default(),
-        )
-        .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n---\n{yaml}"));
+        // Relative paths (the client CA bundles, an identity rule's client_ca) are the PKI's.
+        let config =
+            Config::from_yaml(&yaml, &pki.dir.join("dockgate.yaml"), &Overrides::default())
+                .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n---\n{yaml}"));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
