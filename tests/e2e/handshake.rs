@@ -515,14 +515,12 @@ fn an_identity_rule_can_require_the_client_ca_bundle_a_certificate_comes_from() 
 #[test]
 fn an_identity_rule_naming_a_bundle_that_is_not_trusted_is_a_config_error() {
     let pki = pki();
-    let yaml = format!(
-        "listen: 127.0.0.1:0\nupstream: unix:///nonexistent.sock\n\
+    let yaml = "listen: 127.0.0.1:0\nupstream: unix:///nonexistent.sock\n\
          tls:\n  cert: server/cert.pem\n  key: server/key.pem\n  client_ca: [ca.pem]\n\
-         identities:\n  - {{cn: admin, client_ca: other-ca.pem, role: admin}}\n\
-         roles: {{}}\n"
-    );
+         identities:\n  - {cn: admin, client_ca: other-ca.pem, role: admin}\n\
+         roles: {}\n";
     let err = dockgate::config::Config::from_yaml(
-        &yaml,
+        yaml,
         &pki.dir.join("dockgate.yaml"),
         &Default::default(),
     )
