@@ -2443,8 +2443,8 @@ fn parse_port_range(s: &str) -> Option<(u32, u32)> {
     }
 }
 
-/// The registry an image or repository name names, split as dockerd splits it: a first part
-/// holding a '.' or ':', or `localhost`, before a '/'. `None`: Docker Hub's default.
+/// The registry a search term names, split as dockerd splits one (`splitReposSearchTerm`): a
+/// first part holding a '.' or ':', or `localhost`, before a '/'. `None`: Docker Hub.
 pub fn registry_of(name: &str) -> Option<&str> {
     name.split_once('/')
         .map(|(first, _)| first)
@@ -2463,14 +2463,31 @@ pub fn normalise_image(image: &str) -> String {
             }
         }
     };
-    let mut out = String::with_capacity(image.len() + 24);
-    if registry_of(name).is_none() {
-        out.push_str("docker.io/");
-        if !name.contains('/') {
-            out.push_str("library/");
+    // As dockerd's reference parser splits a name (`splitDockerDomain`): a first part holding
+    // a '.' or ':', `localhost`, or an upper-case letter, before a '/', is a registry;
+    // `index.docker.io` is Docker Hub's old name; a one-part Docker Hub name is `library/`'s.
+    let (domain, rest) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.to_lowercase() != first =>
+        {
+            (first, rest)
         }
+        _ => ("docker.io", name),
+    };
+    let domain = if domain == "index.docker.io" {
+        "docker.io"
+    } else {
+        domain
+    };
+    let mut out = String::with_capacity(image.len() + 24);
+    out.push_str(domain);
+    out.push('/');
+    if domain == "docker.io" && !rest.contains('/') {
+        out.push_str("library/");
     }
-    out.push_str(name);
+    out.push_str(rest);
     if suffix.is_empty() {
         out.push_str(":latest");
     } else {

@@ -1585,6 +1585,10 @@ fn create_images_are_normalised_before_the_allowlist() {
         ("busybox:1.36".into(), &[]),
         ("library/busybox:musl".into(), &[]),
         ("docker.io/library/busybox:latest".into(), &[]),
+        // dockerd's reference parser: Docker Hub under its old name, and `library/` added.
+        ("docker.io/busybox".into(), &[]),
+        ("index.docker.io/busybox:1".into(), &[]),
+        ("index.docker.io/library/busybox".into(), &[]),
         (format!("alpine@sha256:{HEX64}"), &[]),
         ("registry.example.com/team/app:1".into(), &[]),
         ("registry.example.com/team/sub/app".into(), &[]),
@@ -1594,6 +1598,9 @@ fn create_images_are_normalised_before_the_allowlist() {
         ("evil/busybox".into(), &[Rule::Images]),
         ("busybox.evil.example/busybox".into(), &[Rule::Images]),
         ("localhost:5000/busybox".into(), &[Rule::Images]),
+        // A first part with an upper-case letter is a registry to dockerd.
+        ("Evil/busybox".into(), &[Rule::Images]),
+        ("Docker.io/library/busybox".into(), &[Rule::Images]),
         ("registry.example.com/other/app".into(), &[Rule::Images]),
         // Image IDs run whatever image they name; no pattern can vouch for them.
         (format!("sha256:{HEX64}"), &[Rule::Images]),
@@ -3232,6 +3239,7 @@ fn images_may_not_be_built_tagged_committed_or_loaded_under_allowed_names() {
         &[
             ("t=myapp:dev", &[]),
             ("t=myapp:dev&t=busybox:latest", &[Rule::Images]),
+            ("t=docker.io%2Fbusybox:latest", &[Rule::Images]),
             ("securityopt=seccomp%3Dunconfined", &[Rule::SecurityOpt]),
         ],
     );
@@ -3242,6 +3250,10 @@ fn images_may_not_be_built_tagged_committed_or_loaded_under_allowed_names() {
             &[
                 ("repo=myapp&tag=v1", &[]),
                 ("repo=busybox&tag=latest", &[Rule::Images]),
+                // Every spelling dockerd reads as Docker Hub's busybox.
+                ("repo=docker.io/busybox&tag=latest", &[Rule::Images]),
+                ("repo=index.docker.io/library/busybox", &[Rule::Images]),
+                ("repo=index.docker.io/busybox&tag=1", &[Rule::Images]),
                 ("repo=registry.example.com/team/app", &[Rule::Images]),
             ],
         );

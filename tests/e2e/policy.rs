@@ -541,6 +541,17 @@ fn a_commit_acts_on_the_container_judged_and_cannot_rename_onto_an_allowed_image
     );
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     assert!(resp.contains("carries its own tag or digest"), "{resp}");
+    // Every spelling dockerd reads as Docker Hub's busybox is that allowed name.
+    for name in [
+        "docker.io/busybox:latest",
+        "index.docker.io/library/busybox:local",
+        "index.docker.io/busybox:1",
+    ] {
+        let err = dev.fails(&["commit", &mine, name]);
+        assert!(err.contains("(rule images, role dev)"), "{name}: {err}");
+        let err = dev.fails(&["tag", "busybox:local", name]);
+        assert!(err.contains("(rule images, role dev)"), "{name}: {err}");
+    }
     admin.ok(&["rm", "-f", &mine, &agent]);
     admin.ok(&["rmi", &image]);
 }
