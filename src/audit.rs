@@ -867,7 +867,10 @@ mod tests {
             [192, 0, 2, 7].into(),
             "invalid peer certificate: certificate expired: verification time 2, but certificate is not valid after 1",
         );
-        refusal([192, 0, 2, 8].into(), "invalid peer certificate: UnknownIssuer");
+        refusal(
+            [192, 0, 2, 8].into(),
+            "invalid peer certificate: UnknownIssuer",
+        );
         audit.close();
         let text = std::fs::read_to_string(&path).unwrap();
         let full: Vec<serde_json::Value> = text

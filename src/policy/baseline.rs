@@ -672,6 +672,16 @@ impl Baseline {
                 Rule::Uninspectable,
                 format!("{method} {template} carries container settings the baseline does not inspect yet; use an unrestricted role"),
             ),
+            ("GET", "/swarm")
+            | ("GET", "/swarm/unlockkey")
+            | ("POST", "/swarm/update")
+            | ("POST", "/swarm/unlock")
+            | ("POST", "/swarm/leave")
+            | ("POST", "/nodes/{id}/update")
+            | ("DELETE", "/nodes/{id}") => f.violation(
+                Rule::Uninspectable,
+                format!("{method} {template} reads or changes the swarm itself (its join tokens and unlock key let any machine manage it, and a manager schedules containers on this host unjudged); use an unrestricted role"),
+            ),
             ("GET", "/containers/{id}/checkpoints")
             | ("POST", "/containers/{id}/checkpoints")
             | ("DELETE", "/containers/{id}/checkpoints/{checkpoint}") => f.violation(
@@ -2142,11 +2152,13 @@ impl Findings<'_> {
                 );
             }
         }
+        // Build containers join the network named as they are: only the daemon's own, since a
+        // named network is not judged for them as a create's is.
         if let Some(mode) = q.get("networkmode")? {
-            if mode == "host" || mode.starts_with("container:") {
+            if !(is_daemon_network(mode) || mode == "none") {
                 self.violation(
                     Rule::Build,
-                    format!("build network mode {mode:?} is not allowed"),
+                    format!("build network mode {mode:?} is not allowed: build on the default bridge or none (--network)"),
                 );
             }
         }

@@ -1695,8 +1695,14 @@ fn builds_from_remote_contexts_or_with_host_settings_are_denied() {
                 "remote=https%3A%2F%2Fgithub.com%2Fx%2Fy.git",
                 &[Rule::Build],
             ),
+            ("networkmode=none", &[]),
+            ("networkmode=", &[]),
             ("networkmode=host", &[Rule::Build]),
             ("networkmode=container%3Adb", &[Rule::Build]),
+            // A named network (an admin's macvlan, another team's internal one) is not judged
+            // for builds as it is for a create.
+            ("networkmode=lan", &[Rule::Build]),
+            ("networkmode=3c", &[Rule::Build]),
             ("cgroupparent=%2Fsystem.slice", &[Rule::CgroupParent]),
             ("cgroupparent=", &[]),
             ("NetworkMode=host", &[]),
@@ -1879,6 +1885,20 @@ fn service_and_plugin_routes_are_denied_as_uninspectable() {
         let outcome = check_with(&b, ("POST", template), "", "");
         assert_eq!(rules(&outcome), [Rule::Uninspectable], "{template}");
     }
+    // The swarm itself: its join tokens and unlock key give the cluster away.
+    for route in [
+        ("GET", "/swarm"),
+        ("GET", "/swarm/unlockkey"),
+        ("POST", "/swarm/update"),
+        ("POST", "/swarm/unlock"),
+        ("POST", "/swarm/leave"),
+        ("POST", "/nodes/{id}/update"),
+        ("DELETE", "/nodes/{id}"),
+    ] {
+        let outcome = check_with(&b, route, "", "");
+        assert_eq!(rules(&outcome), [Rule::Uninspectable], "{route:?}");
+    }
+    assert!(rules(&check_with(&b, ("GET", "/nodes"), "", "")).is_empty());
 }
 
 #[test]
@@ -3409,7 +3429,11 @@ fn joining_or_starting_a_swarm_is_refused_its_managers_schedule_any_container_he
             "{route:?}"
         );
     }
-    assert!(rules(&check(("POST", "/swarm/leave"), "")).is_empty());
+    // Leaving takes the whole host out of its cluster.
+    assert_eq!(
+        rules(&check(("POST", "/swarm/leave"), "")),
+        [Rule::Uninspectable]
+    );
 }
 
 #[test]

@@ -594,13 +594,25 @@ fn a_build_is_held_to_the_resource_maxima_of_its_role() {
     let sock = require_docker!();
     let config = BASE_CONFIG.replacen(
         "    extends: [baseline]\n",
-        "    extends: [baseline]\n    allow: [build]\n",
+        "    extends: [baseline]\n    allow: [build, swarm]\n",
         1,
     );
     let gate = Gate::start_with(&sock, &config);
     let dev = gate.docker(DEV);
     let dockerfile = b"FROM busybox:local\nRUN true\n";
     let image = format!("{}:v1", unique("built"));
+    // Build containers join only the daemon's own networks: a named one is not judged for
+    // them as a create's is.
+    let lan = unique("lan");
+    gate.docker(ADMIN).ok(&["network", "create", &lan]);
+    let out = dev.run_stdin(&["build", "--network", &lan, "-"], dockerfile);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a build on {lan} should be refused");
+    assert!(err.contains("(rule build, role dev)"), "{err}");
+    gate.docker(ADMIN).ok(&["network", "rm", &lan]);
+    // The swarm group does not give a baseline role the swarm's join tokens.
+    let err = dev.fails(&["swarm", "join-token", "manager"]);
+    assert!(err.contains("(rule uninspectable, role dev)"), "{err}");
     let out = dev.run_stdin(&["build", "--memory", "4g", "-t", &image, "-"], dockerfile);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a 4g build should be refused");
