@@ -87,6 +87,8 @@ pub enum Group {
     Logs,
     Archive,
     ImagesRead,
+    /// Saving images as tarballs: every layer's files, as `archive` reads a container's.
+    ImagesExport,
     ImagesPull,
     ImagesPush,
     ImagesWrite,
@@ -107,7 +109,7 @@ pub enum Group {
 
 impl Group {
     /// Every group, in declaration order.
-    pub const ALL: [Group; 23] = [
+    pub const ALL: [Group; 24] = [
         Group::ContainersRead,
         Group::ContainersWrite,
         Group::Exec,
@@ -115,6 +117,7 @@ impl Group {
         Group::Logs,
         Group::Archive,
         Group::ImagesRead,
+        Group::ImagesExport,
         Group::ImagesPull,
         Group::ImagesPush,
         Group::ImagesWrite,
@@ -143,6 +146,7 @@ impl Group {
             Group::Logs => "logs",
             Group::Archive => "archive",
             Group::ImagesRead => "images-read",
+            Group::ImagesExport => "images-export",
             Group::ImagesPull => "images-pull",
             Group::ImagesPush => "images-push",
             Group::ImagesWrite => "images-write",
@@ -626,11 +630,12 @@ static ROUTES: &[Route] = &[
     single(POST, "/commit", Group::ImagesWrite),
     spanning(PUT, "/containers/{id}/archive", Group::Archive),
     spanning(DELETE, "/containers/{id}", Group::ContainersWrite),
-    // Images. Saving tarballs (`get`) only reads.
+    // Images. Saving tarballs (`get`) reads every file of every layer, as export does a
+    // container's: a group of its own, in no built-in role.
     single(GET, "/images/json", Group::ImagesRead),
     single(GET, "/images/search", Group::ImagesRead),
-    single(GET, "/images/get", Group::ImagesRead),
-    spanning(GET, "/images/{name}/get", Group::ImagesRead),
+    single(GET, "/images/get", Group::ImagesExport),
+    spanning(GET, "/images/{name}/get", Group::ImagesExport),
     spanning(GET, "/images/{name}/history", Group::ImagesRead),
     spanning(GET, "/images/{name}/json", Group::ImagesRead),
     spanning(GET, "/images/{name}/attestations", Group::ImagesRead),
@@ -1761,7 +1766,7 @@ mod tests {
             ("GET /containers/{id}/export", Group::Archive),
             ("HEAD /containers/{id}/archive", Group::Archive),
             ("POST /containers/{id}/copy", Group::Archive),
-            ("GET /images/get", Group::ImagesRead),
+            ("GET /images/get", Group::ImagesExport),
             ("GET /images/search", Group::ImagesRead),
             ("POST /images/create", Group::ImagesPull),
             ("POST /images/{name}/push", Group::ImagesPush),

@@ -948,3 +948,26 @@ fn scratch_containers_foreign_link_local_addresses_update_device_paths_and_check
     refused("monitor", &resp, "host-reach");
     admin.ok(&["rm", "-f", &mine]);
 }
+
+#[test]
+fn saving_images_needs_the_images_export_group() {
+    let sock = require_docker!();
+    let config = BASE_CONFIG.replacen(
+        "  monitor:\n    extends: [read-only]\n",
+        "  monitor:\n    extends: [read-only]\n    allow: [images-export]\n",
+        1,
+    );
+    let gate = Gate::start_with(&sock, &config);
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("busybox.tar");
+    let tar = tar.to_str().unwrap();
+    // Every file of any local image (an admin's private ones too): not a read of the
+    // built-in roles.
+    let err = gate
+        .docker(DEV)
+        .fails(&["save", "-o", tar, "busybox:local"]);
+    assert!(err.contains("(group images-export)"), "{err}");
+    gate.docker(MONITOR)
+        .ok(&["save", "-o", tar, "busybox:local"]);
+    assert!(std::fs::metadata(tar).unwrap().len() > 1024);
+}
