@@ -590,6 +590,7 @@ fn host_reach_param(route: &Route) -> Option<&'static str> {
         ("GET", "/images/search") => Some("term"),
         ("GET", "/containers/{id}/checkpoints")
         | ("DELETE", "/containers/{id}/checkpoints/{checkpoint}") => Some("dir"),
+        ("PUT", "/containers/{id}/archive") => Some("copyUIDGID"),
         _ => None,
     }
 }
@@ -605,6 +606,8 @@ fn host_reach_param(route: &Route) -> Option<&'static str> {
 ///   Docker Hub is accepted.
 /// - The checkpoint routes' `dir` (dockerd with experimental features) is any host directory,
 ///   which dockerd lists (or deletes in): only dockerd's own is accepted.
+/// - An archive upload's `copyUIDGID` makes dockerd look the container's user up by name in
+///   the host's accounts (passwd, then `getent`): refused.
 pub fn host_reach(route: &Route, query: &query::Query) -> Result<Option<String>, Unreadable> {
     match host_reach_param(route) {
         Some(param @ "ps_args") => {
@@ -624,6 +627,9 @@ pub fn host_reach(route: &Route, query: &query::Query) -> Result<Option<String>,
                     format!("searching registry {r:?} is not allowed: dockerd would query it from the host's network; search Docker Hub only")
                 }))
         }
+        Some(param @ "copyUIDGID") => Ok(query.bool(param)?.then(|| {
+            "copying with the container user's ids is not allowed (docker cp -a): dockerd looks the user's name up in the host's accounts (its passwd file and getent), which tells which exist; copy without -a".to_string()
+        })),
         Some(param @ "dir") => Ok(query
             .get(param)?
             .filter(|d| !d.is_empty())
@@ -736,6 +742,23 @@ mod host_reach_tests {
                 let verdict = host_reach(endpoint.route, &q).unwrap();
                 assert_eq!(verdict.is_some(), refused, "{method} {path}?{query}");
             }
+        }
+    }
+
+    #[test]
+    fn archive_uploads_take_no_copy_uid_gid() {
+        let endpoint = route::classify("PUT", "/v1.41/containers/c/archive").unwrap();
+        for (query, refused) in [
+            ("path=%2Ftmp", false),
+            ("path=%2Ftmp&copyUIDGID=0", false),
+            ("path=%2Ftmp&copyUIDGID=false", false),
+            ("path=%2Ftmp&copyUIDGID=1", true),
+            ("path=%2Ftmp&copyUIDGID=true", true),
+            ("path=%2Ftmp&copyUIDGID=%20yes", true),
+        ] {
+            let q = query::Query::parse(Some(query)).unwrap();
+            let verdict = host_reach(endpoint.route, &q).unwrap();
+            assert_eq!(verdict.is_some(), refused, "{query}");
         }
     }
 

@@ -940,6 +940,19 @@ fn scratch_containers_foreign_link_local_addresses_update_device_paths_and_check
         r#"{"BlkioDeviceReadBps":[{"Path":"/root/.ssh/id_ed25519","Rate":1}]}"#,
     );
     refused(DEV, &resp, "devices");
+    // docker cp -a: dockerd would look the container's user up in the host's accounts.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    let to = format!("{mine}:/tmp");
+    let err = dev.fails(&["cp", "-a", file.to_str().unwrap(), &to]);
+    assert!(err.contains("(rule host-reach, role dev)"), "{err}");
+    // Without -a it goes to dockerd (which refuses its read-only root filesystem itself).
+    let err = dev.fails(&["cp", file.to_str().unwrap(), &to]);
+    assert!(
+        err.contains("read-only") && !err.contains("dockgate"),
+        "{err}"
+    );
     // A read-only role listing a host directory through the checkpoint routes.
     let resp = gate.raw(
         MONITOR,
