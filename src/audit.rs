@@ -209,9 +209,7 @@ pub struct Audit {
 /// refusal (a certificate problem among junk) is never folded into another's count; and every
 /// refusal is still accounted for. Past [`MAX_FULL_PER_WINDOW`] full records in a window, or
 /// [`MAX_TALLIED`] tallies, refusals are tallied together under the unspecified address: a
-/// bounded log under a flood from many sources. Refusals of a certificate some CA issued
-/// (expired, wrong usage: any certificate problem but an unknown issuer) are outside that
-/// budget, so junk cannot fold them away; the tallies' cap still bounds them.
+/// bounded log under a flood from many sources.
 #[derive(Default)]
 struct Unauthenticated {
     tallies: std::collections::HashMap<TallyKey, Tally>,
@@ -436,14 +434,7 @@ impl Audit {
             .get(&key)
             .is_none_or(|t| now.duration_since(t.since) >= UNAUTHENTICATED_WINDOW);
         let mut closed = None;
-        // A certificate a CA issued (expired, revoked, wrong usage: anything but an unknown
-        // issuer) is not junk anyone can make: its refusals do not draw on, nor give way
-        // under, the budget a flood of junk uses up.
-        let issued = key.2.as_deref().is_some_and(|k| {
-            k.starts_with("invalid peer certificate") && !k.ends_with("UnknownIssuer")
-        });
-        let over_budget = !issued && *full >= MAX_FULL_PER_WINDOW;
-        if fresh && (tallies.tallies.len() >= MAX_TALLIED || over_budget) {
+        if fresh && (tallies.tallies.len() >= MAX_TALLIED || *full >= MAX_FULL_PER_WINDOW) {
             closed = tallies
                 .tallies
                 .remove(&key)
@@ -473,9 +464,7 @@ impl Audit {
                         latest: None,
                     },
                 );
-                if !issued {
-                    *full += 1;
-                }
+                *full += 1;
             }
         }
         drop(guard);
@@ -843,45 +832,6 @@ mod tests {
             std::thread::sleep(BATCH_WINDOW);
         }
         audit.close();
-    }
-
-    #[test]
-    fn a_flood_of_junk_does_not_fold_away_a_refused_ca_issued_certificate() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
-        let audit = Audit::open(Some(&path)).unwrap();
-        let refusal = |ip: std::net::IpAddr, reason: &str| {
-            let mut r = Record::new("handshake", std::net::SocketAddr::new(ip, 1));
-            r.decision = "deny";
-            r.rule = Some("tls".into());
-            r.reason = Some(reason.into());
-            audit.write_unauthenticated(ip, r);
-        };
-        // Junk from more sources than the window's full records...
-        for i in 0..(MAX_FULL_PER_WINDOW as u32 + 50) {
-            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i).into();
-            refusal(ip, "received fatal alert: BadCertificate");
-        }
-        // ...then an expired certificate, and a self-signed one, from new sources.
-        refusal(
-            [192, 0, 2, 7].into(),
-            "invalid peer certificate: certificate expired: verification time 2, but certificate is not valid after 1",
-        );
-        refusal(
-            [192, 0, 2, 8].into(),
-            "invalid peer certificate: UnknownIssuer",
-        );
-        audit.close();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let full: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .filter(|l: &serde_json::Value| l.get("repeated").is_none())
-            .collect();
-        // The window's budget, the first refusal tallied past it, and the expired certificate.
-        assert_eq!(full.len(), MAX_FULL_PER_WINDOW + 2, "{}", full.len());
-        assert!(full.iter().any(|l| l["peer"] == "192.0.2.7:1"));
-        assert!(!full.iter().any(|l| l["peer"] == "192.0.2.8:1"));
     }
 
     #[test]
