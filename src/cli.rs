@@ -221,20 +221,22 @@ fn explain_inner(args: &ExplainArgs) -> anyhow::Result<(String, bool)> {
             let mut id = Identity::from_der(der)?;
             // The bundle the chain verifies to, now, as the handshake would find it.
             let mut problems = crate::config::Problems::default();
-            let verified = crate::tls::server_config(&config.tls, &mut problems)
-                .and_then(|tls| tls.client_cas.verifies(&chain))
-                .and_then(|i| config.tls.client_ca.get(i));
-            id.client_ca = verified
-                .map(|p| p.display().to_string())
-                .into_iter()
-                .collect();
+            let Some(cas) = crate::tls::client_cas(&config.tls, &mut problems) else {
+                let problems: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
+                anyhow::bail!(
+                    "the client CA bundles cannot be used: {}",
+                    problems.join("; ")
+                );
+            };
+            let verified = cas.verifies(&chain).and_then(|i| config.tls.bundle_name(i));
+            id.client_ca = verified.iter().cloned().collect();
             writeln!(
                 out,
                 "identity: cn={:?} o={:?} ou={:?} san_uri={:?} sha256={}",
                 id.cn, id.o, id.ou, id.san_uri, id.fingerprint
             )?;
             match verified {
-                Some(bundle) => writeln!(out, "client_ca: {}", bundle.display())?,
+                Some(bundle) => writeln!(out, "client_ca: {bundle}")?,
                 None => writeln!(
                     out,
                     "client_ca: none: the chain does not verify to any tls.client_ca bundle now (the handshake would refuse it)"

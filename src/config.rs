@@ -50,6 +50,14 @@ pub struct TlsFiles {
     pub client_ca: Vec<PathBuf>,
 }
 
+impl TlsFiles {
+    /// The name a client CA bundle goes by in identities and records: its path as listed
+    /// (resolved against the config's directory).
+    pub fn bundle_name(&self, index: usize) -> Option<String> {
+        self.client_ca.get(index).map(|p| p.display().to_string())
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {

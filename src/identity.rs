@@ -435,7 +435,7 @@ pub fn compile_rules(
         if conditions.is_empty() {
             problems.push(
                 field.clone(),
-                "a rule needs at least one of cn, o, ou, san_dns, san_email, san_uri, fingerprint",
+                "a rule needs at least one of cn, o, ou, san_dns, san_email, san_uri, fingerprint, client_ca",
             );
         }
         let role = match RoleTemplate::parse(r.role, &conditions) {
@@ -479,8 +479,10 @@ fn client_ca_of(
     base: &Path,
 ) -> Result<String, String> {
     let path = base.join(written);
-    if tls.client_ca.contains(&path) {
-        Ok(format!("{}", path.display()))
+    // Named as the listed entry is (`./ca.pem` and `ca.pem` are one path, not one string).
+    let listed = tls.client_ca.iter().position(|p| *p == path);
+    if let Some(name) = listed.and_then(|i| tls.bundle_name(i)) {
+        Ok(name)
     } else {
         Err(format!(
             "{written:?} is not one of tls.client_ca ({}); name a bundle as it is listed there",
@@ -714,7 +716,8 @@ dev: {extends: [baseline]}
     #[test]
     fn a_client_ca_condition_matches_only_certificates_from_that_bundle() {
         let roles = "ops: {extends: [read-only]}\npartner: {extends: [read-only]}\n";
-        let rules = "[{cn: admin, client_ca: corp-ca.pem, role: ops}, {cn: admin, client_ca: /pki/partner-ca.pem, role: partner}]";
+        // Named as listed, relative or not (`./` is the same path, and matches as one).
+        let rules = "[{cn: admin, client_ca: ./corp-ca.pem, role: ops}, {cn: admin, client_ca: /pki/partner-ca.pem, role: partner}]";
         let from = |bundle: &str| {
             let mut id = team("admin");
             id.client_ca = vec![bundle.to_string()];

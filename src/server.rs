@@ -641,12 +641,17 @@ fn client_identity(
             if let Some(end) = crate::tls::intermediates_not_after(&chain[1..]) {
                 id.not_after = id.not_after.min(end);
             }
-            let bundle = state.tls.client_cas.which(chain);
-            id.client_ca = bundle
-                .and_then(|i| state.config.tls.client_ca.get(i))
-                .map(|path| path.display().to_string())
-                .into_iter()
-                .collect();
+            // With several bundles, one the chain no longer verifies to (it expired since the
+            // handshake) must not leave rules that name no bundle to map it.
+            let Some(bundle) = state.tls.client_cas.which(chain) else {
+                handshake_refused(
+                    state,
+                    peer,
+                    "its chain no longer verifies to any tls.client_ca bundle",
+                );
+                return None;
+            };
+            id.client_ca = state.config.tls.bundle_name(bundle).into_iter().collect();
             Some(id)
         }
         Err(e) => {

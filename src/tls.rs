@@ -81,6 +81,69 @@ pub struct Tls {
 #[derive(Clone, Debug)]
 pub struct ClientCas(Arc<ClientAuthVerifier>);
 
+/// The client CA bundles alone (for `policy explain`: no server certificate or key needed).
+/// Every problem is reported into `problems`; `None` when there was any.
+pub fn client_cas(files: &TlsFiles, problems: &mut Problems) -> Option<ClientCas> {
+    let found = problems.0.len();
+    let verifier = client_verifier(files, &provider(), problems);
+    match verifier {
+        Ok(v) if problems.0.len() == found => Some(ClientCas(Arc::new(v))),
+        Ok(_) => None,
+        Err(e) => {
+            problems.push("", e);
+            None
+        }
+    }
+}
+
+/// One webpki verifier per `tls.client_ca` bundle, so an identity rule can name the bundle a
+/// certificate must come from. Problems with single certificates go to `problems`.
+fn client_verifier(
+    files: &TlsFiles,
+    provider: &Arc<CryptoProvider>,
+    problems: &mut Problems,
+) -> Result<ClientAuthVerifier, TlsError> {
+    let mut bundles = Vec::new();
+    for (index, path) in files.client_ca.iter().enumerate() {
+        let mut roots = RootCertStore::empty();
+        match load_certs("tls.client_ca", path) {
+            Ok(cas) => {
+                for ca in cas {
+                    if let Err(e) = check_dates("tls.client_ca", path, &ca)
+                        .and_then(|()| check_is_ca(path, &ca))
+                    {
+                        problems.push("", e);
+                    }
+                    if let Err(source) = roots.add(ca) {
+                        problems.push(
+                            "",
+                            TlsError::Ca {
+                                path: path.clone(),
+                                source,
+                            },
+                        );
+                    }
+                }
+            }
+            Err(e) => problems.push("", e),
+        }
+        if !roots.is_empty() {
+            let webpki =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()?;
+            bundles.push((index, webpki));
+        }
+    }
+    if bundles.is_empty() {
+        return Err(TlsError::Empty {
+            field: "tls.client_ca",
+            path: files.client_ca.first().cloned().unwrap_or_default(),
+            what: "CA certificate",
+        });
+    }
+    Ok(ClientAuthVerifier::new(bundles))
+}
+
 impl ClientCas {
     /// The index in `tls.client_ca` of the bundle a chain the handshake accepted verifies to.
     /// With one bundle, that one; otherwise what the verifier remembered of the chain, or (once
@@ -103,7 +166,7 @@ impl ClientCas {
         if let Some(bundle) = verifier.verified.bundle(&key, now) {
             return Some(bundle);
         }
-        verifier.verify(leaf, intermediates, now).ok()
+        verifier.verify(key, leaf, intermediates, now).ok()
     }
 }
 
@@ -150,36 +213,7 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Tls, TlsError> {
     let provider = provider();
     let chain = load_certs("tls.cert", &files.cert);
     let key = load_key(&files.key);
-    // One trust store per bundle, so an identity rule can name the bundle (`client_ca`) a
-    // certificate must come from.
-    let mut stores = Vec::new();
-    for (index, path) in files.client_ca.iter().enumerate() {
-        let mut roots = RootCertStore::empty();
-        match load_certs("tls.client_ca", path) {
-            Ok(cas) => {
-                for ca in cas {
-                    if let Err(e) = check_dates("tls.client_ca", path, &ca)
-                        .and_then(|()| check_is_ca(path, &ca))
-                    {
-                        problems.push("", e);
-                    }
-                    if let Err(source) = roots.add(ca) {
-                        problems.push(
-                            "",
-                            TlsError::Ca {
-                                path: path.clone(),
-                                source,
-                            },
-                        );
-                    }
-                }
-            }
-            Err(e) => problems.push("", e),
-        }
-        if !roots.is_empty() {
-            stores.push((index, roots));
-        }
-    }
+    let verifier = client_verifier(files, &provider, problems);
     let (chain, key) = match (chain, key) {
         (Ok(c), Ok(k)) => (c, k),
         (c, k) => {
@@ -205,20 +239,7 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Tls, TlsError> {
                 source,
             }
         })?;
-    if stores.is_empty() {
-        return Err(TlsError::Empty {
-            field: "tls.client_ca",
-            path: files.client_ca.first().cloned().unwrap_or_default(),
-            what: "CA certificate",
-        });
-    }
-    let mut bundles = Vec::with_capacity(stores.len());
-    for (index, roots) in stores {
-        let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()?;
-        bundles.push((index, webpki));
-    }
-    let verifier = Arc::new(ClientAuthVerifier::new(bundles));
+    let verifier = Arc::new(verifier?);
     let client_cas = ClientCas(verifier.clone());
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
@@ -316,7 +337,7 @@ fn check_is_ca(path: &Path, der: &CertificateDer<'_>) -> Result<(), TlsError> {
         .is_some_and(|bc| bc.value.ca);
     if !is_ca {
         return Err(bad(format!(
-            "{} is not a CA certificate (no basicConstraints CA:TRUE); list only the CAs that issue client certificates",
+            "{} is not a CA certificate (no basicConstraints CA:TRUE; an X.509 v1 root has none: reissue it as v3); list only the CAs that issue client certificates",
             cert.subject()
         )));
     }
@@ -359,12 +380,18 @@ impl ClientAuthVerifier {
     /// (expired, revoked, wrong usage) over "unknown issuer".
     fn verify(
         &self,
+        key: [u8; 32],
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<usize, rustls::Error> {
-        let key = VerifiedChains::key(end_entity, intermediates);
-        let mut refusal = None;
+        let unknown = |e: &rustls::Error| {
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+            )
+        };
+        let mut refusal: Option<rustls::Error> = None;
         let mut verified = None;
         for (index, bundle) in &self.bundles {
             match bundle.verify_client_cert(end_entity, intermediates, now) {
@@ -373,12 +400,8 @@ impl ClientAuthVerifier {
                     break;
                 }
                 Err(e) => {
-                    let unknown = matches!(
-                        e,
-                        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
-                    );
-                    if refusal.is_none() || !unknown {
-                        refusal.get_or_insert(e);
+                    if refusal.as_ref().is_none_or(unknown) {
+                        refusal = Some(e);
                     }
                 }
             }
@@ -423,7 +446,7 @@ impl ClientCertVerifier for ClientAuthVerifier {
     ) -> Result<ClientCertVerified, rustls::Error> {
         let key = VerifiedChains::key(end_entity, intermediates);
         if self.verified.bundle(&key, now).is_none() {
-            self.verify(end_entity, intermediates, now)?;
+            self.verify(key, end_entity, intermediates, now)?;
         }
         Ok(ClientCertVerified::assertion())
     }
@@ -693,21 +716,21 @@ mod tests {
             assert_eq!(tls.client_cas.which(&from_partner), Some(1));
         }
         assert_eq!(tls.client_cas.verifies(&chain(&stranger, &admin)), None);
-        // Refused by the bundle that knows its issuer: the reason is that bundle's, not
-        // "unknown issuer" from the one tried first.
-        let mut expired = admin.clone();
-        expired.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(2);
-        expired.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-        let leaf = chain(&partner, &expired).remove(0);
-        let err = tls.client_cas.0.verify(&leaf, &[], now()).unwrap_err();
+        // Refused by the bundle that knows its issuer's name: the reason is that bundle's (a
+        // bad signature, from a CA posing under the partner's name), not "unknown issuer"
+        // from the corporate bundle, tried first.
+        let impostor = Ca::generate("partner CA").unwrap();
+        let leaf = chain(&impostor, &admin).remove(0);
+        let key = VerifiedChains::key(&leaf, &[]);
+        let err = tls.client_cas.0.verify(key, &leaf, &[], now()).unwrap_err();
         assert!(
             matches!(
                 err,
-                rustls::Error::InvalidCertificate(rustls::CertificateError::ExpiredContext { .. })
-                    | rustls::Error::InvalidCertificate(rustls::CertificateError::Expired)
+                rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature)
             ),
             "{err:?}"
         );
+        assert_eq!(tls.client_cas.verifies(&[leaf]), None);
     }
 
     #[test]

@@ -180,6 +180,12 @@ fn policy_explain_shows_denial_and_mutations() {
         body.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    // The chain is verified against the client CA bundles, as a handshake would.
+    assert!(
+        stdout(&out).contains("client_ca: ") && stdout(&out).contains("certs-example/ca.pem"),
+        "{}",
+        stdout(&out)
+    );
     assert!(stdout(&out).contains("decision: DENY 403: dockgate: privileged containers are not allowed (--privileged) (rule privileged, role dev)"), "{}", stdout(&out));
     std::fs::write(&body, r#"{"Image":"busybox"}"#).unwrap();
     let out = dockgate(&[
