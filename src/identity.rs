@@ -187,18 +187,7 @@ impl Field {
                 Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
                 None => value.to_string(),
             },
-            Field::SanUri => match value.split_once("://") {
-                Some((scheme, rest)) => {
-                    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-                    format!(
-                        "{}://{}{}",
-                        scheme.to_ascii_lowercase(),
-                        rest[..host_end].to_ascii_lowercase(),
-                        &rest[host_end..]
-                    )
-                }
-                None => value.to_string(),
-            },
+            Field::SanUri => normalise_uri(value),
             Field::Fingerprint => normalise_fingerprint(value),
             Field::ClientCa => value.to_string(),
             Field::Cn | Field::O | Field::Ou => value.to_string(),
@@ -301,6 +290,10 @@ impl RoleTemplate {
             let name = &rest[open + 1..open + len];
             pieces.push(if name == "*" {
                 Piece::Star
+            } else if name == Field::ClientCa.name() {
+                return Err(format!(
+                    "role template {role:?} names {{client_ca}}, a file path, not a name a role could have"
+                ));
             } else if let Some((field, _)) = conditions.iter().find(|(f, _)| f.name() == name) {
                 Piece::Value(*field)
             } else {
@@ -495,6 +488,45 @@ fn client_ca_of(
     }
 }
 
+/// A URI with its scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`) and host
+/// in lower case; user info, port, path, query and fragment as they are. Anything that is not
+/// such a URI is kept whole.
+fn normalise_uri(value: &str) -> String {
+    let Some((scheme, rest)) = value.split_once(':') else {
+        return value.to_string();
+    };
+    let valid = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !valid {
+        return value.to_string();
+    }
+    let scheme = scheme.to_ascii_lowercase();
+    let Some(after) = rest.strip_prefix("//") else {
+        return format!("{scheme}:{rest}");
+    };
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, tail) = after.split_at(end);
+    let (userinfo, hostport) = match authority.rfind('@') {
+        Some(at) => authority.split_at(at + 1),
+        None => ("", authority),
+    };
+    let host_end = if hostport.starts_with('[') {
+        hostport.find(']').map_or(hostport.len(), |i| i + 1)
+    } else {
+        hostport.rfind(':').unwrap_or(hostport.len())
+    };
+    let (host, port) = hostport.split_at(host_end);
+    format!(
+        "{scheme}://{userinfo}{}{port}{tail}",
+        host.to_ascii_lowercase()
+    )
+}
+
 /// Accepts `sha256:AB:CD…`, `AB:CD…` or plain hex; returns lowercase hex.
 fn normalise_fingerprint(s: &str) -> String {
     let s = match s.get(..7) {
@@ -664,6 +696,7 @@ dev: {extends: [baseline]}
                 "names {OU}, which is not a field this rule matches (cn)",
             ),
             ("{san_uri}", "names {san_uri}"),
+            ("{client_ca}", "a file path"),
         ] {
             let rules = format!(r#"[{{cn: "x*", role: "{template}"}}]"#);
             let (_, problems) = roles_for(&rules, roles, &[]);
@@ -783,6 +816,19 @@ dev: {extends: [baseline]}
             let (got, problems) = roles_for(rules, roles, std::slice::from_ref(&id));
             assert!(problems.is_empty(), "{rules}: {problems:?}");
             assert_eq!(got, [Some("ci".into())], "{rules}");
+        }
+        for (uri, normal) in [
+            (
+                "https://User@Host.EXAMPLE:8443/P?Q#F",
+                "https://User@host.example:8443/P?Q#F",
+            ),
+            ("HTTP://[FE80::1]:80/x", "http://[fe80::1]:80/x"),
+            // Not an authority: only the scheme folds.
+            ("URN:Team/X?u=http://Y", "urn:Team/X?u=http://Y"),
+            ("not a scheme://X", "not a scheme://X"),
+            ("no-colon", "no-colon"),
+        ] {
+            assert_eq!(normalise_uri(uri), normal, "{uri}");
         }
         // The local part of an email and a URI's path keep their case.
         for rules in [
