@@ -722,7 +722,7 @@ impl Judge<'_> {
             }
             for name in joined
                 .into_iter()
-                .filter(|n| !policy::baseline::is_daemon_network(n))
+                .filter(|n| policy::baseline::joins_by_name(n))
             {
                 warnings.extend(self.network(name).await?);
             }

@@ -135,7 +135,9 @@ impl Refusal {
     /// audit record does.
     pub fn to_response(&self) -> Response<Body> {
         let mut message = format_chain(self);
-        if let Some(rule) = self.rule().filter(|_| !message.contains("(rule ")) {
+        // Denials and role-network refusals say their rule (and role) in their own text.
+        let named = matches!(self, Refusal::Denied(_) | Refusal::Network { .. });
+        if let Some(rule) = self.rule().filter(|_| !named) {
             use std::fmt::Write as _;
             let _ = write!(message, " (rule {rule})");
         }
@@ -191,6 +193,12 @@ mod tests {
         })
         .await;
         assert_eq!(m.matches("(rule ").count(), 1, "{m}");
+        // A peer's text cannot talk the rule out of a message.
+        let m = message(Refusal::BadRequest(
+            "path \"/x(rule y)\" is ambiguous".into(),
+        ))
+        .await;
+        assert!(m.ends_with(" (rule request)"), "{m}");
         // One whose fault is dockerd's names no rule.
         let m = message(Refusal::UpstreamProtocol("it sent nonsense")).await;
         assert!(!m.contains("(rule "), "{m}");

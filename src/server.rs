@@ -452,11 +452,12 @@ const CLOSE_NOTIFY_WAIT: Duration = Duration::from_secs(1);
 /// with their chunk framing.
 const SEND_BUFFER_LIMIT: usize = 72 * 1024;
 
-/// The most of a request hyper buffers: a request head larger than this is answered 431 (and
-/// recorded). hyper's default (~400 KiB) would let every authenticated connection hold that
-/// much with one unfinished head; Docker clients' heads (registry credentials included) are a
-/// few KiB.
-const MAX_READ_BUFFER: usize = 64 * 1024;
+/// hyper's buffer limit: the most of a request it reads ahead (a request head larger than this
+/// is answered 431, and recorded), and of a response it queues. hyper's default (~400 KiB)
+/// would let every authenticated connection hold that much with one unfinished head; Docker
+/// clients' heads are a few KiB, up to tens with many registries' credentials (a build's
+/// X-Registry-Config). Upload chunks are read up to this size too.
+const MAX_READ_BUFFER: usize = 256 * 1024;
 
 /// TCP keepalive on client connections: a client that vanished without a FIN or RST (a NAT
 /// that forgot it, a laptop gone to sleep) is noticed within about two minutes even when

@@ -802,7 +802,7 @@ impl Baseline {
         {
             names.push(name.to_string());
         }
-        names.retain(|n| !is_daemon_network(n) && n != "host" && !n.starts_with("container:"));
+        names.retain(|n| joins_by_name(n));
         names.sort();
         names.dedup();
         Ok(names)
@@ -2020,21 +2020,14 @@ impl Findings<'_> {
                 );
             }
         }
-        // dockerd puts these on the container's interface as they are: any address would take
-        // the gateway's or another container's place on the network.
-        for item in ipam.field("LinkLocalIPs")?.items()? {
-            let ip = item.as_str()?.unwrap_or("");
-            let link_local = match ip.parse::<std::net::IpAddr>() {
-                Ok(std::net::IpAddr::V4(v4)) => v4.is_link_local(),
-                Ok(std::net::IpAddr::V6(v6)) => (v6.segments()[0] & 0xffc0) == 0xfe80,
-                Err(_) => false,
-            };
-            if !link_local {
-                self.violation(
-                    Rule::NetworkDriver,
-                    format!("{what}: link-local address {ip:?} is not a link-local address (169.254.0.0/16, fe80::/10) (--link-local-ip)"),
-                );
-            }
+        // dockerd puts these on the container's interface as they are: any address, a
+        // link-local one included, can take the gateway's or a neighbour's place.
+        if let Some(ip) = ipam.field("LinkLocalIPs")?.items()?.next() {
+            let ip = ip.as_str()?.unwrap_or("");
+            self.violation(
+                Rule::NetworkDriver,
+                format!("{what}: link-local addresses ({ip:?}) are not allowed (--link-local-ip); dockerd assigns the container's addresses"),
+            );
         }
         if let Some((key, _)) = endpoint.field("DriverOpts")?.entries()?.next() {
             self.violation(
@@ -2399,6 +2392,13 @@ fn is_container_name(name: &str) -> bool {
 }
 
 /// The daemon's own networks a container may always join (`host` is judged as a namespace).
+/// Whether a container's network mode (or a network it is listed under) names a network dockerd
+/// finds by name when the container is created or started, to be looked up and judged: not the
+/// daemon's own, not `host` (judged by its own rule) and not another container's namespace.
+pub fn joins_by_name(name: &str) -> bool {
+    !is_daemon_network(name) && name != "host" && !name.starts_with("container:")
+}
+
 pub fn is_daemon_network(name: &str) -> bool {
     matches!(name, "" | "default" | "bridge" | "none")
 }

@@ -924,7 +924,7 @@ fn scratch_containers_foreign_link_local_addresses_update_device_paths_and_check
         "true",
     ]);
     assert!(err.contains("(rule network-driver, role dev)"), "{err}");
-    dev.ok(&[
+    let err = dev.fails(&[
         "run",
         "--rm",
         "--link-local-ip",
@@ -932,6 +932,7 @@ fn scratch_containers_foreign_link_local_addresses_update_device_paths_and_check
         "busybox:local",
         "true",
     ]);
+    assert!(err.contains("(rule network-driver, role dev)"), "{err}");
     // An update naming a host file as a block device (newer dockerd stats it).
     let mine = dev.sleeper("mine");
     let resp = gate.post_json(

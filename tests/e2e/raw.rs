@@ -613,7 +613,7 @@ fn an_oversized_head_is_431_and_no_record_carries_more_than_a_few_kib_of_a_peers
     // A head past the read buffer: hyper answers 431, and the refusal is recorded.
     let big_header = format!(
         "GET /v1.41/_ping HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\nConnection: close\r\n\r\n",
-        "f".repeat(100_000)
+        "f".repeat(300_000)
     );
     let resp = gate.raw(DEV, big_header.as_bytes());
     assert_eq!(status(&resp), 431, "{resp:.300}");
