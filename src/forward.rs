@@ -165,7 +165,11 @@ impl Upstream {
         // An upgraded connection becomes the hijacked stream; it never goes back. Nor does one
         // that switched protocols unasked (the proxy refuses that answer).
         let switched = resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS;
-        let back = (!upgrading && !switched).then(|| (sender, self.idle.clone(), sent));
+        let back = (!upgrading && !switched).then(|| Back {
+            sender,
+            idle: self.idle.clone(),
+            sent,
+        });
         Ok(resp.map(|body| Returning {
             body,
             back,
@@ -275,10 +279,17 @@ async fn short_body(resp: Response<Returning>) -> Bytes {
 /// ended. A body dropped before its end takes the connection with it (hyper closes it).
 pub struct Returning {
     body: Incoming,
-    /// The connection, its idle list, and whether the request's body has all been sent.
-    back: Option<(Sender, Idle, Option<Arc<std::sync::atomic::AtomicBool>>)>,
+    back: Option<Back>,
     /// Told once how the body ended, when someone asked ([`Returning::on_end`]).
     watch: Option<Watch>,
+}
+
+/// Where a kept connection goes back to once its exchange is over.
+struct Back {
+    sender: Sender,
+    idle: Idle,
+    /// Whether the request's streamed body has all been sent (`None`: it was buffered).
+    sent: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// How a watched response body ended.
@@ -331,15 +342,18 @@ impl Returning {
     }
 
     fn give_back(&mut self) {
-        let Some((sender, list, sent)) = self.back.take() else {
+        let Some(back) = self.back.take() else {
             return;
         };
-        if sent.is_some_and(|done| !done.load(std::sync::atomic::Ordering::Acquire)) {
+        let sending = back.sent.as_ref();
+        if sending.is_some_and(|done| !done.load(std::sync::atomic::Ordering::Acquire)) {
             return;
         }
-        let Ok(mut idle) = list.lock() else { return };
+        let Ok(mut idle) = back.idle.lock() else {
+            return;
+        };
         if idle.len() < MAX_IDLE {
-            idle.push(sender);
+            idle.push(back.sender);
         }
     }
 }

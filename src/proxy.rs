@@ -195,7 +195,7 @@ async fn serve(
     record: &mut Record,
 ) -> Result<Response<Body>, Refusal> {
     if !state.audit.accepting() {
-        return Err(Refusal::AuditBacklog);
+        return Err(Refusal::AuditUnavailable);
     }
     // A keep-alive connection outlives the handshake that checked the certificate's dates.
     if unix_now() > conn.identity.not_after {

@@ -52,7 +52,7 @@ pub enum Refusal {
     UpstreamProtocol(&'static str),
     /// The audit file has stopped taking records: nothing is served that cannot be audited.
     #[error("dockgate: the audit log is not being written (its file has fallen behind, or its disk refuses writes); requests are refused until it is, ask an administrator to check the audit disk")]
-    AuditBacklog,
+    AuditUnavailable,
     /// dockerd did not answer a lookup the decision needs in time.
     #[error("dockgate: the Docker daemon did not answer the lookup of {what} within {secs}s; the request was not sent (try again once dockerd responds)")]
     LookupTimeout { what: String, secs: u64 },
@@ -93,7 +93,7 @@ impl Refusal {
             Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Upstream { .. } | Refusal::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
             Refusal::LookupTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Refusal::AuditBacklog => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -115,7 +115,7 @@ impl Refusal {
             Refusal::Upstream { .. }
             | Refusal::UpstreamProtocol(_)
             | Refusal::LookupTimeout { .. } => None,
-            Refusal::AuditBacklog => Some("audit".into()),
+            Refusal::AuditUnavailable => Some("audit".into()),
         }
     }
 
@@ -185,7 +185,7 @@ mod tests {
     async fn every_refusal_with_a_rule_names_it_once_in_its_message() {
         let m = message(Refusal::BadRequest("send the path only".into())).await;
         assert_eq!(m, "dockgate: send the path only (rule request)");
-        let m = message(Refusal::AuditBacklog).await;
+        let m = message(Refusal::AuditUnavailable).await;
         assert!(m.ends_with("(rule audit)"), "{m}");
         let m = message(Refusal::Network {
             role: "dev".into(),
