@@ -452,8 +452,9 @@ const CLOSE_NOTIFY_WAIT: Duration = Duration::from_secs(1);
 /// with their chunk framing.
 const SEND_BUFFER_LIMIT: usize = 72 * 1024;
 
-/// hyper's buffer limit: the most of a request it reads ahead (a request head larger than this
-/// is answered 431, and recorded), and of a response it queues. hyper's default (~400 KiB)
+/// hyper's buffer limit: about the most of a request it reads ahead (it checks as its buffer
+/// fills, so a head of up to about twice this can get through; a larger one is answered 431,
+/// and recorded), and of a response it queues. hyper's default (~400 KiB)
 /// would let every authenticated connection hold that much with one unfinished head; Docker
 /// clients' heads are a few KiB, up to tens with many registries' credentials (a build's
 /// X-Registry-Config). Upload chunks are read up to this size too.

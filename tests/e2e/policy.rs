@@ -512,11 +512,7 @@ fn a_baseline_role_may_not_connect_a_container_it_could_not_have_created() {
 #[test]
 fn a_commit_acts_on_the_container_judged_and_cannot_rename_onto_an_allowed_image() {
     let sock = require_docker!();
-    let config = BASE_CONFIG.replacen(
-        "    extends: [baseline]\n",
-        "    extends: [baseline]\n    allow: [images-write]\n",
-        1,
-    );
+    let config = base_config_granting("dev", "images-write");
     let gate = Gate::start_with(&sock, &config);
     let admin = gate.docker(ADMIN);
     let dev = gate.docker(DEV);
@@ -592,11 +588,7 @@ fn a_link_is_judged_by_the_container_it_names() {
 #[test]
 fn a_build_is_held_to_the_resource_maxima_of_its_role() {
     let sock = require_docker!();
-    let config = BASE_CONFIG.replacen(
-        "    extends: [baseline]\n",
-        "    extends: [baseline]\n    allow: [build, swarm]\n",
-        1,
-    );
+    let config = base_config_granting("dev", "build, swarm");
     let gate = Gate::start_with(&sock, &config);
     let dev = gate.docker(DEV);
     let dockerfile = b"FROM busybox:local\nRUN true\n";
@@ -966,11 +958,7 @@ fn scratch_containers_foreign_link_local_addresses_update_device_paths_and_check
 #[test]
 fn saving_images_needs_the_images_export_group() {
     let sock = require_docker!();
-    let config = BASE_CONFIG.replacen(
-        "  monitor:\n    extends: [read-only]\n",
-        "  monitor:\n    extends: [read-only]\n    allow: [images-export]\n",
-        1,
-    );
+    let config = base_config_granting("monitor", "images-export");
     let gate = Gate::start_with(&sock, &config);
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("busybox.tar");

@@ -447,11 +447,7 @@ fn recording_upstream(
 fn commit_and_network_connect_reach_dockerd_with_the_judged_containers_full_id() {
     let dir = tempfile::tempdir().unwrap();
     let (sock, seen) = recording_upstream(dir.path());
-    let config = BASE_CONFIG.replacen(
-        "    extends: [baseline]\n",
-        "    extends: [baseline]\n    allow: [images-write]\n",
-        1,
-    );
+    let config = base_config_granting("dev", "images-write");
     let gate = Gate::start_with(&sock, &config);
     let full = "c".repeat(64);
     let send = |head: &str, body: &str| {

@@ -180,6 +180,20 @@ roles:
     extends: [read-only]
 "#;
 
+/// [`BASE_CONFIG`] with the role `role` (`dev` or `monitor`) also granted `groups`
+/// (e.g. `"build, swarm"`).
+pub fn base_config_granting(role: &str, groups: &str) -> String {
+    let head = format!("  {role}:\n");
+    let at = BASE_CONFIG.find(&head).expect("a role of BASE_CONFIG");
+    // After the role's `extends:` line.
+    let line_end = at + head.len() + BASE_CONFIG[at + head.len()..].find('\n').unwrap() + 1;
+    format!(
+        "{}    allow: [{groups}]\n{}",
+        &BASE_CONFIG[..line_end],
+        &BASE_CONFIG[line_end..]
+    )
+}
+
 /// A dockgate instance running in-process on an ephemeral port.
 pub struct Gate {
     pub addr: SocketAddr,
