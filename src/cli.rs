@@ -237,10 +237,13 @@ fn explain_inner(args: &ExplainArgs) -> anyhow::Result<(String, bool)> {
             )?;
             match verified {
                 Some(bundle) => writeln!(out, "client_ca: {bundle}")?,
-                None => writeln!(
-                    out,
-                    "client_ca: none: the chain does not verify to any tls.client_ca bundle now (the handshake would refuse it)"
-                )?,
+                None => {
+                    writeln!(
+                        out,
+                        "client_ca: none\ndecision: DENY (rule tls): the chain does not verify to any tls.client_ca bundle now; the handshake would refuse it"
+                    )?;
+                    return Ok((out, false));
+                }
             }
             identity::resolve_role(&config.identities, &id, policy)
         }

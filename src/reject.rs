@@ -30,7 +30,7 @@ pub enum Refusal {
     #[error("dockgate: certificate {name:?} (or an intermediate CA certificate it came with) has expired since this connection was opened; reconnect with a renewed certificate")]
     CertificateExpired { name: String },
     /// The role does not accept requests from this network.
-    #[error("dockgate: role {role:?} may not connect from {peer} (rule role-networks)")]
+    #[error("dockgate: role {role:?} may not connect from {peer}")]
     Network {
         role: String,
         peer: std::net::IpAddr,
@@ -135,8 +135,8 @@ impl Refusal {
     /// audit record does.
     pub fn to_response(&self) -> Response<Body> {
         let mut message = format_chain(self);
-        // Denials and role-network refusals say their rule (and role) in their own text.
-        let named = matches!(self, Refusal::Denied(_) | Refusal::Network { .. });
+        // Denials say their rule (and role) in their own text.
+        let named = matches!(self, Refusal::Denied(_));
         if let Some(rule) = self.rule().filter(|_| !named) {
             use std::fmt::Write as _;
             let _ = write!(message, " (rule {rule})");

@@ -631,7 +631,7 @@ static ROUTES: &[Route] = &[
     spanning(PUT, "/containers/{id}/archive", Group::Archive),
     spanning(DELETE, "/containers/{id}", Group::ContainersWrite),
     // Images. Saving tarballs (`get`) reads every file of every layer, as export does a
-    // container's: a group of its own, in no built-in role.
+    // container's: a group of its own, in neither read-only nor baseline.
     single(GET, "/images/json", Group::ImagesRead),
     single(GET, "/images/search", Group::ImagesRead),
     single(GET, "/images/get", Group::ImagesExport),

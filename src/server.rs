@@ -646,28 +646,30 @@ fn client_identity(
             // With several bundles, one the chain no longer verifies to (it expired since the
             // handshake) must not leave rules that name no bundle to map it.
             let Some(bundle) = state.tls.client_cas.which(chain) else {
-                handshake_refused(
-                    state,
-                    peer,
-                    "its chain no longer verifies to any tls.client_ca bundle",
-                );
+                let why = "its chain no longer verifies to any tls.client_ca bundle";
+                verified_peer_refused(state, peer, leaf, why.into());
                 return None;
             };
             id.client_ca = state.config.tls.bundle_name(bundle).into_iter().collect();
             Some(id)
         }
         Err(e) => {
-            // The chain verified: a CA vouched for this peer, so its refusal is recorded in
-            // full, with the certificate's fingerprint, never folded into a tally.
-            let mut r = Record::new("handshake", peer);
-            r.decision = "deny";
-            r.rule = Some("tls".into());
-            r.fingerprint = Some(crate::identity::fingerprint_of(leaf).into());
-            r.reason = Some(e.to_string());
-            state.audit.write(r);
+            verified_peer_refused(state, peer, leaf, e.to_string());
             None
         }
     }
+}
+
+/// A peer whose chain verified at the handshake but who is refused after it: a CA vouched for
+/// it, so the refusal is recorded in full, with the certificate's fingerprint, never folded
+/// into a tally.
+fn verified_peer_refused(state: &State, peer: SocketAddr, leaf: &[u8], reason: String) {
+    let mut r = Record::new("handshake", peer);
+    r.decision = "deny";
+    r.rule = Some("tls".into());
+    r.fingerprint = Some(crate::identity::fingerprint_of(leaf).into());
+    r.reason = Some(reason);
+    state.audit.write(r);
 }
 
 /// Waits, holding no HTTP buffers, until the client sends bytes. False when it does not by

@@ -217,7 +217,10 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Tls, TlsError> {
     let (chain, key) = match (chain, key) {
         (Ok(c), Ok(k)) => (c, k),
         (c, k) => {
-            // Report both, then give up.
+            // Report them all, then give up.
+            if let Err(e) = verifier {
+                problems.push("", e);
+            }
             if let Err(e) = k {
                 problems.push("", e);
             }

@@ -2148,7 +2148,7 @@ impl Findings<'_> {
         // Build containers join the network named as they are: only the daemon's own, since a
         // named network is not judged for them as a create's is.
         if let Some(mode) = q.get("networkmode")? {
-            if !(is_daemon_network(mode) || mode == "none") {
+            if !is_daemon_network(mode) {
                 self.violation(
                     Rule::Build,
                     format!("build network mode {mode:?} is not allowed: build on the default bridge or none (--network)"),
@@ -2346,7 +2346,9 @@ fn join_reference(repo: &str, tag: &str, param: &str) -> Result<String, Unreadab
             "{param}={repo:?} carries its own tag or digest and tag={tag:?} is set too; dockerd would drop the first, so send the repository alone in {param}"
         )));
     }
-    Ok(if tag.starts_with("sha256:") {
+    // dockerd parses every tag= as a digest first (`digest.Parse`: sha256, sha512, …); a real
+    // tag holds no ':'.
+    Ok(if tag.contains(':') {
         format!("{repo}@{tag}")
     } else {
         format!("{repo}:{tag}")
@@ -2391,7 +2393,6 @@ fn is_container_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// The daemon's own networks a container may always join (`host` is judged as a namespace).
 /// Whether a container's network mode (or a network it is listed under) names a network dockerd
 /// finds by name when the container is created or started, to be looked up and judged: not the
 /// daemon's own, not `host` (judged by its own rule) and not another container's namespace.
@@ -2399,6 +2400,7 @@ pub fn joins_by_name(name: &str) -> bool {
     !is_daemon_network(name) && name != "host" && !name.starts_with("container:")
 }
 
+/// The daemon's own networks a container may always join (`host` is judged as a namespace).
 pub fn is_daemon_network(name: &str) -> bool {
     matches!(name, "" | "default" | "bridge" | "none")
 }
@@ -2466,7 +2468,17 @@ pub fn registry_of(name: &str) -> Option<&str> {
 /// `busybox` → `docker.io/library/busybox:latest`; `repo/x:tag`, digests kept.
 pub fn normalise_image(image: &str) -> String {
     let (name, suffix) = match image.find('@') {
-        Some(at) => (&image[..at], &image[at..]),
+        // With a digest, dockerd drops the tag (`name:tag@digest` is `name@digest`): a pattern
+        // on tags must not pass any image of the repository by its digest.
+        Some(at) => {
+            let named = &image[..at];
+            let last_slash = named.rfind('/').map_or(0, |i| i + 1);
+            let name = match named[last_slash..].find(':') {
+                Some(c) => &named[..last_slash + c],
+                None => named,
+            };
+            (name, &image[at..])
+        }
         None => {
             let last_slash = image.rfind('/').map_or(0, |i| i + 1);
             match image[last_slash..].find(':') {
@@ -2482,6 +2494,7 @@ pub fn normalise_image(image: &str) -> String {
         Some((first, rest))
             if first.contains(['.', ':'])
                 || first == "localhost"
+                // (Newer parsers; dockerd 20.10 refuses such a name outright.)
                 || first.to_lowercase() != first =>
         {
             (first, rest)

@@ -1598,6 +1598,9 @@ fn create_images_are_normalised_before_the_allowlist() {
         ("evil/busybox".into(), &[Rule::Images]),
         ("busybox.evil.example/busybox".into(), &[Rule::Images]),
         ("localhost:5000/busybox".into(), &[Rule::Images]),
+        // With a digest dockerd drops the tag: a tag pattern passes no image by digest.
+        (format!("busybox:1@sha256:{HEX64}"), &[Rule::Images]),
+        (format!("alpine:3@sha256:{HEX64}"), &[]),
         // A first part with an upper-case letter is a registry to dockerd.
         ("Evil/busybox".into(), &[Rule::Images]),
         ("Docker.io/library/busybox".into(), &[Rule::Images]),
@@ -1664,6 +1667,11 @@ fn image_pulls_are_checked_against_the_allowlist_and_imports_are_denied() {
             ("fromImage=registry.example.com%2Fteam%2Fapp&tag=v1", &[]),
             ("fromImage=docker.io%2Flibrary%2Fbusybox&tag=latest", &[]),
             (&format!("fromImage=alpine&tag=sha256:{HEX64}"), &[]),
+            // Any tag= with a ':' is a digest to dockerd, sha512 too: not a busybox tag.
+            (
+                &format!("fromImage=busybox&tag=sha512:{HEX64}{HEX64}"),
+                &[Rule::Images],
+            ),
             ("fromImage=alpine&tag=latest", &[Rule::Images]),
             ("fromImage=evil%2Fbusybox&tag=1", &[Rule::Images]),
             ("fromSrc=-&repo=busybox", &[Rule::ImageImport]),

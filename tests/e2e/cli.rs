@@ -155,6 +155,31 @@ fn check_refuses_an_expired_server_certificate() {
 }
 
 #[test]
+fn policy_explain_refuses_a_certificate_no_client_ca_bundle_verifies() {
+    let config = repo("config/dockgate.yaml");
+    // CN=admin, OU=admins, from a CA the example config does not trust.
+    let stranger = pki().client_dir(OTHER_CA).join("cert.pem");
+    let out = dockgate(&[
+        "policy",
+        "explain",
+        "--config",
+        config.to_str().unwrap(),
+        "--cert",
+        stranger.to_str().unwrap(),
+        "--method",
+        "GET",
+        "--path",
+        "/_ping",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("decision: DENY (rule tls)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn policy_explain_shows_denial_and_mutations() {
     let config = repo("config/dockgate.yaml");
     let dev_cert = repo("certs-example/clients/dev/cert.pem");
