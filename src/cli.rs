@@ -228,19 +228,19 @@ fn explain_inner(args: &ExplainArgs) -> anyhow::Result<(String, bool)> {
                     problems.join("; ")
                 );
             };
-            let verified = cas.verifies(&chain).and_then(|i| config.tls.bundle_name(i));
-            id.client_ca = verified.iter().cloned().collect();
+            let verified = cas.verify(&chain).map(|i| config.tls.bundle_name(i));
+            id.client_ca = verified.iter().flatten().cloned().collect();
             writeln!(
                 out,
                 "identity: cn={:?} o={:?} ou={:?} san_uri={:?} sha256={}",
                 id.cn, id.o, id.ou, id.san_uri, id.fingerprint
             )?;
             match verified {
-                Some(bundle) => writeln!(out, "client_ca: {bundle}")?,
-                None => {
+                Ok(bundle) => writeln!(out, "client_ca: {}", bundle.unwrap_or_default())?,
+                Err(why) => {
                     writeln!(
                         out,
-                        "client_ca: none\ndecision: DENY (rule tls): the chain does not verify to any tls.client_ca bundle now; the handshake would refuse it"
+                        "client_ca: none\ndecision: DENY (rule tls): the chain does not verify to any tls.client_ca bundle now ({why}); the handshake would refuse it"
                     )?;
                     return Ok((out, false));
                 }

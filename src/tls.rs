@@ -85,24 +85,19 @@ pub struct ClientCas(Arc<ClientAuthVerifier>);
 /// Every problem is reported into `problems`; `None` when there was any.
 pub fn client_cas(files: &TlsFiles, problems: &mut Problems) -> Option<ClientCas> {
     let found = problems.0.len();
-    let verifier = client_verifier(files, &provider(), problems);
-    match verifier {
-        Ok(v) if problems.0.len() == found => Some(ClientCas(Arc::new(v))),
-        Ok(_) => None,
-        Err(e) => {
-            problems.push("", e);
-            None
-        }
-    }
+    let verifier = client_verifier(files, &provider(), problems)?;
+    (problems.0.len() == found).then(|| ClientCas(Arc::new(verifier)))
 }
 
 /// One webpki verifier per `tls.client_ca` bundle, so an identity rule can name the bundle a
-/// certificate must come from. Problems with single certificates go to `problems`.
+/// certificate must come from; `None` when no bundle can be used. Every problem goes to
+/// `problems`.
 fn client_verifier(
     files: &TlsFiles,
     provider: &Arc<CryptoProvider>,
     problems: &mut Problems,
-) -> Result<ClientAuthVerifier, TlsError> {
+) -> Option<ClientAuthVerifier> {
+    let found = problems.0.len();
     let mut bundles = Vec::new();
     for (index, path) in files.client_ca.iter().enumerate() {
         let mut roots = RootCertStore::empty();
@@ -128,20 +123,26 @@ fn client_verifier(
             Err(e) => problems.push("", e),
         }
         if !roots.is_empty() {
-            let webpki =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()?;
-            bundles.push((index, webpki));
+            match WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+            {
+                Ok(webpki) => bundles.push((index, webpki)),
+                Err(e) => problems.push("", TlsError::Verifier(e)),
+            }
         }
     }
-    if bundles.is_empty() {
-        return Err(TlsError::Empty {
-            field: "tls.client_ca",
-            path: files.client_ca.first().cloned().unwrap_or_default(),
-            what: "CA certificate",
-        });
+    // An empty bundle list says so; a bundle that failed has said why already.
+    if bundles.is_empty() && problems.0.len() == found {
+        problems.push(
+            "",
+            TlsError::Empty {
+                field: "tls.client_ca",
+                path: files.client_ca.first().cloned().unwrap_or_default(),
+                what: "CA certificate",
+            },
+        );
     }
-    Ok(ClientAuthVerifier::new(bundles))
+    (!bundles.is_empty()).then(|| ClientAuthVerifier::new(bundles))
 }
 
 impl ClientCas {
@@ -159,22 +160,37 @@ impl ClientCas {
     /// The bundle `chain` verifies to now (with the leaf's clientAuth usage), if any: what a
     /// handshake presenting it would find.
     pub fn verifies(&self, chain: &[CertificateDer<'_>]) -> Option<usize> {
+        self.verify(chain).ok()
+    }
+
+    /// [`ClientCas::verifies`], saying why not.
+    pub fn verify(&self, chain: &[CertificateDer<'_>]) -> Result<usize, rustls::Error> {
         let verifier = &self.0;
-        let (leaf, intermediates) = chain.split_first()?;
+        let Some((leaf, intermediates)) = chain.split_first() else {
+            return Err(rustls::Error::NoCertificatesPresented);
+        };
         let now = UnixTime::now();
         let key = VerifiedChains::key(leaf, intermediates);
         if let Some(bundle) = verifier.verified.bundle(&key, now) {
-            return Some(bundle);
+            return Ok(bundle);
         }
-        verifier.verify(key, leaf, intermediates, now).ok()
+        verifier.verify(key, leaf, intermediates, now)
     }
 }
 
 /// Builds the server configuration. Every problem is reported into `problems` (so `dockgate
 /// check` lists them all); `None` is returned when there was any.
 pub fn server_config(files: &TlsFiles, problems: &mut Problems) -> Option<Tls> {
-    match build(files, problems) {
-        Ok(cfg) => Some(cfg),
+    let provider = provider();
+    // Each part reports its own problems, in the config's order, before any is given up on.
+    let certified = server_key(files, &provider, problems);
+    let verifier = client_verifier(files, &provider, problems);
+    let (certified, verifier) = (certified?, Arc::new(verifier?));
+    match server_config_with(provider, certified, verifier.clone()) {
+        Ok(config) => Some(Tls {
+            config,
+            client_cas: ClientCas(verifier),
+        }),
         Err(e) => {
             problems.push("", e);
             None
@@ -209,41 +225,57 @@ pub fn provider() -> Arc<CryptoProvider> {
     })
 }
 
-fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Tls, TlsError> {
-    let provider = provider();
+/// The server's certificate chain and key, checked; every problem goes to `problems`.
+fn server_key(
+    files: &TlsFiles,
+    provider: &Arc<CryptoProvider>,
+    problems: &mut Problems,
+) -> Option<rustls::sign::CertifiedKey> {
     let chain = load_certs("tls.cert", &files.cert);
     let key = load_key(&files.key);
-    let verifier = client_verifier(files, &provider, problems);
     let (chain, key) = match (chain, key) {
         (Ok(c), Ok(k)) => (c, k),
         (c, k) => {
-            // Report them all, then give up.
-            if let Err(e) = verifier {
-                problems.push("", e);
-            }
+            problems.push(
+                "",
+                c.err().unwrap_or(TlsError::Empty {
+                    field: "tls.key",
+                    path: files.key.clone(),
+                    what: "private key",
+                }),
+            );
             if let Err(e) = k {
                 problems.push("", e);
             }
-            return Err(c.err().unwrap_or(TlsError::Empty {
-                field: "tls.key",
-                path: files.key.clone(),
-                what: "private key",
-            }));
+            return None;
         }
     };
-    if let Some(leaf) = chain.first() {
-        check_dates("tls.cert", &files.cert, leaf)?;
+    if let Some(Err(e)) = chain
+        .first()
+        .map(|leaf| check_dates("tls.cert", &files.cert, leaf))
+    {
+        problems.push("", e);
+        return None;
     }
-    let certified =
-        rustls::sign::CertifiedKey::from_der(chain, key, &provider).map_err(|source| {
-            TlsError::KeyMismatch {
-                cert: files.cert.clone(),
-                key: files.key.clone(),
-                source,
-            }
-        })?;
-    let verifier = Arc::new(verifier?);
-    let client_cas = ClientCas(verifier.clone());
+    rustls::sign::CertifiedKey::from_der(chain, key, provider)
+        .map_err(|source| {
+            problems.push(
+                "",
+                TlsError::KeyMismatch {
+                    cert: files.cert.clone(),
+                    key: files.key.clone(),
+                    source,
+                },
+            )
+        })
+        .ok()
+}
+
+fn server_config_with(
+    provider: Arc<CryptoProvider>,
+    certified: rustls::sign::CertifiedKey,
+    verifier: Arc<ClientAuthVerifier>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
@@ -257,10 +289,7 @@ fn build(files: &TlsFiles, problems: &mut Problems) -> Result<Tls, TlsError> {
     cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     // Our cipher order (see `provider`), not the client's.
     cfg.ignore_client_order = true;
-    Ok(Tls {
-        config: Arc::new(cfg),
-        client_cas,
-    })
+    Ok(Arc::new(cfg))
 }
 
 fn load_certs(field: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {

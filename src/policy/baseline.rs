@@ -2335,8 +2335,10 @@ fn str_or_list(c: &Cursor<'_>) -> Result<Vec<String>, Unreadable> {
 
 /// An image reference from a repository parameter and a `tag` parameter, as dockerd joins them.
 /// With a `tag`, dockerd drops any tag or digest the repository carries and sets the tag
-/// (`reference.WithTag(TrimNamed(..))`, and a digest when the tag is one): the docker CLI never
-/// sends both, and judging `repo:x` + `tag` would judge a name dockerd does not use. Refused.
+/// (`reference.WithTag(TrimNamed(..))`): the docker CLI never sends both, and judging `repo:x`
+/// with `tag` would judge a name dockerd does not use. Refused. A `tag` holding ':' is read as
+/// a digest: `/images/create` parses it as one first; tag and commit refuse it (a tag has no
+/// ':'), so there the reading is only stricter.
 fn join_reference(repo: &str, tag: &str, param: &str) -> Result<String, Unreadable> {
     if tag.is_empty() {
         return Ok(repo.to_string());
@@ -2346,8 +2348,6 @@ fn join_reference(repo: &str, tag: &str, param: &str) -> Result<String, Unreadab
             "{param}={repo:?} carries its own tag or digest and tag={tag:?} is set too; dockerd would drop the first, so send the repository alone in {param}"
         )));
     }
-    // dockerd parses every tag= as a digest first (`digest.Parse`: sha256, sha512, …); a real
-    // tag holds no ':'.
     Ok(if tag.contains(':') {
         format!("{repo}@{tag}")
     } else {

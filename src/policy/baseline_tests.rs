@@ -1577,6 +1577,29 @@ images:
 "#;
 
 #[test]
+fn image_names_normalise_as_dockerds_reference_parser_reads_them() {
+    for (name, normal) in [
+        ("busybox", "docker.io/library/busybox:latest".to_string()),
+        (
+            "index.docker.io/busybox:1",
+            "docker.io/library/busybox:1".into(),
+        ),
+        ("host:5000/app", "host:5000/app:latest".into()),
+        ("host:5000/team/app:1", "host:5000/team/app:1".into()),
+        (
+            &format!("host:5000/app:1@sha256:{HEX64}"),
+            format!("host:5000/app@sha256:{HEX64}"),
+        ),
+        (
+            &format!("app@sha256:{HEX64}"),
+            format!("docker.io/library/app@sha256:{HEX64}"),
+        ),
+    ] {
+        assert_eq!(normalise_image(name), normal, "{name}");
+    }
+}
+
+#[test]
 fn create_images_are_normalised_before_the_allowlist() {
     let b = configured(IMAGES);
     let image = |name: &str| format!(r#"{{"Image":"{name}"}}"#);

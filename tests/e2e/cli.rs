@@ -173,7 +173,8 @@ fn policy_explain_refuses_a_certificate_no_client_ca_bundle_verifies() {
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("decision: DENY (rule tls)"),
+        stdout(&out).contains("decision: DENY (rule tls)")
+            && stdout(&out).contains("UnknownIssuer"),
         "{}",
         stdout(&out)
     );
