@@ -282,6 +282,14 @@ struct Shared {
     failing: std::sync::atomic::AtomicBool,
 }
 
+impl Shared {
+    /// Makes the batch's backlog readable without the lock (see [`Audit::accepting`]).
+    fn publish_backlog(&self, batch: &Batch) {
+        self.backlog
+            .store(batch.backlog(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// How long closing waits for the writer to finish the file.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
@@ -401,9 +409,7 @@ impl Audit {
             }
             let was_empty = batch.bytes.is_empty();
             batch.bytes.extend_from_slice(line);
-            shared
-                .backlog
-                .store(batch.backlog(), std::sync::atomic::Ordering::Relaxed);
+            shared.publish_backlog(&batch);
             drop(batch);
             if was_empty {
                 shared.wake.notify_one();
@@ -558,9 +564,7 @@ fn write_loop(shared: &Shared, mut file: impl Write) {
             std::mem::swap(&mut out, &mut batch.bytes);
             // Until this batch is on disk it still counts: a write that hangs keeps it.
             batch.in_flight = out.len();
-            shared
-                .backlog
-                .store(batch.backlog(), std::sync::atomic::Ordering::Relaxed);
+            shared.publish_backlog(&batch);
             batch.closed
         };
         if !out.is_empty() {
@@ -583,9 +587,7 @@ fn write_loop(shared: &Shared, mut file: impl Write) {
             out.clear();
             if let Ok(mut batch) = shared.pending.lock() {
                 batch.in_flight = 0;
-                shared
-                    .backlog
-                    .store(batch.backlog(), std::sync::atomic::Ordering::Relaxed);
+                shared.publish_backlog(&batch);
             }
             // A backlog that grew while the disk was slow is not kept at its largest size.
             if out.capacity() > MAX_BACKLOG / 8 {
