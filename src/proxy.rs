@@ -686,11 +686,18 @@ impl Judge<'_> {
         warnings.extend(self.settle(Existing::Container(&container), &inspect)?);
         // Named volumes it mounts are judged like those of a create.
         let root = inspect.cursor();
+        let unjudged = |why: String| {
+            Refusal::Denied(crate::policy::Denial {
+                rule: "uninspectable".into(),
+                reason: format!("container {container:?} {why}, so this role may not use it"),
+                role: self.role.name.clone(),
+            })
+        };
         let mounts = root
             .field("Mounts")
-            .and_then(|m| m.items().map(|i| i.collect::<Vec<_>>()));
+            .and_then(|m| m.items().map(|i| i.collect::<Vec<_>>()))
+            .map_err(|e| unjudged(format!("has mounts dockgate cannot read ({e})")))?;
         let volumes: Vec<&str> = mounts
-            .unwrap_or_default()
             .iter()
             .filter(|m| {
                 m.field("Type").ok().and_then(|t| t.as_str().ok().flatten()) == Some("volume")
@@ -699,11 +706,9 @@ impl Judge<'_> {
             .filter(|name| !name.is_empty())
             .collect();
         if volumes.len() > MAX_LOOKUPS {
-            return Err(Refusal::Denied(crate::policy::Denial {
-                rule: "uninspectable".into(),
-                reason: format!("container {container:?} mounts more than {MAX_LOOKUPS} named volumes, more than dockgate judges for one request, so this role may not use it"),
-                role: self.role.name.clone(),
-            }));
+            return Err(unjudged(format!(
+                "mounts more than {MAX_LOOKUPS} named volumes, more than dockgate judges for one request"
+            )));
         }
         for name in volumes {
             warnings.extend(self.volume(name).await?);
@@ -714,10 +719,10 @@ impl Judge<'_> {
             let joined: Vec<&str> = root
                 .field_path(&["NetworkSettings", "Networks"])
                 .and_then(|n| n.entries().map(|e| e.map(|(name, _)| name).collect()))
-                .unwrap_or_default();
+                .map_err(|e| unjudged(format!("has networks dockgate cannot read ({e})")))?;
             if joined.len() > MAX_LOOKUPS {
-                return Err(Refusal::BadRequest(format!(
-                    "container {container:?} joins more than {MAX_LOOKUPS} networks, more than dockgate judges for one request"
+                return Err(unjudged(format!(
+                    "joins more than {MAX_LOOKUPS} networks, more than dockgate judges for one request"
                 )));
             }
             for name in joined

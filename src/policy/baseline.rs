@@ -2355,11 +2355,22 @@ fn join_reference(repo: &str, tag: &str, param: &str) -> Result<String, Unreadab
     })
 }
 
-/// Whether an image reference names a tag (a ':' in its last path segment, not a registry
-/// port) or a digest.
+/// Whether an image reference names a tag or a digest.
 fn has_tag_or_digest(reference: &str) -> bool {
-    let last = reference.rsplit('/').next().unwrap_or(reference);
-    reference.contains('@') || last.contains(':')
+    reference.contains('@') || split_tag(reference).1.is_some()
+}
+
+/// A reference (without digest) split into its name and tag: the tag follows a ':' in the
+/// last path segment (a ':' before a '/' is a registry's port).
+fn split_tag(reference: &str) -> (&str, Option<&str>) {
+    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[last_slash..].find(':') {
+        Some(c) => (
+            &reference[..last_slash + c],
+            Some(&reference[last_slash + c + 1..]),
+        ),
+        None => (reference, None),
+    }
 }
 
 /// Whether `path` is `dir` or below it.
@@ -2470,36 +2481,24 @@ pub fn normalise_image(image: &str) -> String {
     let (name, suffix) = match image.find('@') {
         // With a digest, dockerd drops the tag (`name:tag@digest` is `name@digest`): a pattern
         // on tags must not pass any image of the repository by its digest.
-        Some(at) => {
-            let named = &image[..at];
-            let last_slash = named.rfind('/').map_or(0, |i| i + 1);
-            let name = match named[last_slash..].find(':') {
-                Some(c) => &named[..last_slash + c],
-                None => named,
-            };
-            (name, &image[at..])
-        }
+        Some(at) => (split_tag(&image[..at]).0, &image[at..]),
         None => {
-            let last_slash = image.rfind('/').map_or(0, |i| i + 1);
-            match image[last_slash..].find(':') {
-                Some(c) => (&image[..last_slash + c], &image[last_slash + c..]),
-                None => (image, ""),
-            }
+            let name = split_tag(image).0;
+            (name, &image[name.len()..])
         }
     };
     // As dockerd's reference parser splits a name (`splitDockerDomain`): a first part holding
     // a '.' or ':', `localhost`, or an upper-case letter, before a '/', is a registry;
     // `index.docker.io` is Docker Hub's old name; a one-part Docker Hub name is `library/`'s.
-    let (domain, rest) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                // (Newer parsers; dockerd 20.10 refuses such a name outright.)
-                || first.to_lowercase() != first =>
-        {
-            (first, rest)
-        }
-        _ => ("docker.io", name),
+    let upper_case_first = || {
+        name.split_once('/')
+            .map(|(first, _)| first)
+            // (Newer parsers; dockerd 20.10 refuses such a name outright.)
+            .filter(|first| first.to_lowercase() != *first)
+    };
+    let (domain, rest) = match registry_of(name).or_else(upper_case_first) {
+        Some(domain) => (domain, &name[domain.len() + 1..]),
+        None => ("docker.io", name),
     };
     let domain = if domain == "index.docker.io" {
         "docker.io"
