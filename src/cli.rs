@@ -222,11 +222,11 @@ fn explain_inner(args: &ExplainArgs) -> anyhow::Result<(String, bool)> {
             // The bundle the chain verifies to, now, as the handshake would find it.
             let mut problems = crate::config::Problems::default();
             let Some(cas) = crate::tls::client_cas(&config.tls, &mut problems) else {
-                let problems: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
-                anyhow::bail!(
-                    "the client CA bundles cannot be used: {}",
-                    problems.join("; ")
-                );
+                return Err(crate::config::ConfigErrors {
+                    source: config.source.clone(),
+                    problems: problems.0,
+                }
+                .into());
             };
             let verified = cas.verify(&chain).map(|i| config.tls.bundle_name(i));
             id.client_ca = verified.iter().flatten().cloned().collect();

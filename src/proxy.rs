@@ -318,7 +318,15 @@ async fn serve(
     // A baseline role mounts only named volumes, joins only networks, and links only to
     // containers it could have created itself; links go on by full ID.
     named.check_counts()?;
-    let (warnings, links) = judge.named(&named).await?;
+    // (A create names them in its body: what is missing there is a 400, not a 404.)
+    let (warnings, links) =
+        judge
+            .named(&named)
+            .await
+            .map_err(|e| match endpoint.route.template {
+                "/containers/create" => e.named_in_body(),
+                _ => e,
+            })?;
     permit.warnings.extend(warnings);
     if !links.is_empty() {
         let Some(mut body) = permit.rewritten.take().or(kept_body.take()) else {
@@ -482,8 +490,6 @@ struct Named {
     networks: Vec<String>,
     /// `(container, alias)`, as dockerd's `ParseLink` reads each entry.
     links: Vec<(String, String)>,
-    /// Named by the request's body (a create), not its path.
-    in_body: bool,
 }
 
 impl Named {
@@ -500,7 +506,6 @@ impl Named {
                 volumes: Baseline::named_volumes(body)?,
                 networks: Baseline::named_networks(body)?,
                 links: Baseline::linked_containers(body)?,
-                in_body: true,
             }),
             ("/networks/{id}/connect", _) => Ok(Named {
                 networks: endpoint
@@ -582,15 +587,6 @@ impl Judge<'_> {
     /// (a link to a container dockerd does not have is refused: whoever created the name
     /// first would get it).
     async fn named(&self, named: &Named) -> Result<(Vec<String>, Vec<String>), Refusal> {
-        self.named_objects(named)
-            .await
-            .map_err(|e| match named.in_body {
-                true => e.named_in_body(),
-                false => e,
-            })
-    }
-
-    async fn named_objects(&self, named: &Named) -> Result<(Vec<String>, Vec<String>), Refusal> {
         let mut warnings = Vec::new();
         for name in &named.volumes {
             warnings.extend(self.volume(name).await?);

@@ -664,12 +664,18 @@ fn client_identity(
 /// it, so the refusal is recorded in full, with the certificate's fingerprint, never folded
 /// into a tally.
 fn verified_peer_refused(state: &State, peer: SocketAddr, leaf: &[u8], reason: String) {
+    let mut r = handshake_denial(peer, reason);
+    r.fingerprint = Some(crate::identity::fingerprint_of(leaf).into());
+    state.audit.write(r);
+}
+
+/// The record of a refused handshake (rule `tls`).
+fn handshake_denial(peer: SocketAddr, reason: String) -> Record {
     let mut r = Record::new("handshake", peer);
     r.decision = "deny";
     r.rule = Some("tls".into());
-    r.fingerprint = Some(crate::identity::fingerprint_of(leaf).into());
     r.reason = Some(reason);
-    state.audit.write(r);
+    r
 }
 
 /// Waits, holding no HTTP buffers, until the client sends bytes. False when it does not by
@@ -745,11 +751,9 @@ fn malformed_request(state: &State, who: &Who, error: &hyper::Error) {
 fn handshake_refused(state: &State, peer: SocketAddr, reason: &str) {
     // Audited (tallied per source); the log line is for debugging, not for every peer.
     tracing::debug!(%peer, reason, "TLS handshake refused");
-    let mut r = Record::new("handshake", peer);
-    r.decision = "deny";
-    r.rule = Some("tls".into());
-    r.reason = Some(reason.to_string());
-    state.audit.write_unauthenticated(peer.ip(), r);
+    state
+        .audit
+        .write_unauthenticated(peer.ip(), handshake_denial(peer, reason.to_string()));
 }
 
 #[cfg(test)]

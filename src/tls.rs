@@ -154,16 +154,11 @@ impl ClientCas {
         if verifier.bundles.len() == 1 {
             return Some(verifier.bundles[0].0);
         }
-        self.verifies(chain)
-    }
-
-    /// The bundle `chain` verifies to now (with the leaf's clientAuth usage), if any: what a
-    /// handshake presenting it would find.
-    pub fn verifies(&self, chain: &[CertificateDer<'_>]) -> Option<usize> {
         self.verify(chain).ok()
     }
 
-    /// [`ClientCas::verifies`], saying why not.
+    /// The bundle `chain` verifies to now (with the leaf's clientAuth usage), or why none
+    /// does: what a handshake presenting it would find.
     pub fn verify(&self, chain: &[CertificateDer<'_>]) -> Result<usize, rustls::Error> {
         let verifier = &self.0;
         let Some((leaf, intermediates)) = chain.split_first() else {
@@ -747,7 +742,7 @@ mod tests {
             assert_eq!(tls.client_cas.which(&from_corp), Some(0));
             assert_eq!(tls.client_cas.which(&from_partner), Some(1));
         }
-        assert_eq!(tls.client_cas.verifies(&chain(&stranger, &admin)), None);
+        assert_eq!(tls.client_cas.verify(&chain(&stranger, &admin)).ok(), None);
         // Refused by the bundle that knows its issuer's name: the reason is that bundle's (a
         // bad signature, from a CA posing under the partner's name), not "unknown issuer"
         // from the corporate bundle, tried first.
@@ -762,7 +757,7 @@ mod tests {
             ),
             "{err:?}"
         );
-        assert_eq!(tls.client_cas.verifies(&[leaf]), None);
+        assert_eq!(tls.client_cas.verify(&[leaf]).ok(), None);
     }
 
     #[test]

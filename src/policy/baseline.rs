@@ -1304,9 +1304,10 @@ impl Findings<'_> {
         let Some(opts) = options.as_object()? else {
             return Ok(());
         };
+        // Map keys, compared exactly; the path is rendered only for an error.
         let text = |key: &str| -> Result<Option<&str>, Unreadable> {
-            match opts.entry(key) {
-                Some(v) => Ok(v.as_str(&options.path().field(key))?),
+            match options.entries()?.find(|(k, _)| *k == key) {
+                Some((_, value)) => Ok(value.as_str()?),
                 None => Ok(None),
             }
         };

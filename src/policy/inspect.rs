@@ -686,13 +686,6 @@ impl Path {
         path
     }
 
-    /// This path extended by an array index.
-    pub fn index(&self, at: usize) -> Self {
-        let mut path = self.clone();
-        path.push_index(at);
-        path
-    }
-
     pub fn is_root(&self) -> bool {
         self.text.is_empty()
     }

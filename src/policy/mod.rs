@@ -277,7 +277,7 @@ impl Policy {
     /// Whether a request on `route` by `role` has its query read: for roles with body rules,
     /// and for the routes [`host_reach`] judges when the role is not unrestricted.
     pub fn reads_query(&self, role: &Role, route: &'static Route) -> bool {
-        self.inspects(role) || (reads_query_for_every_role(route) && !role.unrestricted_for(route))
+        self.inspects(role) || (HostReach::of(route).is_some() && !role.unrestricted_for(route))
     }
 
     /// Every rule that has something to say about a request, for `dockgate policy explain`:
@@ -577,21 +577,33 @@ impl Grant {
 /// The rule id of [`host_reach`]'s refusals.
 pub const HOST_REACH: &str = "host-reach";
 
-/// Whether `route` is one whose query parameters [`host_reach`] reads (so they must be parsed
-/// for every role that is not unrestricted, not only those with body rules).
-fn reads_query_for_every_role(route: &Route) -> bool {
-    host_reach_param(route).is_some()
+/// The query parameter through which a route reaches past the container or the daemon
+/// (see [`host_reach`]): such a route's query is parsed for every role that is not
+/// unrestricted, not only for those with body rules.
+#[derive(Clone, Copy)]
+enum HostReach {
+    /// `top`'s `ps_args`.
+    PsArgs,
+    /// `images/search`'s `term`.
+    SearchTerm,
+    /// The checkpoint routes' `dir`.
+    CheckpointDir,
+    /// An archive upload's `copyUIDGID`.
+    CopyUidGid,
 }
 
-/// The query parameter of `route` that [`host_reach`] judges, if any.
-fn host_reach_param(route: &Route) -> Option<&'static str> {
-    match (route.method, route.template) {
-        ("GET", "/containers/{id}/top") => Some("ps_args"),
-        ("GET", "/images/search") => Some("term"),
-        ("GET", "/containers/{id}/checkpoints")
-        | ("DELETE", "/containers/{id}/checkpoints/{checkpoint}") => Some("dir"),
-        ("PUT", "/containers/{id}/archive") => Some("copyUIDGID"),
-        _ => None,
+impl HostReach {
+    fn of(route: &Route) -> Option<HostReach> {
+        match (route.method, route.template) {
+            ("GET", "/containers/{id}/top") => Some(HostReach::PsArgs),
+            ("GET", "/images/search") => Some(HostReach::SearchTerm),
+            ("GET", "/containers/{id}/checkpoints")
+            | ("DELETE", "/containers/{id}/checkpoints/{checkpoint}") => {
+                Some(HostReach::CheckpointDir)
+            }
+            ("PUT", "/containers/{id}/archive") => Some(HostReach::CopyUidGid),
+            _ => None,
+        }
     }
 }
 
@@ -609,35 +621,31 @@ fn host_reach_param(route: &Route) -> Option<&'static str> {
 /// - An archive upload's `copyUIDGID` makes dockerd look the container's user up by name in
 ///   the host's accounts (passwd, then `getent`): refused.
 pub fn host_reach(route: &Route, query: &query::Query) -> Result<Option<String>, Unreadable> {
-    match host_reach_param(route) {
-        Some(param @ "ps_args") => {
+    let Some(reach) = HostReach::of(route) else {
+        return Ok(None);
+    };
+    Ok(match reach {
+        HostReach::PsArgs => {
             const PS_ARGS: [&str; 4] = ["", "-ef", "aux", "-aux"];
-            Ok(query
-                .get(param)?
-                .filter(|a| !PS_ARGS.contains(a))
-                .map(|a| {
-                    format!("top options {a:?} are not allowed: dockerd hands them to the host's ps; use the default or one of -ef, aux")
-                }))
+            query.get("ps_args")?.filter(|a| !PS_ARGS.contains(a)).map(|a| {
+                format!("top options {a:?} are not allowed: dockerd hands them to the host's ps; use the default or one of -ef, aux")
+            })
         }
-        Some(param @ "term") => {
-            let term = query.get(param)?.unwrap_or("");
-            Ok(baseline::registry_of(term)
+        HostReach::SearchTerm => {
+            let term = query.get("term")?.unwrap_or("");
+            baseline::registry_of(term)
                 .filter(|r| !matches!(*r, "docker.io" | "index.docker.io"))
                 .map(|r| {
                     format!("searching registry {r:?} is not allowed: dockerd would query it from the host's network; search Docker Hub only")
-                }))
+                })
         }
-        Some(param @ "copyUIDGID") => Ok(query.bool(param)?.then(|| {
+        HostReach::CheckpointDir => query.get("dir")?.filter(|d| !d.is_empty()).map(|d| {
+            format!("checkpoint directory {d:?} is not allowed: dockerd would list (or delete in) that host directory; use dockerd's own")
+        }),
+        HostReach::CopyUidGid => query.bool("copyUIDGID")?.then(|| {
             "copying with the container user's ids is not allowed (docker cp -a): dockerd looks the user's name up in the host's accounts (its passwd file and getent), which tells which exist; copy without -a".to_string()
-        })),
-        Some(param @ "dir") => Ok(query
-            .get(param)?
-            .filter(|d| !d.is_empty())
-            .map(|d| {
-                format!("checkpoint directory {d:?} is not allowed: dockerd would list (or delete in) that host directory; use dockerd's own")
-            })),
-        Some(_) | None => Ok(None),
-    }
+        }),
+    })
 }
 
 /// Whether `grants` allow no route the built-in `read-only` role does not.
