@@ -70,6 +70,15 @@ impl Activity {
         self.upgraded.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the latest request asked to close the connection and its whole response has been
+    /// handed to hyper: what hyper writes now is the connection's last, and its shutdown comes
+    /// next. Never once the connection switched protocols: the stream then carries a session.
+    pub fn last_response_out(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+            && self.in_flight.load(Ordering::Relaxed) == 0
+            && !self.upgraded.load(Ordering::Relaxed)
+    }
+
     /// Whether hyper is between two requests and waiting for the next one (see the module doc).
     pub fn idle(&self) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0

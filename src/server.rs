@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::{Record, Who};
+use crate::farewell::Farewell;
 use crate::forward::{self, Upstream};
 use crate::gulp::Gulp;
 use crate::identity::{self, Identity};
@@ -515,7 +516,10 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
         slot: std::sync::Mutex::new(Some(slot)),
     });
     let activity = Arc::new(Activity::default());
-    let mut stream = Watched::new(WriteStall::new(tls, limits.stall_timeout), activity.clone());
+    let mut stream = Watched::new(
+        WriteStall::new(Farewell::new(tls, activity.clone()), limits.stall_timeout),
+        activity.clone(),
+    );
     // A quiet client has one header timeout to send its next request head, counted from when it
     // went quiet: however often its connection is taken apart and rebuilt meanwhile, and
     // whatever TLS bytes without a request it sends.
@@ -681,12 +685,13 @@ fn handshake_denial(peer: SocketAddr, reason: String) -> Record {
 /// Waits, holding no HTTP buffers, until the client sends bytes. False when it does not by
 /// `deadline`, closes, or the server is draining.
 async fn request_arriving(
-    stream: &mut Watched<WriteStall<TlsStream<Gulp<TcpStream>>>>,
+    stream: &mut Watched<WriteStall<Farewell<Gulp<TcpStream>>>>,
     deadline: Instant,
     draining: &CancellationToken,
 ) -> bool {
     // Bytes rustls already decrypted mean a request is here.
     let buffered = stream
+        .get_mut()
         .get_mut()
         .get_mut()
         .get_mut()
@@ -699,7 +704,7 @@ async fn request_arriving(
     }
     // So do ciphertext bytes read ahead below rustls: right after the handshake, a client whose
     // certificate flight filled rustls' read may have its first request waiting there.
-    let gulp = stream.get_ref().get_ref().get_ref().0;
+    let gulp = stream.get_ref().get_ref().get_ref().get_ref().0;
     if gulp.buffered() > 0 {
         return true;
     }

@@ -691,3 +691,73 @@ fn a_body_still_trickling_to_dockerd_after_its_answer_does_not_hold_up_other_cli
     }
     drop(trickler);
 }
+
+#[test]
+fn a_response_to_connection_close_ends_with_a_clean_tls_close() {
+    use std::io::{Read, Write};
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    for path in ["/_ping", "/v1.41/version", "/v1.41/containers/json?all=1"] {
+        let mut s = gate.tls(ADMIN);
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        // rustls reports a cut (no close_notify) as an error: the whole answer came, then ours.
+        s.read_to_end(&mut out)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{path}: {text}");
+    }
+}
+
+#[test]
+fn a_stream_asked_to_close_still_streams_as_it_comes() {
+    use std::io::{Read, Write};
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let name = unique("ticker");
+    admin.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox:local",
+        "sh",
+        "-c",
+        "while :; do echo tick; sleep 1; done",
+    ]);
+    // A followed log and an attach session, each on a connection that asked to close: their
+    // output must arrive while they run, not be held for the end.
+    let requests = [
+        format!("GET /v1.41/containers/{name}/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        format!(
+            "POST /v1.41/containers/{name}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\n\
+             Connection: Upgrade, close\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+        ),
+    ];
+    for req in requests {
+        let mut s = gate.tls(ADMIN);
+        s.write_all(req.as_bytes()).unwrap();
+        // The deadline only keeps a failure finite; a tick comes every second.
+        s.sock
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("tick") {
+            match s.read(&mut buf) {
+                Ok(0) => panic!(
+                    "closed before any output: {}",
+                    String::from_utf8_lossy(&seen)
+                ),
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("{e} after: {}", String::from_utf8_lossy(&seen)),
+            }
+        }
+    }
+    admin.ok(&["rm", "-f", &name]);
+}
