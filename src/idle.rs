@@ -26,6 +26,18 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// What a request's head says about the exchange it starts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Head {
+    /// It came with a body (hyper may still be reading or skipping it).
+    pub has_body: bool,
+    /// It asked to close the connection after its response (HTTP/1.0, `Connection: close`).
+    pub closing: bool,
+    /// It asked to switch protocols (an `Upgrade` header, `CONNECT`): whatever the answer,
+    /// hyper then hands the stream on instead of shutting it down.
+    pub upgrade: bool,
+}
+
 /// The exchanges of one client connection, shared by its stream wrapper and its service.
 #[derive(Debug, Default)]
 pub struct Activity {
@@ -38,6 +50,8 @@ pub struct Activity {
     closing: AtomicBool,
     /// The latest request came with a body (hyper may still be reading or skipping it).
     had_body: AtomicBool,
+    /// The latest request asked to switch protocols.
+    asked_upgrade: AtomicBool,
     /// A response switched protocols: the stream belongs to the upgrade.
     upgraded: AtomicBool,
     /// hyper's latest read found nothing to read.
@@ -52,11 +66,12 @@ pub struct Activity {
 impl Activity {
     /// A request has arrived; the returned guard ends the exchange when dropped (hyper drops the
     /// response body once it has written all of it, or the service future if it gives up).
-    pub fn started(self: &Arc<Self>, has_body: bool, closing: bool) -> Exchange {
+    pub fn started(self: &Arc<Self>, head: Head) -> Exchange {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.started.fetch_add(1, Ordering::Relaxed);
-        self.had_body.store(has_body, Ordering::Relaxed);
-        self.closing.store(closing, Ordering::Relaxed);
+        self.had_body.store(head.has_body, Ordering::Relaxed);
+        self.closing.store(head.closing, Ordering::Relaxed);
+        self.asked_upgrade.store(head.upgrade, Ordering::Relaxed);
         self.fresh_bytes.store(false, Ordering::Relaxed);
         Exchange(self.clone())
     }
@@ -70,12 +85,16 @@ impl Activity {
         self.upgraded.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the latest request asked to close the connection and its whole response has been
-    /// handed to hyper: what hyper writes now is the connection's last, and its shutdown comes
-    /// next. Never once the connection switched protocols: the stream then carries a session.
+    /// Whether what hyper writes now is the connection's last and its shutdown certainly comes
+    /// next: the latest request asked to close, its whole response has been handed to hyper,
+    /// and hyper has nothing else to wait for first. Not when that request had a body (hyper
+    /// finishes reading or skipping it before it closes), nor when it asked to switch protocols
+    /// (hyper then hands the stream on, 101 or not).
     pub fn last_response_out(&self) -> bool {
         self.closing.load(Ordering::Relaxed)
             && self.in_flight.load(Ordering::Relaxed) == 0
+            && !self.had_body.load(Ordering::Relaxed)
+            && !self.asked_upgrade.load(Ordering::Relaxed)
             && !self.upgraded.load(Ordering::Relaxed)
     }
 
@@ -251,7 +270,7 @@ mod tests {
     /// An activity after one bodiless exchange, flushed, with hyper waiting for bytes.
     fn quiet() -> Arc<Activity> {
         let a = Arc::new(Activity::default());
-        drop(a.started(false, false));
+        drop(a.started(Head::default()));
         a.read_pending.store(true, Ordering::Relaxed);
         a.flushed.store(true, Ordering::Relaxed);
         a
@@ -266,14 +285,17 @@ mod tests {
         );
 
         let a = quiet();
-        let exchange = a.started(false, false);
+        let exchange = a.started(Head::default());
         a.read_pending.store(true, Ordering::Relaxed);
         assert!(!a.idle(), "an exchange in progress");
         drop(exchange);
         assert!(a.idle());
 
         let a = quiet();
-        drop(a.started(true, false));
+        drop(a.started(Head {
+            has_body: true,
+            ..Head::default()
+        }));
         assert!(
             !a.idle(),
             "hyper may still be reading the last request's body"

@@ -15,7 +15,7 @@ use std::time::Duration;
 use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, StatusCode, Version};
+use hyper::{Method, Request, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -32,7 +32,7 @@ use crate::farewell::Farewell;
 use crate::forward::{self, Upstream};
 use crate::gulp::Gulp;
 use crate::identity::{self, Identity};
-use crate::idle::{Activity, Tracked, Watched};
+use crate::idle::{Activity, Head, Tracked, Watched};
 use crate::proxy::{self, Conn, State};
 use crate::stall::WriteStall;
 
@@ -542,7 +542,12 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
                 let closing = req.version() != Version::HTTP_11
                     || forward::connection_tokens(req.headers())
                         .any(|t| t.eq_ignore_ascii_case("close"));
-                let exchange = activity.started(!req.body().is_end_stream(), closing);
+                let exchange = activity.started(Head {
+                    has_body: !req.body().is_end_stream(),
+                    closing,
+                    upgrade: req.method() == Method::CONNECT
+                        || req.headers().contains_key(hyper::header::UPGRADE),
+                });
                 let (state, conn, activity) = (state.clone(), conn.clone(), activity.clone());
                 async move {
                     let resp = proxy::handle(&state, &conn, req).await;
@@ -595,7 +600,13 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
         })
         .await;
         match result {
-            Some(Ok(())) => return,
+            Some(Ok(())) => {
+                // Closed by the client (or quiet past its header deadline) before any request.
+                if activity.requests() == 0 {
+                    no_request(state, &conn.who, "it sent none");
+                }
+                return;
+            }
             Some(Err(e)) => {
                 if e.is_parse() {
                     malformed_request(state, &conn.who, &e);

@@ -531,3 +531,36 @@ fn an_identity_rule_naming_a_bundle_that_is_not_trusted_is_a_config_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_client_that_closes_without_a_request_is_still_recorded() {
+    let gate = Gate::start(&nowhere(), "");
+    for clean in [true, false] {
+        let mut s = gate.tls(ADMIN);
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock).unwrap();
+        }
+        if clean {
+            s.conn.send_close_notify();
+            s.conn.complete_io(&mut s.sock).unwrap();
+        }
+        drop(s);
+        let record = gate.wait_audit(|r| {
+            r["kind"] == "connection"
+                && r["cn"] == "admin"
+                && gate
+                    .audit()
+                    .iter()
+                    .filter(|r| r["kind"] == "connection")
+                    .count()
+                    == if clean { 1 } else { 2 }
+        });
+        assert!(
+            record["reason"]
+                .as_str()
+                .unwrap()
+                .contains("closed without a request"),
+            "clean close: {clean}: {record}"
+        );
+    }
+}
