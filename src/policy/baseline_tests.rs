@@ -3606,3 +3606,24 @@ fn named_volumes_are_read_from_binds_and_volume_mounts_and_judged_by_their_optio
         [Rule::HostMounts]
     );
 }
+
+#[test]
+fn networks_dockerd_finds_by_name_are_the_only_ones_looked_up() {
+    // What a container names that dockerd resolves by name at create and start time: looked up
+    // and judged. The daemon's own networks, `host` (judged by its own rule) and another
+    // container's namespace are not networks to look up.
+    for name in ["team-net", "my_net.1", "HOST", "Bridge", "hostile"] {
+        assert!(joins_by_name(name), "{name}");
+    }
+    for name in [
+        "",
+        "default",
+        "bridge",
+        "none",
+        "host",
+        "container:web",
+        "container:",
+    ] {
+        assert!(!joins_by_name(name), "{name}");
+    }
+}
