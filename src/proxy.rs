@@ -626,6 +626,11 @@ impl Judge<'_> {
             let c = inspect.cursor().field(f).ok()?;
             c.as_str().ok().flatten().map(str::to_string)
         };
+        // The daemon's own networks named by ID (the Python SDK's Network objects send IDs) are
+        // what they are by name: dockerd's own, to be joined without a judgement.
+        if field("Name").is_some_and(|n| policy::baseline::is_daemon_network(&n)) {
+            return Ok(Vec::new());
+        }
         if field("Name").as_deref() == Some(name)
             && field("Id").as_deref() != Some(name)
             && name

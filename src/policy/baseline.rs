@@ -931,7 +931,7 @@ impl Findings<'_> {
         }
         for (path, _) in root.field("Volumes")?.entries()? {
             if path.contains(':') {
-                self.violation(Rule::HostMounts, format!("Volumes entry {path:?} names a host path; anonymous volumes take a container path only"));
+                self.violation(Rule::HostMounts, format!("Volumes entry {path:?} has a ':', which dockerd's parsers can read as a source:destination bind; an anonymous volume takes a container path only (a named volume with options belongs in HostConfig.Binds or Mounts)"));
             } else {
                 self.container_target(path, &format!("Volumes {path}"))?;
             }

@@ -676,6 +676,65 @@ fn a_baseline_role_may_not_join_a_network_it_could_not_have_created() {
 }
 
 #[test]
+fn the_daemons_own_networks_named_by_id_are_joined_as_by_name() {
+    // The Python SDK's Network objects send IDs: `client.networks.get("bridge").connect(c)`.
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    let bridge = admin.ok(&["network", "inspect", "-f", "{{.Id}}", "bridge"]);
+    let bridge = bridge.trim();
+    let own = unique("own");
+    dev.ok(&["network", "create", &own]);
+    let mine = unique("mine");
+    dev.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &mine,
+        "--network",
+        &own,
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    dev.ok(&["network", "connect", bridge, &mine]);
+    let body = format!(
+        r#"{{"Image":"busybox:local","Cmd":["true"],"HostConfig":{{"NetworkMode":"{bridge}"}}}}"#
+    );
+    let resp = gate.post_json(
+        DEV,
+        &format!("/v1.41/containers/create?name={mine}-2"),
+        &body,
+    );
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    admin.ok(&["rm", "-f", &mine, &format!("{mine}-2")]);
+    admin.ok(&["network", "rm", &own]);
+}
+
+#[test]
+fn names_dockerd_would_not_look_up_as_written_are_a_clear_400() {
+    // dockerd's router redirects `/volumes/./data` to `/volumes/data`: a lookup of such a name
+    // finds nothing dockerd would act on. The client hears why, not a gateway error.
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    for host_config in [
+        r#"{"Binds":["./data:/data"]}"#,
+        r#"{"NetworkMode":"./x"}"#,
+        r#"{"Mounts":[{"Type":"volume","Source":"a/../b","Target":"/data"}]}"#,
+    ] {
+        let body = format!(r#"{{"Image":"busybox:local","HostConfig":{host_config}}}"#);
+        let resp = gate.post_json(DEV, "/v1.41/containers/create", &body);
+        assert!(resp.starts_with("HTTP/1.1 400"), "{host_config}: {resp}");
+        assert!(
+            resp.contains("is not a name dockerd looks up as written"),
+            "{resp}"
+        );
+        assert!(resp.contains("(rule request)"), "{resp}");
+    }
+}
+
+#[test]
 fn a_baseline_role_leaves_network_addresses_and_macs_to_dockerd() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
