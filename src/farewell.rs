@@ -5,7 +5,8 @@
 //! (a client that opens a connection per request costs one write less). Only when nothing can
 //! come between that response and the shutdown ([`Activity::last_response_out`]); anything
 //! else (every keep-alive exchange, a streamed body while it streams, a request hyper still
-//! reads a body of, an upgrade) is written as it comes.
+//! reads a body of, an upgrade) is written as it comes. Should hyper read from the stream after
+//! all, whatever is held is written out first.
 //!
 //! It must not look at or change the bytes: only when they are handed to the socket.
 
@@ -50,6 +51,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Farewell<IO> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        // hyper reading again means the connection goes on after all: what was held goes out.
+        if self.inner.get_ref().1.wants_write() {
+            let _ = Pin::new(&mut self.inner).poll_flush(cx)?;
+        }
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
@@ -202,6 +207,22 @@ mod tests {
             rest(&mut client).await.expect("a clean close_notify"),
             b"last"
         );
+    }
+
+    #[tokio::test]
+    async fn a_read_after_a_held_response_writes_it_out_first() {
+        // Were hyper to go on with the connection after all, the client must not wait for it.
+        let activity = Arc::new(Activity::default());
+        let (mut server, mut client) = pair(activity.clone()).await;
+        drop(activity.started(closing()));
+        server.write_all(b"held").await.unwrap();
+        server.flush().await.unwrap();
+        assert!(waiting(&mut client).await.is_empty());
+        let quiet = std::time::Duration::from_millis(50);
+        assert!(tokio::time::timeout(quiet, server.read(&mut [0u8; 8]))
+            .await
+            .is_err());
+        assert_eq!(waiting(&mut client).await, b"held");
     }
 
     #[tokio::test]

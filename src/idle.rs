@@ -9,8 +9,8 @@
 //! may the listener take the stream back from hyper (`into_parts`). Bytes hyper had read ahead
 //! (a pipelined request's start) are replayed to the next hyper connection; a client trickling a
 //! request head keeps its hyper connection, and hyper's header timeout, until it is done. A
-//! request that asks to close the connection (HTTP/1.0, `Connection: close`) is never followed
-//! by parking: hyper closes after it.
+//! request after which hyper closes the connection (`Connection: close`, HTTP/1.0 without
+//! `keep-alive`) is never followed by parking.
 //!
 //! This leans on hyper 1.x `into_parts` returning the unread bytes and an empty write buffer in
 //! that state (hyper is pinned by Cargo.lock; the e2e tests in `raw.rs` cover each rule).
@@ -31,7 +31,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub struct Head {
     /// It came with a body (hyper may still be reading or skipping it).
     pub has_body: bool,
-    /// It asked to close the connection after its response (HTTP/1.0, `Connection: close`).
+    /// hyper closes the connection after its response (`Connection: close`, HTTP/1.0 without
+    /// `keep-alive`).
     pub closing: bool,
     /// It asked to switch protocols (an `Upgrade` header, `CONNECT`): whatever the answer,
     /// hyper then hands the stream on instead of shutting it down.
@@ -45,8 +46,8 @@ pub struct Activity {
     in_flight: AtomicUsize,
     /// Requests started on this connection so far.
     started: AtomicU64,
-    /// The latest request asked to close the connection (HTTP/1.0, `Connection: close`): hyper
-    /// will close it, so it must not be taken apart and served on.
+    /// hyper closes the connection after the latest request (see [`Head::closing`]), so it must
+    /// not be taken apart and served on.
     closing: AtomicBool,
     /// The latest request came with a body (hyper may still be reading or skipping it).
     had_body: AtomicBool,

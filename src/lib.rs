@@ -9,7 +9,7 @@
 //! - [`gulp`]: large socket reads under TLS while an upload is flowing.
 //! - [`idle`]: when a keep-alive connection is between requests, so hyper's buffers can go.
 //! - [`stall`]: writes to a client that stopped reading fail after a while.
-//! - [`farewell`]: no TLS shutdown sent to a client that already hung up.
+//! - [`farewell`]: a closing connection's last response leaves with its close_notify.
 //! - [`server`]: worker threads each accepting on the listener, pre-TLS network check,
 //!   handshake, HTTP/1.1 serving, shutdown.
 //! - [`proxy`]: the life of one request, top to bottom.

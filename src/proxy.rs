@@ -626,13 +626,19 @@ impl Judge<'_> {
             let c = inspect.cursor().field(f).ok()?;
             c.as_str().ok().flatten().map(str::to_string)
         };
-        // The daemon's own networks named by ID (the Python SDK's Network objects send IDs) are
-        // what they are by name: dockerd's own, to be joined without a judgement.
-        if field("Name").is_some_and(|n| policy::baseline::is_daemon_network(&n)) {
+        let (found, id) = (field("Name"), field("Id"));
+        // The daemon's own networks named by their full ID (the Python SDK's Network objects
+        // send IDs) are what they are by name: dockerd's own, joined without a judgement. Not by
+        // an ID prefix: dockerd resolves a name before a prefix when it acts.
+        if id.as_deref() == Some(name)
+            && found
+                .as_deref()
+                .is_some_and(policy::baseline::is_daemon_network)
+        {
             return Ok(Vec::new());
         }
-        if field("Name").as_deref() == Some(name)
-            && field("Id").as_deref() != Some(name)
+        if found.as_deref() == Some(name)
+            && id.as_deref() != Some(name)
             && name
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
@@ -750,6 +756,12 @@ impl Judge<'_> {
     /// dockerd's inspect (`GET /{kind}/{name}{tail}`), parsed; `None` on 404.
     async fn inspect(&self, kind: &str, name: &str, tail: &str) -> Result<Option<Json>, Refusal> {
         use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        if cleaned_by_router(name) {
+            return Err(Refusal::BadRequest(format!(
+                "{} name {name:?} has \".\", \"..\" or empty path segments, which dockerd's router cleans away before it looks anything up; name the object without them",
+                kind.trim_end_matches('s')
+            )));
+        }
         let path = format!(
             "/{kind}/{}{tail}",
             utf8_percent_encode(name, NON_ALPHANUMERIC)
@@ -797,6 +809,15 @@ impl Judge<'_> {
             })),
         }
     }
+}
+
+/// Whether dockerd's router would clean an object name put in a path (`/volumes/{name}`): a
+/// `.`, `..` or empty segment makes it answer with a redirect to another path.
+fn cleaned_by_router(name: &str) -> bool {
+    (name.contains('/') || name.starts_with('.'))
+        && name
+            .split('/')
+            .any(|segment| matches!(segment, "" | "." | ".."))
 }
 
 /// The request target with its container reference (`name`, as the path gave it) replaced by
@@ -976,6 +997,16 @@ async fn read_json_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_the_router_would_clean_are_told_apart_from_plain_ones() {
+        for name in [".", "..", "./data", "a/../b", "a//b", "a/", "/abs", "a/."] {
+            assert!(cleaned_by_router(name), "{name}");
+        }
+        for name in ["data", ".hidden", "a.b", "..x", "a/b", "my-vol_1.2"] {
+            assert!(!cleaned_by_router(name), "{name}");
+        }
+    }
 
     #[test]
     fn a_container_reference_is_replaced_by_the_full_id_keeping_version_route_and_query() {

@@ -539,12 +539,9 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
         let service = {
             let (state, conn, activity) = (state.clone(), conn.clone(), activity.clone());
             service_fn(move |req: Request<Incoming>| {
-                let closing = req.version() != Version::HTTP_11
-                    || forward::connection_tokens(req.headers())
-                        .any(|t| t.eq_ignore_ascii_case("close"));
                 let exchange = activity.started(Head {
                     has_body: !req.body().is_end_stream(),
-                    closing,
+                    closing: closes_after(&req),
                     upgrade: req.method() == Method::CONNECT
                         || req.headers().contains_key(hyper::header::UPGRADE),
                 });
@@ -568,24 +565,24 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades(),
         );
-        // Ready(Some) when hyper is done (or the quiet client's head deadline passed); Ready(None)
-        // when draining, or when the client has been quiet between requests for PARK_AFTER (a
-        // client's requests usually come back to back; taking hyper apart after each would cost
-        // more than it saves).
+        // Ends when hyper is done, when the quiet client's head deadline passes, when draining,
+        // or when the client has been quiet between requests for PARK_AFTER (a client's requests
+        // usually come back to back; taking hyper apart after each would cost more than it
+        // saves).
         let mut drain = std::pin::pin!(draining.cancelled());
         let mut park = std::pin::pin!(tokio::time::sleep(PARK_AFTER));
         let mut head_timeout = std::pin::pin!(tokio::time::sleep_until(head_deadline));
         let mut parking_after = None;
-        let result = poll_fn(|cx| {
+        let turn = poll_fn(|cx| {
             if let Poll::Ready(r) = Pin::new(&mut *http).poll(cx) {
-                return Poll::Ready(Some(r));
+                return Poll::Ready(Turn::Done(r));
             }
             if drain.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
+                return Poll::Ready(Turn::Drain);
             }
             let requests = activity.requests();
             if requests == requests_then && head_timeout.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Some(Ok(())));
+                return Poll::Ready(Turn::HeadDeadline);
             }
             if !activity.idle() {
                 parking_after = None;
@@ -596,18 +593,23 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
                 parking_after = Some(requests);
                 park.as_mut().reset(Instant::now() + PARK_AFTER);
             }
-            park.as_mut().poll(cx).map(|()| None)
+            park.as_mut().poll(cx).map(|()| Turn::Park)
         })
         .await;
-        match result {
-            Some(Ok(())) => {
-                // Closed by the client (or quiet past its header deadline) before any request.
+        match turn {
+            Turn::Done(Ok(())) => {
                 if activity.requests() == 0 {
-                    no_request(state, &conn.who, "it sent none");
+                    no_request(state, &conn.who, "the client closed it");
                 }
                 return;
             }
-            Some(Err(e)) => {
+            Turn::HeadDeadline => {
+                if activity.requests() == 0 {
+                    no_request(state, &conn.who, "it sent no request");
+                }
+                return;
+            }
+            Turn::Done(Err(e)) => {
                 if e.is_parse() {
                     malformed_request(state, &conn.who, &e);
                 } else if activity.requests() == 0 {
@@ -619,14 +621,14 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
                 }
                 return tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-            None if draining.is_cancelled() => {
+            Turn::Drain => {
                 Pin::new(&mut *http).graceful_shutdown();
                 if let Err(e) = http.await {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 return;
             }
-            None => {
+            Turn::Park => {
                 // Between requests: take the stream back and let hyper's buffers go.
                 let Some(parts) = (*http).into_parts() else {
                     return;
@@ -639,6 +641,31 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
                 }
             }
         }
+    }
+}
+
+/// What ended one hyper connection's turn at serving a client connection.
+enum Turn {
+    /// hyper is done with the connection.
+    Done(Result<(), hyper::Error>),
+    /// A quiet client sent no request head by its deadline.
+    HeadDeadline,
+    /// The server is draining.
+    Drain,
+    /// The client has been quiet between requests: hyper is taken apart until it talks again.
+    Park,
+}
+
+/// Whether hyper closes the connection after this request's exchange, as hyper decides it: an
+/// HTTP/1.1 request saying `Connection: close`, an HTTP/1.0 one not saying `keep-alive`.
+fn closes_after<B>(req: &Request<B>) -> bool {
+    let says = |token: &str| {
+        forward::connection_tokens(req.headers()).any(|t| t.eq_ignore_ascii_case(token))
+    };
+    match req.version() {
+        Version::HTTP_11 => says("close"),
+        Version::HTTP_10 => says("close") || !says("keep-alive"),
+        _ => true,
     }
 }
 

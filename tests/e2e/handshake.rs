@@ -535,7 +535,7 @@ fn an_identity_rule_naming_a_bundle_that_is_not_trusted_is_a_config_error() {
 #[test]
 fn a_client_that_closes_without_a_request_is_still_recorded() {
     let gate = Gate::start(&nowhere(), "");
-    for clean in [true, false] {
+    for (n, clean) in [(1, true), (2, false)] {
         let mut s = gate.tls(ADMIN);
         while s.conn.is_handshaking() {
             s.conn.complete_io(&mut s.sock).unwrap();
@@ -545,16 +545,10 @@ fn a_client_that_closes_without_a_request_is_still_recorded() {
             s.conn.complete_io(&mut s.sock).unwrap();
         }
         drop(s);
-        let record = gate.wait_audit(|r| {
-            r["kind"] == "connection"
-                && r["cn"] == "admin"
-                && gate
-                    .audit()
-                    .iter()
-                    .filter(|r| r["kind"] == "connection")
-                    .count()
-                    == if clean { 1 } else { 2 }
-        });
+        // The n-th connection record is this connection's.
+        gate.wait_audit(|_| connection_records(&gate).len() == n);
+        let record = &connection_records(&gate)[n - 1];
+        assert_eq!(record["cn"], "admin", "{record}");
         assert!(
             record["reason"]
                 .as_str()
@@ -563,4 +557,11 @@ fn a_client_that_closes_without_a_request_is_still_recorded() {
             "clean close: {clean}: {record}"
         );
     }
+}
+
+fn connection_records(gate: &Gate) -> Vec<serde_json::Value> {
+    gate.audit()
+        .into_iter()
+        .filter(|r| r["kind"] == "connection")
+        .collect()
 }

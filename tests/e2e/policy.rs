@@ -685,8 +685,12 @@ fn the_daemons_own_networks_named_by_id_are_joined_as_by_name() {
     let bridge = admin.ok(&["network", "inspect", "-f", "{{.Id}}", "bridge"]);
     let bridge = bridge.trim();
     let own = unique("own");
-    dev.ok(&["network", "create", &own]);
     let mine = unique("mine");
+    let _cleanup = Cleanup::new(&admin)
+        .container(&mine)
+        .container(&format!("{mine}-2"))
+        .network(&own);
+    dev.ok(&["network", "create", &own]);
     dev.ok(&[
         "run",
         "-d",
@@ -708,8 +712,6 @@ fn the_daemons_own_networks_named_by_id_are_joined_as_by_name() {
         &body,
     );
     assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
-    admin.ok(&["rm", "-f", &mine, &format!("{mine}-2")]);
-    admin.ok(&["network", "rm", &own]);
 }
 
 #[test]
@@ -727,7 +729,7 @@ fn names_dockerd_would_not_look_up_as_written_are_a_clear_400() {
         let resp = gate.post_json(DEV, "/v1.41/containers/create", &body);
         assert!(resp.starts_with("HTTP/1.1 400"), "{host_config}: {resp}");
         assert!(
-            resp.contains("is not a name dockerd looks up as written"),
+            resp.contains("empty path segments, which dockerd's router cleans away"),
             "{resp}"
         );
         assert!(resp.contains("(rule request)"), "{resp}");

@@ -854,7 +854,7 @@ fn a_stream_asked_to_close_still_streams_as_it_comes() {
         "-c",
         "while :; do echo tick; sleep 1; done",
     ]);
-    let _cleanup = Cleanup(&admin, &name);
+    let _cleanup = Cleanup::new(&admin).container(&name);
     // A followed log and an attach session, each on a connection that asked to close: their
     // output must arrive while they run, not be held for the end.
     let requests = [
@@ -886,11 +886,38 @@ fn a_stream_asked_to_close_still_streams_as_it_comes() {
     }
 }
 
-/// Removes a container when the test ends, passed or not.
-struct Cleanup<'a>(&'a Docker, &'a str);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.run(&["rm", "-f", self.1]);
+#[test]
+fn an_http_1_0_keep_alive_client_gets_every_answer_on_one_connection() {
+    use std::io::{Read, Write};
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let mut s = gate.tls(ADMIN);
+    // The deadline only keeps a failure finite.
+    s.sock
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    for round in 0..3 {
+        s.write_all(b"GET /_ping HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        // hyper answers HTTP/1.0 keep-alive with a Content-Length: read up to the body "OK".
+        while !seen.ends_with(b"\r\n\r\nOK") {
+            match s.read(&mut buf) {
+                Ok(0) => panic!(
+                    "round {round}: closed after {}",
+                    String::from_utf8_lossy(&seen)
+                ),
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(e) => panic!(
+                    "round {round}: {e} after {}",
+                    String::from_utf8_lossy(&seen)
+                ),
+            }
+        }
+        let text = String::from_utf8_lossy(&seen);
+        assert!(text.starts_with("HTTP/1.0 200 OK"), "{text}");
+        // Quiet for longer than the listener waits before taking hyper apart.
+        std::thread::sleep(QUIET);
     }
 }

@@ -453,6 +453,44 @@ pub fn tls_connect_config(
     rustls::StreamOwned::new(conn, tcp_connect(addr))
 }
 
+/// Removes the containers and networks a test made when it ends, passed or failed.
+pub struct Cleanup<'a> {
+    docker: &'a Docker,
+    containers: Vec<String>,
+    networks: Vec<String>,
+}
+
+impl<'a> Cleanup<'a> {
+    pub fn new(docker: &'a Docker) -> Self {
+        Cleanup {
+            docker,
+            containers: Vec::new(),
+            networks: Vec::new(),
+        }
+    }
+
+    pub fn container(mut self, name: &str) -> Self {
+        self.containers.push(name.to_string());
+        self
+    }
+
+    pub fn network(mut self, name: &str) -> Self {
+        self.networks.push(name.to_string());
+        self
+    }
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = self.docker.run(&["rm", "-f", c]);
+        }
+        for n in &self.networks {
+            let _ = self.docker.run(&["network", "rm", n]);
+        }
+    }
+}
+
 /// The real docker CLI, talking mTLS to a gate.
 pub struct Docker {
     pub addr: SocketAddr,
