@@ -24,11 +24,17 @@ use crate::idle::Activity;
 pub struct Farewell<IO> {
     inner: TlsStream<IO>,
     activity: Arc<Activity>,
+    /// Bytes were left in rustls' queue for the shutdown.
+    held: bool,
 }
 
 impl<IO> Farewell<IO> {
     pub fn new(inner: TlsStream<IO>, activity: Arc<Activity>) -> Self {
-        Farewell { inner, activity }
+        Farewell {
+            inner,
+            activity,
+            held: false,
+        }
     }
 
     pub fn get_ref(&self) -> &TlsStream<IO> {
@@ -52,8 +58,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Farewell<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         // hyper reading again means the connection goes on after all: what was held goes out.
-        if self.inner.get_ref().1.wants_write() {
-            let _ = Pin::new(&mut self.inner).poll_flush(cx)?;
+        if self.held {
+            if Pin::new(&mut self.inner).poll_flush(cx)?.is_ready() {
+                self.held = false;
+            }
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
@@ -69,6 +77,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Farewell<IO> {
             // rustls takes what fits under its buffer limit; a full queue is written out below.
             let queued = self.inner.get_mut().1.writer().write(buf)?;
             if queued > 0 || buf.is_empty() {
+                self.held = true;
                 return Poll::Ready(Ok(queued));
             }
         }
@@ -83,6 +92,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Farewell<IO> {
         if self.holding() {
             let queued = self.inner.get_mut().1.writer().write_vectored(bufs)?;
             if queued > 0 || bufs.iter().all(|b| b.is_empty()) {
+                self.held = true;
                 return Poll::Ready(Ok(queued));
             }
         }
