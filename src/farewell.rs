@@ -58,10 +58,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Farewell<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         // hyper reading again means the connection goes on after all: what was held goes out.
-        if self.held {
-            if Pin::new(&mut self.inner).poll_flush(cx)?.is_ready() {
-                self.held = false;
-            }
+        if self.held && Pin::new(&mut self.inner).poll_flush(cx)?.is_ready() {
+            self.held = false;
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
