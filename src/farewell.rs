@@ -1,5 +1,6 @@
-//! The last response of a connection leaves with its close_notify. When a request asked to
-//! close the connection (`Connection: close`, HTTP/1.0) and hyper has its whole response,
+//! The last response of a connection leaves with its close_notify. When a request made hyper
+//! close the connection after it (`Connection: close`, HTTP/1.0 without `keep-alive`) and
+//! hyper has its whole response,
 //! hyper's next step is to shut the connection down: the response's TLS records then stay in
 //! rustls' queue and leave in the same write as the close_notify, one segment instead of two
 //! (a client that opens a connection per request costs one write less). Only when nothing can
@@ -103,6 +104,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Farewell<IO> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.holding() {
+            // Whatever is queued now (also what an earlier write left there) waits.
+            self.held = true;
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.inner).poll_flush(cx)

@@ -756,7 +756,12 @@ impl Judge<'_> {
     /// dockerd's inspect (`GET /{kind}/{name}{tail}`), parsed; `None` on 404.
     async fn inspect(&self, kind: &str, name: &str, tail: &str) -> Result<Option<Json>, Refusal> {
         use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-        if cleaned_by_router(name) {
+        // dockerd keeps container names with a leading `/` and finds `/web` as `web`.
+        let name = match kind {
+            "containers" => name.strip_prefix('/').unwrap_or(name),
+            _ => name,
+        };
+        if cleaned_by_router(&format!("/{kind}/{name}{tail}")) {
             return Err(Refusal::BadRequest(format!(
                 "{} name {name:?} has \".\", \"..\" or empty path segments, which dockerd's router cleans away before it looks anything up; name the object without them",
                 kind.trim_end_matches('s')
@@ -811,13 +816,16 @@ impl Judge<'_> {
     }
 }
 
-/// Whether dockerd's router would clean an object name put in a path (`/volumes/{name}`): a
-/// `.`, `..` or empty segment makes it answer with a redirect to another path.
-fn cleaned_by_router(name: &str) -> bool {
-    (name.contains('/') || name.starts_with('.'))
-        && name
-            .split('/')
-            .any(|segment| matches!(segment, "" | "." | ".."))
+/// Whether dockerd's router answers a (decoded) request path with a redirect to its cleaned
+/// form, as gorilla/mux's `cleanPath` decides: a `.` or `..` segment, or an empty one other than
+/// a single trailing slash.
+fn cleaned_by_router(path: &str) -> bool {
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let last = segments.len() - 1;
+    segments
+        .iter()
+        .enumerate()
+        .any(|(i, s)| matches!(*s, "." | "..") || (s.is_empty() && i != last))
 }
 
 /// The request target with its container reference (`name`, as the path gave it) replaced by
@@ -999,13 +1007,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_the_router_would_clean_are_told_apart_from_plain_ones() {
-        for name in [".", "..", "./data", "a/../b", "a//b", "a/", "/abs", "a/."] {
-            assert!(cleaned_by_router(name), "{name}");
+    fn paths_the_router_would_clean_are_told_apart_from_plain_ones() {
+        for name in [".", "..", "./data", "a/../b", "a//b", "a//", "/abs", "a/."] {
+            assert!(cleaned_by_router(&format!("/volumes/{name}")), "{name:?}");
+            assert!(
+                cleaned_by_router(&format!("/containers/{name}/json")),
+                "{name:?}"
+            );
         }
         for name in ["data", ".hidden", "a.b", "..x", "a/b", "my-vol_1.2"] {
-            assert!(!cleaned_by_router(name), "{name}");
+            assert!(!cleaned_by_router(&format!("/volumes/{name}")), "{name:?}");
+            assert!(
+                !cleaned_by_router(&format!("/containers/{name}/json")),
+                "{name:?}"
+            );
         }
+        // gorilla/mux keeps one trailing slash.
+        assert!(!cleaned_by_router("/volumes/a/"));
+        assert!(
+            cleaned_by_router("/containers//json"),
+            "an empty container name"
+        );
     }
 
     #[test]

@@ -715,6 +715,27 @@ fn the_daemons_own_networks_named_by_id_are_joined_as_by_name() {
 }
 
 #[test]
+fn a_container_named_with_its_leading_slash_is_found_as_dockerd_finds_it() {
+    // dockerd keeps container names as `/name`; a link to `/name` is a link to `name`.
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    let mine = dev.sleeper("mine");
+    let linking = unique("linking");
+    let _cleanup = Cleanup::new(&admin).container(&mine).container(&linking);
+    let body = format!(
+        r#"{{"Image":"busybox:local","Cmd":["true"],"HostConfig":{{"Links":["/{mine}:peer"]}}}}"#
+    );
+    let resp = gate.post_json(
+        DEV,
+        &format!("/v1.41/containers/create?name={linking}"),
+        &body,
+    );
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+}
+
+#[test]
 fn names_dockerd_would_not_look_up_as_written_are_a_clear_400() {
     // dockerd's router redirects `/volumes/./data` to `/volumes/data`: a lookup of such a name
     // finds nothing dockerd would act on. The client hears why, not a gateway error.
