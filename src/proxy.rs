@@ -365,18 +365,29 @@ async fn serve(
         let (id, warnings) = judge.target(target, starts).await?;
         permit.warnings.extend(warnings);
         if let Target::Container(name) = target {
-            if commit.is_some() {
+            let named_by_id = if commit.is_some() {
                 parts.uri = with_query_value(&parts.uri, "container", &id)?;
+                true
             } else if let Some(mut body) = kept_body.take().filter(|_| connected.is_some()) {
                 if let Json::Object(o) = &mut body {
                     o.set_field("Container", Json::String(id.as_str().into()));
                 }
                 permit.rewritten = Some(body);
+                true
             } else if !(endpoint.route.template == "/containers/{id}"
                 && query.bool("link").map_err(Unreadable::from)?)
             {
                 // (`rm --link` names a link, parent/child, which the full ID would not be.)
                 parts.uri = with_container_id(&parts.uri, &endpoint, name, &id)?;
+                true
+            } else {
+                false
+            };
+            // The audit record says which container a name or ID prefix meant.
+            if named_by_id && name != id {
+                permit
+                    .mutations
+                    .push(format!("container {name:?} named to dockerd as {id}"));
             }
         }
     }

@@ -736,6 +736,32 @@ fn a_container_named_with_its_leading_slash_is_found_as_dockerd_finds_it() {
 }
 
 #[test]
+fn the_audit_record_says_which_container_a_name_meant() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    let name = dev.sleeper("audited");
+    let _cleanup = Cleanup::new(&admin).container(&name);
+    let id = admin.ok(&["inspect", "-f", "{{.Id}}", &name]);
+    let id = id.trim();
+    dev.ok(&["stop", "-t", "0", &name]);
+    let record = gate.wait_audit(|r| {
+        r["kind"] == "request" && r["path"].as_str().is_some_and(|p| p.ends_with("/stop?t=0"))
+    });
+    assert!(record["path"].as_str().unwrap().contains(&name), "{record}");
+    let said = format!("container {name:?} named to dockerd as {id}");
+    assert!(
+        record["mutations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == &said),
+        "{record}"
+    );
+}
+
+#[test]
 fn names_dockerd_would_not_look_up_as_written_are_a_clear_400() {
     // dockerd's router redirects `/volumes/./data` to `/volumes/data`: a lookup of such a name
     // finds nothing dockerd would act on. The client hears why, not a gateway error.
