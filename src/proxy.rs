@@ -334,6 +334,11 @@ async fn serve(
                 "the create body could not be re-read".into(),
             ));
         };
+        permit.mutations.extend(
+            links
+                .iter()
+                .map(|l| format!("link {:?} named to dockerd as {:?}", l.named, l.by_id)),
+        );
         with_links(&mut body, links)?;
         permit.rewritten = Some(body);
     }
@@ -558,7 +563,13 @@ impl Named {
 }
 
 /// `body` with its `HostConfig.Links` replaced by `links`.
-fn with_links(body: &mut Json, links: Vec<String>) -> Result<(), Refusal> {
+/// A create body's link, as the client wrote it and with its container's full ID.
+struct Link {
+    named: String,
+    by_id: String,
+}
+
+fn with_links(body: &mut Json, links: Vec<Link>) -> Result<(), Refusal> {
     let slot = match body {
         Json::Object(root) => root.field_path_mut(&["HostConfig", "Links"])?,
         _ => None,
@@ -568,7 +579,7 @@ fn with_links(body: &mut Json, links: Vec<String>) -> Result<(), Refusal> {
     };
     *items = links
         .iter()
-        .map(|l| Json::String(l.as_str().into()))
+        .map(|l| Json::String(l.by_id.as_str().into()))
         .collect();
     Ok(())
 }
@@ -594,10 +605,10 @@ impl Judge<'_> {
         self.settle(Existing::Volume(name), &inspect)
     }
 
-    /// Judges everything `named` names: the warnings, and the links as `<full ID>:<alias>`
-    /// (a link to a container dockerd does not have is refused: whoever created the name
-    /// first would get it).
-    async fn named(&self, named: &Named) -> Result<(Vec<String>, Vec<String>), Refusal> {
+    /// Judges everything `named` names: the warnings, and the links as the client named them and
+    /// as `<full ID>:<alias>` (a link to a container dockerd does not have is refused: whoever
+    /// created the name first would get it).
+    async fn named(&self, named: &Named) -> Result<(Vec<String>, Vec<Link>), Refusal> {
         let mut warnings = Vec::new();
         for name in &named.volumes {
             warnings.extend(self.volume(name).await?);
@@ -614,7 +625,10 @@ impl Judge<'_> {
         let links = named
             .links
             .iter()
-            .map(|(name, alias)| format!("{}:{alias}", full_ids[name.as_str()]))
+            .map(|(name, alias)| Link {
+                named: format!("{name}:{alias}"),
+                by_id: format!("{}:{alias}", full_ids[name.as_str()]),
+            })
             .collect();
         Ok((warnings, links))
     }
@@ -767,11 +781,10 @@ impl Judge<'_> {
     /// dockerd's inspect (`GET /{kind}/{name}{tail}`), parsed; `None` on 404.
     async fn inspect(&self, kind: &str, name: &str, tail: &str) -> Result<Option<Json>, Refusal> {
         use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-        // dockerd keeps container names with a leading `/` and finds `/web` as `web`.
-        let name = match kind {
-            "containers" => name.strip_prefix('/').unwrap_or(name),
-            _ => name,
-        };
+        // dockerd keeps container names with a leading `/` and finds `/web` by that name only
+        // (never as an ID or ID prefix): looked up as `web`, it must come back named `/web`.
+        let slashed = kind == "containers" && name.starts_with('/');
+        let name = if slashed { &name[1..] } else { name };
         if cleaned_by_router(&format!("/{kind}/{name}{tail}")) {
             return Err(Refusal::BadRequest(format!(
                 "{} name {name:?} has \".\", \"..\" or empty path segments, which dockerd's router cleans away before it looks anything up; name the object without them",
@@ -801,12 +814,25 @@ impl Judge<'_> {
         else {
             return Ok(None);
         };
-        match inspect::parse_optional(&bytes) {
-            Ok(json) => Ok(Some(json.unwrap_or(Json::Null))),
-            Err(_) => Err(Refusal::UpstreamProtocol(
-                "its inspect of the object the request uses is not readable JSON",
-            )),
+        let json = match inspect::parse_optional(&bytes) {
+            Ok(json) => json.unwrap_or(Json::Null),
+            Err(_) => {
+                return Err(Refusal::UpstreamProtocol(
+                    "its inspect of the object the request uses is not readable JSON",
+                ))
+            }
+        };
+        if slashed {
+            let found = json
+                .cursor()
+                .field("Name")
+                .ok()
+                .and_then(|n| n.as_str().ok().flatten());
+            if found.and_then(|n| n.strip_prefix('/')) != Some(name) {
+                return Ok(None);
+            }
         }
+        Ok(Some(json))
     }
 
     /// The policy's verdict on an existing object from its inspect: warnings, or the refusal.

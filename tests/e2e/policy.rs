@@ -716,16 +716,48 @@ fn the_daemons_own_networks_named_by_id_are_joined_as_by_name() {
 
 #[test]
 fn a_container_named_with_its_leading_slash_is_found_as_dockerd_finds_it() {
-    // dockerd keeps container names as `/name`; a link to `/name` is a link to `name`.
+    // dockerd keeps container names as `/name` and finds `/name` by name only, never as an ID.
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
     let admin = gate.docker(ADMIN);
     let dev = gate.docker(DEV);
+    let own = unique("own");
     let mine = dev.sleeper("mine");
+    let _cleanup = Cleanup::new(&admin).container(&mine).network(&own);
+    dev.ok(&["network", "create", &own]);
+    let id = admin.ok(&["inspect", "-f", "{{.Id}}", &mine]);
+    let id = id.trim();
+    let connect = |container: &str| {
+        gate.post_json(
+            DEV,
+            &format!("/v1.41/networks/{own}/connect"),
+            &format!(r#"{{"Container":"{container}"}}"#),
+        )
+    };
+    let resp = connect(&format!("/{}", &id[..12]));
+    assert!(
+        resp.starts_with("HTTP/1.1 404"),
+        "an ID prefix behind a slash: {resp}"
+    );
+    let resp = connect(&format!("/{mine}"));
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let said = format!("container \"/{mine}\" named to dockerd as {id}");
+    let record = gate.wait_audit(|r| {
+        r["status"] == 200 && r["path"].as_str().is_some_and(|p| p.ends_with("/connect"))
+    });
+    assert!(
+        record["mutations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == &said),
+        "{record}"
+    );
+    // A link names its container by full ID to dockerd, and the record says so.
     let linking = unique("linking");
-    let _cleanup = Cleanup::new(&admin).container(&mine).container(&linking);
+    let _linked = Cleanup::new(&admin).container(&linking);
     let body = format!(
-        r#"{{"Image":"busybox:local","Cmd":["true"],"HostConfig":{{"Links":["/{mine}:peer"]}}}}"#
+        r#"{{"Image":"busybox:local","Cmd":["true"],"HostConfig":{{"Links":["{mine}:peer"]}}}}"#
     );
     let resp = gate.post_json(
         DEV,
@@ -733,6 +765,18 @@ fn a_container_named_with_its_leading_slash_is_found_as_dockerd_finds_it() {
         &body,
     );
     assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    let said = format!("link \"{mine}:peer\" named to dockerd as \"{id}:peer\"");
+    let record = gate.wait_audit(|r| {
+        r["status"] == 201 && r["path"].as_str().is_some_and(|p| p.contains(&linking))
+    });
+    assert!(
+        record["mutations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == &said),
+        "{record}"
+    );
 }
 
 #[test]
