@@ -154,23 +154,38 @@ fn check_refuses_an_expired_server_certificate() {
     );
 }
 
-#[test]
-fn policy_explain_refuses_a_certificate_no_client_ca_bundle_verifies() {
+/// `dockgate policy explain` on the example config: `who` is `["--cert", path]` or
+/// `["--role", name]`; `body` a file to judge.
+fn explain(who: [&str; 2], method: &str, path: &str, body: Option<&Path>) -> Output {
     let config = repo("config/dockgate.yaml");
-    // CN=admin, OU=admins, from a CA the example config does not trust.
-    let stranger = pki().client_dir(OTHER_CA).join("cert.pem");
-    let out = dockgate(&[
+    let mut args = vec![
         "policy",
         "explain",
         "--config",
         config.to_str().unwrap(),
-        "--cert",
-        stranger.to_str().unwrap(),
+        who[0],
+        who[1],
         "--method",
-        "GET",
+        method,
         "--path",
+        path,
+    ];
+    if let Some(body) = body {
+        args.extend(["--body", body.to_str().unwrap()]);
+    }
+    dockgate(&args)
+}
+
+#[test]
+fn policy_explain_refuses_a_certificate_no_client_ca_bundle_verifies() {
+    // CN=admin, OU=admins, from a CA the example config does not trust.
+    let stranger = pki().client_dir(OTHER_CA).join("cert.pem");
+    let out = explain(
+        ["--cert", stranger.to_str().unwrap()],
+        "GET",
         "/_ping",
-    ]);
+        None,
+    );
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("decision: DENY (rule tls)")
@@ -182,7 +197,6 @@ fn policy_explain_refuses_a_certificate_no_client_ca_bundle_verifies() {
 
 #[test]
 fn policy_explain_shows_denial_and_mutations() {
-    let config = repo("config/dockgate.yaml");
     let dev_cert = repo("certs-example/clients/dev/cert.pem");
     let dir = tempfile::tempdir().unwrap();
     let body = dir.path().join("body.json");
@@ -191,20 +205,12 @@ fn policy_explain_shows_denial_and_mutations() {
         r#"{"Image":"busybox","HostConfig":{"privileged":true}}"#,
     )
     .unwrap();
-    let out = dockgate(&[
-        "policy",
-        "explain",
-        "--config",
-        config.to_str().unwrap(),
-        "--cert",
-        dev_cert.to_str().unwrap(),
-        "--method",
+    let out = explain(
+        ["--cert", dev_cert.to_str().unwrap()],
         "POST",
-        "--path",
         "/v1.41/containers/create",
-        "--body",
-        body.to_str().unwrap(),
-    ]);
+        Some(&body),
+    );
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
     // The chain is verified against the client CA bundles, as a handshake would.
     assert!(
@@ -214,20 +220,7 @@ fn policy_explain_shows_denial_and_mutations() {
     );
     assert!(stdout(&out).contains("decision: DENY 403: dockgate: privileged containers are not allowed (--privileged) (rule privileged, role dev)"), "{}", stdout(&out));
     std::fs::write(&body, r#"{"Image":"busybox"}"#).unwrap();
-    let out = dockgate(&[
-        "policy",
-        "explain",
-        "--config",
-        config.to_str().unwrap(),
-        "--role",
-        "dev",
-        "--method",
-        "POST",
-        "--path",
-        "/containers/create",
-        "--body",
-        body.to_str().unwrap(),
-    ]);
+    let out = explain(["--role", "dev"], "POST", "/containers/create", Some(&body));
     assert!(out.status.success(), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(
