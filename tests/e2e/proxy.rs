@@ -91,17 +91,7 @@ fn logs_follow_streams_until_the_container_exits() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
     let d = gate.docker(ADMIN);
-    let name = unique("logs");
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "busybox:local",
-        "sh",
-        "-c",
-        "for i in 1 2 3; do echo line$i; sleep 0.3; done",
-    ]);
+    let name = d.script("logs", "for i in 1 2 3; do echo line$i; sleep 0.3; done");
     let out = d.ok(&["logs", "-f", &name]);
     assert_eq!(out, "line1\nline2\nline3\n");
     d.ok(&["rm", "-f", &name]);

@@ -843,17 +843,7 @@ fn a_stream_asked_to_close_still_streams_as_it_comes() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
     let admin = gate.docker(ADMIN);
-    let name = unique("ticker");
-    admin.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "busybox:local",
-        "sh",
-        "-c",
-        "while :; do echo tick; sleep 1; done",
-    ]);
+    let name = admin.script("ticker", "while :; do echo tick; sleep 1; done");
     let _cleanup = Cleanup::new(&admin).container(&name);
     // A followed log and an attach session, each on a connection that asked to close: their
     // output must arrive while they run, not be held for the end.

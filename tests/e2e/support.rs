@@ -556,6 +556,22 @@ impl Docker {
         name
     }
 
+    /// Starts a detached busybox container running the shell `script`; returns its name.
+    pub fn script(&self, prefix: &str, script: &str) -> String {
+        let name = unique(prefix);
+        self.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "busybox:local",
+            "sh",
+            "-c",
+            script,
+        ]);
+        name
+    }
+
     /// Starts a sleeping container with the host's root mounted read-only (one no baseline role
     /// could have created); returns its name.
     pub fn host_agent(&self) -> String {
