@@ -215,15 +215,6 @@ impl Upstream {
                     "looking up {path} before deciding: dockerd answered: {message}"
                 )))
             }
-            s if s.is_redirection() => {
-                // dockerd's router redirects a path with `.`, `..` or empty segments to its
-                // cleaned form: the name is not one dockerd finds as written.
-                short_body(resp).await;
-                let name = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
-                Err(Refusal::BadRequest(format!(
-                    "{name:?} is not a name dockerd looks up as written (its router cleans \".\", \"..\" and empty path segments away); name the object without them"
-                )))
-            }
             _ => Err(Refusal::UpstreamProtocol(
                 "it refused a lookup of the object the request acts on",
             )),

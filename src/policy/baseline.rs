@@ -672,16 +672,18 @@ impl Baseline {
                 Rule::Uninspectable,
                 format!("{method} {template} carries container settings the baseline does not inspect yet; use an unrestricted role"),
             ),
-            ("GET", "/swarm")
-            | ("GET", "/swarm/unlockkey")
-            | ("POST", "/swarm/update")
-            | ("POST", "/swarm/unlock")
-            | ("POST", "/swarm/leave")
-            | ("POST", "/nodes/{id}/update")
-            | ("DELETE", "/nodes/{id}") => f.violation(
-                Rule::Uninspectable,
-                format!("{method} {template} reads or changes the swarm itself (its join tokens and unlock key let any machine manage it, and a manager schedules containers on this host unjudged); use an unrestricted role"),
-            ),
+            // Every other swarm route (matched as a whole, so none added later slips by), and
+            // the node writes.
+            (m, t)
+                if t == "/swarm"
+                    || t.starts_with("/swarm/")
+                    || matches!((m, t), ("POST", "/nodes/{id}/update") | ("DELETE", "/nodes/{id}")) =>
+            {
+                f.violation(
+                    Rule::Uninspectable,
+                    format!("{method} {template} reads or changes the swarm itself (its join tokens and unlock key let any machine manage it, and a manager schedules containers on this host unjudged); use an unrestricted role"),
+                )
+            }
             ("GET", "/containers/{id}/checkpoints")
             | ("POST", "/containers/{id}/checkpoints")
             | ("DELETE", "/containers/{id}/checkpoints/{checkpoint}") => f.violation(
@@ -1305,12 +1307,7 @@ impl Findings<'_> {
             return Ok(());
         };
         // Map keys, compared exactly; the path is rendered only for an error.
-        let text = |key: &str| -> Result<Option<&str>, Unreadable> {
-            match options.entries()?.find(|(k, _)| *k == key) {
-                Some((_, value)) => Ok(value.as_str()?),
-                None => Ok(None),
-            }
-        };
+        let text = |key| -> Result<Option<&str>, Unreadable> { Ok(options.entry(key)?.as_str()?) };
         let (ty, o, device) = (text("type")?, text("o")?, text("device")?);
         if let Some((key, _)) = opts
             .entries()
@@ -2495,7 +2492,8 @@ pub fn normalise_image(image: &str) -> String {
         name.split_once('/')
             .map(|(first, _)| first)
             // (Newer parsers; dockerd 20.10 refuses such a name outright.)
-            .filter(|first| first.to_lowercase() != *first)
+            // (Go's `strings.ToLower(first) != first`, without building the lower-case copy.)
+            .filter(|first| first.chars().any(|c| c.to_lowercase().ne([c])))
     };
     let (domain, rest) = match registry_of(name).or_else(upper_case_first) {
         Some(domain) => (domain, &name[domain.len() + 1..]),

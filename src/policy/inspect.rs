@@ -582,6 +582,13 @@ impl<'a> Cursor<'a> {
         Ok(self.step(value, Step::Key(name)))
     }
 
+    /// Map entry `key` of the object here, matched exactly (map keys are not folded). Absent or
+    /// null here gives an absent child; a non-object here is `WrongType`.
+    pub fn entry(&self, key: &'a str) -> Result<Cursor<'a>, InspectError> {
+        let value = self.as_object()?.and_then(|obj| obj.entry(key));
+        Ok(self.step(value, Step::Key(key)))
+    }
+
     /// [`Cursor::field`] repeated, e.g. `&["HostConfig", "Privileged"]`.
     pub fn field_path(&self, names: &[&'a str]) -> Result<Cursor<'a>, InspectError> {
         let mut here = self.clone();
