@@ -686,6 +686,62 @@ mod pool_tests {
         assert!(up.idle.lock().unwrap().is_empty());
     }
 
+    #[tokio::test]
+    async fn a_connection_still_sending_a_clients_body_never_goes_back_to_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        // dockerd answers as soon as the head arrives, as it does to an upload it refuses early.
+        let (up, mut events) = upstream(
+            dir.path(),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK",
+        );
+        // The client's side: a hyper server whose one request streams its body to `up`; the
+        // client sends the head and 5 of the 1,000 bytes it announced, then goes quiet.
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let forwarded = {
+            let up = up.clone();
+            hyper::service::service_fn(move |req: Request<Incoming>| {
+                let up = up.clone();
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body =
+                        crate::stall::BodyStall::new(body, std::time::Duration::from_secs(60));
+                    let resp = up.send(parts, Either::Left(body), None).await.unwrap();
+                    let answer = resp.into_body().collect().await.unwrap().to_bytes();
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(answer)))
+                }
+            })
+        };
+        tokio::spawn(
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(server), forwarded),
+        );
+        let (mut client_read, mut client_write) = tokio::io::split(client);
+        client_write
+            .write_all(b"POST /containers/x/archive HTTP/1.1\r\nHost: d\r\nContent-Length: 1000\r\n\r\nhello")
+            .await
+            .unwrap();
+        let mut answer = vec![0; 1024];
+        let n = client_read.read(&mut answer).await.unwrap();
+        assert!(
+            answer[..n].ends_with(b"OK"),
+            "{:?}",
+            String::from_utf8_lossy(&answer[..n])
+        );
+        assert_eq!(events.recv().await, Some("accepted"));
+        assert!(
+            up.idle.lock().unwrap().is_empty(),
+            "the connection still carries the body"
+        );
+        // The next request gets a connection of its own instead of waiting behind that body.
+        let resp = up.send(get(), empty(), None).await.unwrap();
+        assert_eq!(
+            &resp.into_body().collect().await.unwrap().to_bytes()[..],
+            b"OK"
+        );
+        assert_eq!(events.recv().await, Some("accepted"));
+        drop(client_write);
+    }
+
     /// Sends one GET to an upstream answering `response`, watching the body's end.
     async fn watched(
         response: &'static [u8],
