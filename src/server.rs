@@ -685,8 +685,9 @@ fn client_identity(
             if let Some(end) = crate::tls::intermediates_not_after(&chain[1..]) {
                 id.not_after = id.not_after.min(end);
             }
-            // With several bundles, one the chain no longer verifies to (it expired since the
-            // handshake) must not leave rules that name no bundle to map it.
+            // With several bundles, a chain the verifier has forgotten since the handshake is
+            // verified again; one that no longer verifies must not be left to the rules that
+            // name no bundle.
             let Some(bundle) = state.tls.client_cas.which(chain) else {
                 let why = "its chain no longer verifies to any tls.client_ca bundle";
                 verified_peer_refused(state, peer, leaf, why.into());

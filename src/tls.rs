@@ -146,15 +146,24 @@ fn client_verifier(
 }
 
 impl ClientCas {
-    /// The index in `tls.client_ca` of the bundle a chain the handshake accepted verifies to.
-    /// With one bundle, that one; otherwise what the verifier remembered of the chain, or (once
-    /// forgotten) the chain verified again. `None` when no bundle verifies it now.
+    /// The index in `tls.client_ca` of the bundle a chain the handshake just accepted verified
+    /// to. With one bundle, that one; otherwise the bundle the verifier remembered with the
+    /// chain, or (once forgotten) the chain verified again, which gives `None` when no bundle
+    /// verifies it now. Whether the chain is still valid is not asked here, with one bundle or
+    /// several: every request checks the chain's end of validity itself.
     pub fn which(&self, chain: &[CertificateDer<'_>]) -> Option<usize> {
         let verifier = &self.0;
         if verifier.bundles.len() == 1 {
             return Some(verifier.bundles[0].0);
         }
-        self.verify(chain).ok()
+        let (leaf, intermediates) = chain.split_first()?;
+        let key = VerifiedChains::key(leaf, intermediates);
+        if let Some(bundle) = verifier.verified.remembered(&key) {
+            return Some(bundle);
+        }
+        verifier
+            .verify(key, leaf, intermediates, UnixTime::now())
+            .ok()
     }
 
     /// The bundle `chain` verifies to now (with the leaf's clientAuth usage), or why none
@@ -539,6 +548,12 @@ impl VerifiedChains {
             .map(|(_, bundle)| *bundle)
     }
 
+    /// The bundle a remembered chain verified to, valid now or not.
+    fn remembered(&self, key: &[u8; 32]) -> Option<usize> {
+        let chains = self.chains.lock().unwrap_or_else(|p| p.into_inner());
+        chains.get(key).map(|(_, bundle)| *bundle)
+    }
+
     fn remember(&self, key: [u8; 32], validity: Validity, bundle: usize) {
         let mut chains = self.chains.lock().unwrap_or_else(|p| p.into_inner());
         if chains.len() >= MAX_VERIFIED_CHAINS {
@@ -743,6 +758,11 @@ mod tests {
             assert_eq!(tls.client_cas.which(&from_partner), Some(1));
         }
         assert_eq!(tls.client_cas.verify(&chain(&stranger, &admin)).ok(), None);
+        // A chain no bundle verifies (the handshake would have refused it) maps to none.
+        assert_eq!(tls.client_cas.which(&chain(&stranger, &admin)), None);
+        // Forgotten chains are verified again.
+        tls.client_cas.0.verified.chains.lock().unwrap().clear();
+        assert_eq!(tls.client_cas.which(&from_partner), Some(1));
         // Refused by the bundle that knows its issuer's name: the reason is that bundle's (a
         // bad signature, from a CA posing under the partner's name), not "unknown issuer"
         // from the corporate bundle, tried first.
