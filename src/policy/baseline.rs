@@ -722,7 +722,7 @@ impl Baseline {
 /// fires on the container's own settings: whoever created it, the role could not have.
 /// Resource, restart and logging settings are not counted, nor the cgroup namespace (the
 /// host's is the daemon default on cgroup v1 hosts).
-const TARGET_RULES: [Rule; 12] = [
+const TARGET_RULES: [Rule; 13] = [
     Rule::Privileged,
     Rule::HostNetwork,
     Rule::HostPid,
@@ -735,26 +735,50 @@ const TARGET_RULES: [Rule; 12] = [
     Rule::Capabilities,
     Rule::SecurityOpt,
     Rule::Devices,
+    Rule::MaskedPaths,
+];
+
+/// The system paths dockerd masks and makes read-only in every container that is not
+/// privileged (dockerd 20.10's defaults; later versions add to them). An existing container must
+/// keep each: without `/proc/sys` read-only, root in it writes host-wide kernel settings
+/// (`kernel/core_pattern` runs a program on the host).
+const DEFAULT_MASKED_PATHS: [&str; 10] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+const DEFAULT_READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
 ];
 
 impl Baseline {
     /// Checks an existing container, from dockerd's inspect of it (`GET /containers/{id}/json`),
-    /// against [`TARGET_RULES`] and unmasked system paths.
+    /// against [`TARGET_RULES`]: its host config, its system paths, and where its volumes and
+    /// working directory are.
     pub fn check_target(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
         let mut f = Findings::new(self);
-        let hc = inspect.cursor().field("HostConfig")?;
+        let root = inspect.cursor();
+        let hc = root.field("HostConfig")?;
         f.only = Some(&TARGET_RULES);
         f.host_config(&hc)?;
-        f.only = None;
-        // dockerd fills in the default masked and read-only paths; `systempaths=unconfined`
-        // (or an API client) leaves them empty.
-        for field in ["MaskedPaths", "ReadonlyPaths"] {
-            if hc.field(field)?.as_array()?.is_some_and(|a| a.is_empty()) {
-                f.violation(
-                    Rule::MaskedPaths,
-                    format!("its system paths are unprotected (empty {field})"),
-                );
-            }
+        f.system_paths_kept(&hc)?;
+        let config = root.field("Config")?;
+        for (path, _) in config.field("Volumes")?.entries()? {
+            f.container_target(path, &format!("volume {path}"))?;
+        }
+        if let Some(dir) = config.field("WorkingDir")?.as_str()? {
+            f.working_dir(dir, "its working directory")?;
         }
         f.out.mutations.clear();
         f.out.rewritten = None;
@@ -944,6 +968,11 @@ impl Findings<'_> {
         self.stop_and_health(&root)?;
         let hc = root.field("HostConfig")?;
         self.host_config(&hc)?;
+        for field in ["MaskedPaths", "ReadonlyPaths"] {
+            if !hc.field(field)?.is_unset() {
+                self.violation(Rule::MaskedPaths, format!("custom {field} are not allowed (--security-opt systempaths=unconfined empties them)"));
+            }
+        }
         self.blkio_devices(&hc)?;
         let endpoints = root.field_path(&["NetworkingConfig", "EndpointsConfig"])?;
         for (net, _) in endpoints.entries()? {
@@ -1011,11 +1040,6 @@ impl Findings<'_> {
         self.mounts(hc)?;
         self.capabilities(hc)?;
         self.security_opts(hc)?;
-        for field in ["MaskedPaths", "ReadonlyPaths"] {
-            if !hc.field(field)?.is_unset() {
-                self.violation(Rule::MaskedPaths, format!("custom {field} are not allowed (--security-opt systempaths=unconfined empties them)"));
-            }
-        }
         for item in hc.field("Devices")?.items()? {
             let path = item.field("PathOnHost")?.as_str()?.unwrap_or("");
             if !self.b.devices_allowed.iter().any(|a| a == path) {
@@ -1368,13 +1392,55 @@ impl Findings<'_> {
         Ok(())
     }
 
+    /// An existing container's system paths: absent (dockerd's defaults apply at start), or
+    /// lists that keep every default (dockerd fills them in at create; an admin may add more).
+    /// Empty or shortened lists leave the kernel's interfaces open to root in the container.
+    fn system_paths_kept(&mut self, hc: &Cursor<'_>) -> R {
+        for (field, defaults) in [
+            ("MaskedPaths", &DEFAULT_MASKED_PATHS[..]),
+            ("ReadonlyPaths", &DEFAULT_READONLY_PATHS[..]),
+        ] {
+            let list = hc.field(field)?;
+            if list.is_unset() {
+                continue;
+            }
+            let mut kept = Vec::new();
+            for item in list.items()? {
+                if let Some(path) = item.as_str()? {
+                    kept.push(path);
+                }
+            }
+            let missing: Vec<&str> = defaults
+                .iter()
+                .copied()
+                .filter(|d| !kept.contains(d))
+                .collect();
+            if !missing.is_empty() {
+                self.violation(
+                    Rule::MaskedPaths,
+                    format!(
+                        "its system paths are unprotected ({field} lacks {})",
+                        missing.join(", ")
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// A working directory under /proc lets a process start with a leaked host file descriptor
-    /// as its cwd (/proc/self/fd/N, CVE-2024-21626).
+    /// as its cwd (/proc/self/fd/N, CVE-2024-21626). A relative one is judged from the root:
+    /// dockerd refuses one at container create, but passes an exec's on to runc.
     fn working_dir(&mut self, dir: &str, what: &str) -> R {
-        if !dir.starts_with('/') {
+        if dir.is_empty() {
             return Ok(());
         }
-        let path = clean_path(dir, "working directory").map_err(Unreadable::Ambiguous)?;
+        let rooted = if dir.starts_with('/') {
+            std::borrow::Cow::Borrowed(dir)
+        } else {
+            std::borrow::Cow::Owned(format!("/{dir}"))
+        };
+        let path = clean_path(&rooted, "working directory").map_err(Unreadable::Ambiguous)?;
         if path == "/proc" || path.starts_with("/proc/") {
             self.violation(
                 Rule::MaskedPaths,

@@ -2983,10 +2983,18 @@ fn mounts_over_proc_sys_and_dev_and_a_working_dir_under_proc_are_refused() {
     assert_rules(
         &b,
         EXEC,
-        &[(
-            r#"{"Cmd":["sh"],"WorkingDir":"/proc/1/cwd"}"#,
-            &[Rule::MaskedPaths],
-        )],
+        &[
+            (
+                r#"{"Cmd":["sh"],"WorkingDir":"/proc/1/cwd"}"#,
+                &[Rule::MaskedPaths],
+            ),
+            // dockerd passes a relative exec working directory on; it is judged from the root.
+            (
+                r#"{"Cmd":["sh"],"WorkingDir":"proc/self/fd/7"}"#,
+                &[Rule::MaskedPaths],
+            ),
+            (r#"{"Cmd":["sh"],"WorkingDir":"app"}"#, &[]),
+        ],
     );
 }
 
@@ -3518,9 +3526,23 @@ fn a_container_path_with_dot_dot_is_refused_as_the_client_sent_it() {
 /// dockerd's inspect of a container created with `hc` (the fields it fills in for every
 /// container included).
 fn inspected(hc: &str) -> Json {
-    let defaults = r#""MaskedPaths":["/proc/kcore","/proc/keys"],"ReadonlyPaths":["/proc/bus"],"NetworkMode":"default","IpcMode":"private","CgroupnsMode":"host","RestartPolicy":{"Name":"always","MaximumRetryCount":0},"Memory":0,"Runtime":"runc","LogConfig":{"Type":"json-file","Config":{}}"#;
-    let sep = if hc.is_empty() { "" } else { "," };
-    let doc = format!(r#"{{"Id":"abc","HostConfig":{{{defaults}{sep}{hc}}}}}"#);
+    inspected_with(hc, SYSTEM_PATHS, r#"{"WorkingDir":"","Volumes":null}"#)
+}
+
+/// dockerd 20.10's masked and read-only paths, as its inspect shows them.
+const SYSTEM_PATHS: &str = r#""MaskedPaths":["/proc/asound","/proc/acpi","/proc/kcore","/proc/keys","/proc/latency_stats","/proc/timer_list","/proc/timer_stats","/proc/sched_debug","/proc/scsi","/sys/firmware"],"ReadonlyPaths":["/proc/bus","/proc/fs","/proc/irq","/proc/sys","/proc/sysrq-trigger"]"#;
+
+/// The same with other system path fields (`paths`) and container `config`.
+fn inspected_with(hc: &str, paths: &str, config: &str) -> Json {
+    let defaults = r#""NetworkMode":"default","IpcMode":"private","CgroupnsMode":"host","RestartPolicy":{"Name":"always","MaximumRetryCount":0},"Memory":0,"Runtime":"runc","LogConfig":{"Type":"json-file","Config":{}}"#;
+    let fields: Vec<&str> = [paths, defaults, hc]
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .collect();
+    let doc = format!(
+        r#"{{"Id":"abc","Config":{config},"HostConfig":{{{}}}}}"#,
+        fields.join(",")
+    );
     parse_optional(doc.as_bytes()).unwrap().unwrap()
 }
 
@@ -3575,6 +3597,70 @@ fn an_existing_container_is_judged_by_the_settings_that_reach_the_host() {
         rules(&b.check_target(&unmasked).unwrap()),
         [Rule::MaskedPaths]
     );
+}
+
+#[test]
+fn an_existing_container_must_keep_every_default_system_path_protected() {
+    let b = default_baseline();
+    let judged = |paths: &str, config: &str| {
+        let outcome = b.check_target(&inspected_with("", paths, config)).unwrap();
+        let reasons: Vec<String> = outcome
+            .violations
+            .iter()
+            .map(|v| v.reason.clone())
+            .collect();
+        (rules(&outcome), reasons.join("; "))
+    };
+    let plain = r#"{"WorkingDir":"","Volumes":null}"#;
+    // dockerd's defaults, more than them (a later dockerd, or an admin's additions), or none
+    // recorded (dockerd applies its defaults at start).
+    assert_eq!(judged(SYSTEM_PATHS, plain).0, NONE);
+    let more = SYSTEM_PATHS.replace(
+        r#""/sys/firmware""#,
+        r#""/sys/firmware","/proc/interrupts""#,
+    );
+    assert_eq!(judged(&more, plain).0, NONE);
+    assert_eq!(
+        judged(r#""MaskedPaths":null,"ReadonlyPaths":null"#, plain).0,
+        NONE
+    );
+    // Lists an admin shortened (the container leaves /proc/sys writable to its root).
+    let (rules_of, why) = judged(
+        r#""MaskedPaths":["/proc/asound"],"ReadonlyPaths":["/proc/asound"]"#,
+        plain,
+    );
+    assert_eq!(rules_of, [Rule::MaskedPaths, Rule::MaskedPaths]);
+    assert!(
+        why.contains(
+            "ReadonlyPaths lacks /proc/bus, /proc/fs, /proc/irq, /proc/sys, /proc/sysrq-trigger"
+        ),
+        "{why}"
+    );
+    assert!(
+        why.contains("MaskedPaths lacks /proc/acpi, /proc/kcore"),
+        "{why}"
+    );
+    // A path written another way does not stand for the default.
+    let (rules_of, why) = judged(
+        &SYSTEM_PATHS.replace(r#""/proc/sys""#, r#""/proc/sys/""#),
+        plain,
+    );
+    assert_eq!(rules_of, [Rule::MaskedPaths], "{why}");
+    // Its volumes over the kernel's interfaces, and a working directory under /proc.
+    for config in [
+        r#"{"WorkingDir":"","Volumes":{"/proc/sys":{}}}"#,
+        r#"{"WorkingDir":"","Volumes":{"sys/kernel":{}}}"#,
+        r#"{"WorkingDir":"/proc/self/fd/7","Volumes":null}"#,
+    ] {
+        assert_eq!(
+            judged(SYSTEM_PATHS, config).0,
+            [Rule::MaskedPaths],
+            "{config}"
+        );
+    }
+    // Its mounts over them too.
+    let tmpfs = inspected(r#""Tmpfs":{"/proc/sys":""}"#);
+    assert_eq!(rules(&b.check_target(&tmpfs).unwrap()), [Rule::MaskedPaths]);
 }
 
 #[test]

@@ -409,6 +409,48 @@ fn a_baseline_role_may_not_act_on_a_container_it_could_not_have_created() {
 }
 
 #[test]
+fn a_baseline_role_may_not_act_on_a_container_whose_system_paths_an_admin_opened() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    // Shortened lists leave /proc/sys writable to root in the container: host-wide sysctls,
+    // kernel.core_pattern among them.
+    let name = unique("opened");
+    let _cleanup = Cleanup::new(&admin).container(&name);
+    let body = r#"{"Image":"busybox:local","Cmd":["sleep","300"],"HostConfig":{"MaskedPaths":["/proc/asound"],"ReadonlyPaths":["/proc/asound"]}}"#;
+    let resp = gate.post_json(ADMIN, &format!("/containers/create?name={name}"), body);
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    admin.ok(&["start", &name]);
+    let err = dev.fails(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/kernel/printk_ratelimit",
+    ]);
+    assert!(err.contains("(rule masked-paths, role dev)"), "{err}");
+    assert!(
+        err.contains("its system paths are unprotected (MaskedPaths lacks /proc/acpi"),
+        "{err}"
+    );
+    let err = dev.fails(&["cp", &format!("{name}:/etc/hostname"), "-"]);
+    assert!(err.contains("(rule masked-paths, role dev)"), "{err}");
+    // A container with dockerd's own lists is dev's to act on, and its /proc/sys stays read-only.
+    let plain = admin.sleeper("plain");
+    let _plain = Cleanup::new(&admin).container(&plain);
+    let out = dev.run(&[
+        "exec",
+        &plain,
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/kernel/printk_ratelimit",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+}
+
+#[test]
 fn a_baseline_role_works_on_its_own_containers_by_name_as_before() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
