@@ -76,6 +76,9 @@ pub struct LogConfig {
 pub struct Limits {
     /// Largest request body the policy will buffer to read; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Bytes all bodies being read for the policy may hold at once, across every connection;
+    /// a body that would take more is refused (503), so slow senders cannot pin memory.
+    pub max_buffered_body_bytes: usize,
     /// A TLS handshake that takes longer is abandoned.
     pub handshake_timeout: Duration,
     /// How long a client may take to send its request head.
@@ -271,12 +274,19 @@ const MAX_SECS: u64 = 86_400;
 const MAX_CONNECTIONS: usize = 1_000_000;
 /// The largest `limits.max_body_bytes` accepted.
 const MAX_BODY_BYTES: usize = 1 << 30;
+/// The largest `limits.max_buffered_body_bytes` accepted.
+const MAX_BUFFERED_BODY_BYTES: usize = 1 << 34;
+/// `limits.max_buffered_body_bytes` when absent (at least 4 × `max_body_bytes`).
+const DEFAULT_MAX_BUFFERED_BODY_BYTES: usize = 64 << 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     #[serde(default = "default_max_body")]
     max_body_bytes: usize,
+    /// Absent: [`DEFAULT_MAX_BUFFERED_BODY_BYTES`], or 4 bodies of the largest size if more.
+    #[serde(default)]
+    max_buffered_body_bytes: Option<usize>,
     #[serde(default = "default_handshake_timeout")]
     handshake_timeout_secs: u64,
     #[serde(default = "default_header_timeout")]
@@ -293,10 +303,19 @@ struct RawLimits {
     lookup_timeout_secs: u64,
 }
 
+impl RawLimits {
+    fn buffered_body_bytes(&self) -> usize {
+        self.max_buffered_body_bytes.unwrap_or_else(|| {
+            DEFAULT_MAX_BUFFERED_BODY_BYTES.max(self.max_body_bytes.saturating_mul(4))
+        })
+    }
+}
+
 impl Default for RawLimits {
     fn default() -> Self {
         RawLimits {
             max_body_bytes: default_max_body(),
+            max_buffered_body_bytes: None,
             handshake_timeout_secs: default_handshake_timeout(),
             header_read_timeout_secs: default_header_timeout(),
             body_read_timeout_secs: default_body_timeout(),
@@ -449,6 +468,22 @@ impl RawConfig {
                 ),
             );
         }
+        let buffered = self.limits.buffered_body_bytes();
+        if buffered < self.limits.max_body_bytes {
+            problems.push(
+                "limits.max_buffered_body_bytes",
+                format_args!(
+                    "{buffered} is less than limits.max_body_bytes ({}): one body of the largest size must fit",
+                    self.limits.max_body_bytes
+                ),
+            );
+        }
+        if buffered > MAX_BUFFERED_BODY_BYTES {
+            problems.push(
+                "limits.max_buffered_body_bytes",
+                format_args!("{buffered} is more than {MAX_BUFFERED_BODY_BYTES} (16 GiB)"),
+            );
+        }
         if self.limits.max_body_bytes > MAX_BODY_BYTES {
             problems.push(
                 "limits.max_body_bytes",
@@ -490,6 +525,7 @@ impl RawConfig {
             },
             limits: Limits {
                 max_body_bytes: self.limits.max_body_bytes,
+                max_buffered_body_bytes: self.limits.buffered_body_bytes(),
                 handshake_timeout: Duration::from_secs(self.limits.handshake_timeout_secs.max(1)),
                 header_read_timeout: Duration::from_secs(
                     self.limits.header_read_timeout_secs.max(1),

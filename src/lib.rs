@@ -60,12 +60,13 @@ pub fn build_state(config: Config) -> Result<Arc<State>, ConfigErrors> {
     };
     match (tls, audit) {
         (Some(tls), Some(audit)) if problems.0.is_empty() => Ok(Arc::new(State {
-            config,
             tls,
             upstream,
             audit,
             hijacks: tokio_util::task::TaskTracker::new(),
             stop_hijacks: tokio_util::sync::CancellationToken::new(),
+            bodies: proxy::BodyBudget::new(config.limits.max_buffered_body_bytes),
+            config,
         })),
         _ => Err(ConfigErrors {
             source: config.source,

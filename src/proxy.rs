@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -44,6 +45,47 @@ pub struct State {
     pub hijacks: TaskTracker,
     /// ...and then cut them.
     pub stop_hijacks: CancellationToken,
+    /// The bytes bodies being read for the policy may hold, all connections together.
+    pub bodies: BodyBudget,
+}
+
+/// What the bodies being read for the policy may hold in memory at once, across connections
+/// (`limits.max_buffered_body_bytes`). Each body takes its share as its bytes arrive and gives
+/// it back when its request is done with it, so clients that send part of a large body and
+/// stall pin at most this much, not `max_body_bytes` per connection.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    bytes: Arc<tokio::sync::Semaphore>,
+    limit: usize,
+}
+
+impl BodyBudget {
+    pub fn new(limit: usize) -> BodyBudget {
+        BodyBudget {
+            bytes: Arc::new(tokio::sync::Semaphore::new(limit)),
+            limit,
+        }
+    }
+
+    /// Takes `more` bytes into `held`, or refuses when they are not free now (no waiting: a
+    /// client is told at once rather than queued behind slow senders).
+    fn take(&self, held: &mut Option<OwnedSemaphorePermit>, more: usize) -> Result<(), Refusal> {
+        if more == 0 {
+            return Ok(());
+        }
+        let busy = || Refusal::BodiesBusy { limit: self.limit };
+        let n = u32::try_from(more).map_err(|_| busy())?;
+        let permit = self
+            .bytes
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| busy())?;
+        match held {
+            Some(h) => h.merge(permit),
+            None => *held = Some(permit),
+        }
+        Ok(())
+    }
 }
 
 /// What is known about a connection once its handshake is done.
@@ -253,11 +295,19 @@ async fn serve(
         }
     }
     // Only bodies a rule must read are buffered (up to the limit); everything else streams.
+    // Their bytes count against the budget all connections share until this request is done.
+    let mut body_share = None;
     let bytes = if policy.reads_body(role, &endpoint) {
         let limits = state.config.limits;
         check_json_headers(&parts, limits.max_body_bytes)?;
         *read_started = true;
-        let read = read_json_body(&parts, unread, limits.max_body_bytes);
+        let read = read_json_body(
+            &parts,
+            unread,
+            limits.max_body_bytes,
+            &state.bodies,
+            &mut body_share,
+        );
         let bytes = tokio::time::timeout(limits.body_read_timeout, read)
             .await
             .map_err(|_| {
@@ -983,6 +1033,8 @@ async fn read_json_body(
     parts: &hyper::http::request::Parts,
     unread: &mut Option<Incoming>,
     limit: usize,
+    budget: &BodyBudget,
+    share: &mut Option<OwnedSemaphorePermit>,
 ) -> Result<Bytes, Refusal> {
     use http_body_util::BodyExt;
     use hyper::header::CONTENT_TYPE;
@@ -991,9 +1043,18 @@ async fn read_json_body(
             "the request body was already taken".into(),
         ));
     };
-    // Most bodies come in one frame, kept as it is; later frames are appended to a copy.
+    // Most bodies come in one frame, kept as it is; later frames are appended to a copy, sized
+    // once for a declared length (checked against the limit already).
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n <= limit);
     let mut first = Bytes::new();
     let mut more = bytes::BytesMut::new();
+    // What the body holds, as counted against the budget: its bytes, or the copy's capacity.
+    let mut charged = 0;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             Refusal::BadRequest(format!(
@@ -1012,10 +1073,30 @@ async fn read_json_body(
             return Err(Refusal::TooLarge { limit });
         }
         if held == 0 {
+            budget.take(share, data.len())?;
+            charged = data.len();
             first = data;
         } else {
+            // The copy is made for the declared length at once, else grows by doubling; what
+            // it grows to is taken from the budget first.
             if more.is_empty() {
+                let size = declared.unwrap_or(0).max(held + data.len()).min(limit);
+                budget.take(share, size.saturating_sub(charged))?;
+                charged = charged.max(size);
+                more = bytes::BytesMut::with_capacity(size);
                 more.extend_from_slice(&std::mem::take(&mut first));
+            }
+            if more.len() + data.len() > more.capacity() {
+                let size = declared
+                    .unwrap_or(0)
+                    .max(more.capacity().saturating_mul(2))
+                    .max(more.len() + data.len())
+                    .min(limit);
+                budget.take(share, size.saturating_sub(charged))?;
+                charged = charged.max(size);
+                let mut bigger = bytes::BytesMut::with_capacity(size);
+                bigger.extend_from_slice(&more);
+                more = bigger;
             }
             more.extend_from_slice(&data);
         }

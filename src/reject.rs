@@ -46,6 +46,9 @@ pub enum Refusal {
     BadRequest(String),
     #[error("dockgate: request body exceeds the {limit}-byte limit this route is inspected with (limits.max_body_bytes)")]
     TooLarge { limit: usize },
+    /// Bodies being read for the policy already hold the budget all connections share.
+    #[error("dockgate: request bodies being read already hold the {limit} bytes all clients share (limits.max_buffered_body_bytes); try again shortly")]
+    BodiesBusy { limit: usize },
     #[error("dockgate: reading the request body failed: {0}")]
     BodyRead(#[source] hyper::Error),
     #[error("dockgate: the Docker daemon answered out of protocol: {0}")]
@@ -93,7 +96,9 @@ impl Refusal {
             Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Upstream { .. } | Refusal::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
             Refusal::LookupTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Refusal::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::AuditUnavailable | Refusal::BodiesBusy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -116,6 +121,7 @@ impl Refusal {
             | Refusal::UpstreamProtocol(_)
             | Refusal::LookupTimeout { .. } => None,
             Refusal::AuditUnavailable => Some("audit".into()),
+            Refusal::BodiesBusy { .. } => Some("limits".into()),
         }
     }
 

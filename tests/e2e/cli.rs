@@ -74,7 +74,7 @@ fn check_lists_every_problem_one_line_each_naming_file_and_field() {
     // A client certificate's key with the server certificate, a missing CA file, a bad CIDR,
     // an unknown rule and an unknown role.
     let yaml = format!(
-        "{}workers: 5000\nshutdown_grace_secs: 18446744073709551615\nlimits:\n  max_connections: 99999999999\n  header_read_timeout_secs: 86401\nnetworks: [10.0.0.0/33]\nidentities:\n  - cn: x\n    role: nosuch\nroles:\n  dev:\n    extends: [baseline]\n    baseline:\n      rules: {{ no-such-rule: warn }}\n",
+        "{}workers: 5000\nshutdown_grace_secs: 18446744073709551615\nlimits:\n  max_connections: 99999999999\n  header_read_timeout_secs: 86401\n  max_body_bytes: 4096\n  max_buffered_body_bytes: 1024\nnetworks: [10.0.0.0/33]\nidentities:\n  - cn: x\n    role: nosuch\nroles:\n  dev:\n    extends: [baseline]\n    baseline:\n      rules: {{ no-such-rule: warn }}\n",
         tls_block(&format!("{d}/server/cert.pem"), &format!("{d}/admin/key.pem"), &format!("{d}/missing-ca.pem"))
     );
     let path = write_config(dir.path(), &yaml);
@@ -98,6 +98,7 @@ fn check_lists_every_problem_one_line_each_naming_file_and_field() {
         "shutdown_grace_secs: 18446744073709551615 is more than 86400 (a day)",
         "limits.header_read_timeout_secs: 86401 is more than 86400 (a day)",
         "limits.max_connections: 99999999999 is more than 1000000",
+        "limits.max_buffered_body_bytes: 1024 is less than limits.max_body_bytes (4096): one body of the largest size must fit",
     ] {
         assert!(text.contains(line), "{line}\n{text}");
     }

@@ -3,6 +3,7 @@
 
 use crate::require_docker;
 use crate::support::*;
+use std::io::Write;
 
 fn post(path: &str, headers: &str, body: &[u8]) -> Vec<u8> {
     let mut req = format!(
@@ -222,6 +223,53 @@ fn body_over_the_limit_is_413_and_never_forwarded() {
     let chunk = vec![b' '; 64 * 1024];
     let req = create_chunked(std::iter::repeat_n(&chunk, 64));
     expect(&gate, &req, 413, "limits.max_body_bytes");
+}
+
+#[test]
+fn bodies_being_read_share_one_memory_budget_and_a_request_past_it_is_refused_at_once() {
+    let sock = require_docker!();
+    let gate = Gate::start(
+        &sock,
+        "limits:\n  max_body_bytes: 65536\n  max_buffered_body_bytes: 163840\n",
+    );
+    // Two clients each announce 64 KiB of create body, send 60,000 bytes of it and stall:
+    // 128 KiB of the 160 KiB are theirs (a body is held at its declared size).
+    let head = "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\n\
+                Content-Type: application/json\r\nContent-Length: 65536\r\n\r\n";
+    let stalled: Vec<_> = (0..2)
+        .map(|_| {
+            let mut s = gate.tls(DEV);
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&[b' '; 60_000]).unwrap();
+            s.flush().unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // A third body does not fit beside them: refused at once, not queued behind them.
+    let third = format!(
+        r#"{{"Image":"busybox:local","Env":["X={}"]}}"#,
+        "a".repeat(40_000)
+    );
+    let resp = expect(
+        &gate,
+        &create(&third),
+        503,
+        "limits.max_buffered_body_bytes",
+    );
+    assert!(resp.contains("(rule limits"), "{resp}");
+    // A small one still fits, and is judged as usual.
+    let small = r#"{"Image":"busybox:local","HostConfig":{"Privileged":true}}"#;
+    expect(&gate, &create(small), 403, "rule privileged");
+    // Once the stalled clients are gone, their share is free again.
+    drop(stalled);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    expect(
+        &gate,
+        &create(&third.replace("busybox:local", "busybox:no-such-tag")),
+        404,
+        "No such image",
+    );
 }
 
 #[test]
