@@ -64,7 +64,10 @@ pub struct Record {
     pub method: Option<Cow<'static, str>>,
     /// The request target as received. Copied (short ones inline): a `Uri` would keep hyper's
     /// whole read buffer alive for as long as the exchange lasts.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "clipped")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "target_clipped"
+    )]
     pub path: Option<compact_str::CompactString>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "displayed")]
     pub route: Option<&'static Route>,
@@ -116,15 +119,20 @@ pub fn method_name(method: &hyper::Method) -> Cow<'static, str> {
 /// to fill the backlog or the disk. What is cut is said, with the full length.
 pub const MAX_FIELD_BYTES: usize = 4096;
 
-/// A text cut to [`MAX_FIELD_BYTES`] (at a character boundary), marked when cut.
-struct Clipped<'a>(&'a str);
+/// The most of a request target a record carries. Longer targets are refused before they are
+/// judged (`proxy`), so every request dockerd sees is recorded with its whole target: a
+/// parameter cannot hide behind padding.
+pub const MAX_TARGET_BYTES: usize = 16 * 1024;
 
-impl fmt::Display for Clipped<'_> {
+/// A text cut to `N` bytes (at a character boundary), marked when cut.
+struct Clipped<'a, const N: usize>(&'a str);
+
+impl<const N: usize> fmt::Display for Clipped<'_, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.len() <= MAX_FIELD_BYTES {
+        if self.0.len() <= N {
             return f.write_str(self.0);
         }
-        let mut end = MAX_FIELD_BYTES;
+        let mut end = N;
         while !self.0.is_char_boundary(end) {
             end -= 1;
         }
@@ -137,7 +145,7 @@ impl fmt::Display for Clipped<'_> {
     }
 }
 
-impl Serialize for Clipped<'_> {
+impl<const N: usize> Serialize for Clipped<'_, N> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
@@ -145,13 +153,23 @@ impl Serialize for Clipped<'_> {
 
 fn clipped<T: AsRef<str>, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
     match v {
-        Some(v) => s.collect_str(&Clipped(v.as_ref())),
+        Some(v) => s.collect_str(&Clipped::<MAX_FIELD_BYTES>(v.as_ref())),
+        None => s.serialize_none(),
+    }
+}
+
+fn target_clipped<S: Serializer>(
+    v: &Option<compact_str::CompactString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(&Clipped::<MAX_TARGET_BYTES>(v)),
         None => s.serialize_none(),
     }
 }
 
 fn each_clipped<S: Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(v.iter().map(|t| Clipped(t)))
+    s.collect_seq(v.iter().map(|t| Clipped::<MAX_FIELD_BYTES>(t)))
 }
 
 /// Writes a field by its `Display` form, straight into the output.
@@ -712,7 +730,11 @@ mod tests {
         r.reason = Some(format!("unknown route {long}"));
         r.warnings = vec![long.clone()];
         let line = serde_json::to_string(&r).unwrap();
-        assert!(line.len() < 5 * MAX_FIELD_BYTES, "{} bytes", line.len());
+        assert!(
+            line.len() < 4 * MAX_FIELD_BYTES + MAX_TARGET_BYTES,
+            "{} bytes",
+            line.len()
+        );
         let back: serde_json::Value = serde_json::from_str(&line).unwrap();
         let path = back["path"].as_str().unwrap();
         assert!(path.starts_with("/containers/aaa"), "{path:.40}");

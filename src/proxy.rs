@@ -261,6 +261,13 @@ async fn serve(
             peer: conn.peer.ip().to_canonical(),
         });
     }
+    let target = parts.uri.path_and_query().map_or(0, |t| t.as_str().len());
+    if target > crate::audit::MAX_TARGET_BYTES {
+        return Err(Refusal::TargetTooLong {
+            len: target,
+            limit: crate::audit::MAX_TARGET_BYTES,
+        });
+    }
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
         return Err(Refusal::BadRequest(
             "absolute-form request targets are not accepted; send the path only".into(),

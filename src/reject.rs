@@ -46,6 +46,9 @@ pub enum Refusal {
     BadRequest(String),
     #[error("dockgate: request body exceeds the {limit}-byte limit this route is inspected with (limits.max_body_bytes)")]
     TooLarge { limit: usize },
+    /// A request target longer than the audit log records whole.
+    #[error("dockgate: the request target is {len} bytes, more than the {limit} the audit log records whole; shorten the query")]
+    TargetTooLong { len: usize, limit: usize },
     /// Bodies being read for the policy already hold the budget all connections share.
     #[error("dockgate: request bodies being read already hold the {limit} bytes all clients share (limits.max_buffered_body_bytes); try again shortly")]
     BodiesBusy { limit: usize },
@@ -94,6 +97,7 @@ impl Refusal {
             Refusal::NotFound { in_body: false, .. } => StatusCode::NOT_FOUND,
             Refusal::NotFound { in_body: true, .. } => StatusCode::BAD_REQUEST,
             Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::TargetTooLong { .. } => StatusCode::URI_TOO_LONG,
             Refusal::Upstream { .. } | Refusal::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
             Refusal::LookupTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Refusal::AuditUnavailable | Refusal::BodiesBusy { .. } => {
@@ -115,7 +119,7 @@ impl Refusal {
             | Refusal::Unreadable(_)
             | Refusal::TooLarge { .. }
             | Refusal::BodyRead(_) => Some("body".into()),
-            Refusal::BadRequest(_) => Some("request".into()),
+            Refusal::BadRequest(_) | Refusal::TargetTooLong { .. } => Some("request".into()),
             Refusal::NotFound { .. } => Some("not-found".into()),
             Refusal::Upstream { .. }
             | Refusal::UpstreamProtocol(_)

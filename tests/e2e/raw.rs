@@ -679,17 +679,20 @@ fn an_oversized_head_is_431_and_no_record_carries_more_than_a_few_kib_of_a_peers
     assert!(resp.is_empty() || status(&resp) == 431, "{resp:.300}");
     gate.wait_audit(|r| r["status"] == 431 && r["rule"] == "http" && r["cn"] == "dev");
     // A head under that limit with a 40 KB method and path: refused, and its record carries
-    // each text cut to a few KiB, saying how long it was.
+    // each text cut (the method to 4 KiB, the target to 16 KiB), saying how long it was.
     let path = format!("/v1.41/nothing/{}", "p".repeat(40_000));
     let method = "M".repeat(20_000);
     let resp = gate.raw(
         DEV,
         format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
     );
-    assert!(matches!(status(&resp), 400 | 403 | 405), "{resp:.300}");
+    assert!(
+        matches!(status(&resp), 400 | 403 | 405 | 414),
+        "{resp:.300}"
+    );
     let record = gate.wait_audit(|r| r["path"].as_str().is_some_and(|p| p.contains("/nothing/")));
     let line = record.to_string();
-    assert!(line.len() < 16 * 1024, "a {} byte record", line.len());
+    assert!(line.len() < 32 * 1024, "a {} byte record", line.len());
     let cut = format!("[cut: {} bytes in all]", path.len());
     assert!(
         record["path"].as_str().unwrap().ends_with(&cut),
@@ -699,6 +702,44 @@ fn an_oversized_head_is_431_and_no_record_carries_more_than_a_few_kib_of_a_peers
         record["method"].as_str().unwrap().contains("[cut: "),
         "{line:.300}"
     );
+}
+
+#[test]
+fn every_forwarded_request_is_recorded_with_its_whole_target_and_longer_ones_are_refused() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let name = admin.sleeper("padded");
+    let _cleanup = Cleanup::new(&admin).container(&name);
+    // Padding before the parameter that matters does not push it out of the record.
+    let target = format!(
+        "/v1.41/containers/{name}/archive?pad={}&path=/etc/hostname",
+        "a".repeat(8_000)
+    );
+    let resp = gate.raw(
+        DEV,
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status(&resp), 200, "{resp:.300}");
+    let record = gate.wait_audit(|r| r["path"] == target.as_str());
+    assert_eq!(record["decision"], "allow");
+    // A target longer than a record keeps is refused before it is judged or forwarded.
+    let long = format!(
+        "/v1.41/containers/{name}/archive?pad={}&path=/etc/hostname",
+        "a".repeat(17_000)
+    );
+    let resp = gate.raw(
+        DEV,
+        format!("GET {long} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status(&resp), 414, "{resp:.300}");
+    assert!(
+        resp.contains("more than the 16384 the audit log records whole"),
+        "{resp:.300}"
+    );
+    let record = gate.wait_audit(|r| r["status"] == 414);
+    assert_eq!(record["rule"], "request");
+    assert_eq!(record["decision"], "deny");
 }
 
 #[test]
