@@ -60,6 +60,10 @@ pub struct Record {
     pub serial: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Arc<str>>,
+    /// A refused client certificate as it states itself (subject, issuer, serial): not vouched
+    /// for by any CA, unlike `cn`.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "clipped")]
+    pub presented: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "clipped")]
     pub method: Option<Cow<'static, str>>,
     /// The request target as received. Copied (short ones inline): a `Uri` would keep hyper's

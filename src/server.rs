@@ -493,9 +493,19 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
     let limits = state.config.limits;
     // Boxed, like the HTTP connection below: the task's own size is what an idle client costs.
     let handshake = Box::pin(acceptor.accept(Gulp::new(tcp)));
+    crate::tls::forget_refused();
     let mut tls = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return handshake_refused(state, peer, &e.to_string()),
+        Ok(Err(e)) => {
+            // A certificate refused by the verifier is named in the record as presented.
+            let mut r = handshake_denial(peer, e.to_string());
+            if let Some(refused) = crate::tls::take_refused() {
+                r.fingerprint = Some(refused.fingerprint.into());
+                r.presented = Some(refused.stated);
+            }
+            tracing::debug!(%peer, reason = %e, "TLS handshake refused");
+            return state.audit.write_unauthenticated(peer.ip(), r);
+        }
         Err(_) => return handshake_refused(state, peer, "handshake timed out"),
     };
     // rustls queues at most this much outgoing TLS per connection (default 64 KiB). A 64 KiB

@@ -469,6 +469,51 @@ impl ClientAuthVerifier {
     }
 }
 
+/// A client certificate the verifier refused, as presented: what the audit record of the
+/// refused handshake says about it. Nothing in it is vouched for by a CA (a forger can write
+/// any subject); the fingerprint names the exact certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// SHA-256 of the leaf's DER, as identities and audit records write fingerprints.
+    pub fingerprint: String,
+    /// `subject …; issuer …; serial …` as the leaf states them, or why it could not be read.
+    pub stated: String,
+}
+
+thread_local! {
+    /// The certificate the last refused verification on this thread was about. A handshake
+    /// runs within one poll of its task on one thread, so the refusal it ends with reads the
+    /// certificate it was about right after (see [`take_refused`]).
+    static REFUSED: std::cell::RefCell<Option<Refused>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Forgets what an earlier handshake on this thread left (call before each handshake).
+pub fn forget_refused() {
+    REFUSED.with(|r| r.borrow_mut().take());
+}
+
+/// The certificate this thread's verifier refused since [`forget_refused`], if any.
+pub fn take_refused() -> Option<Refused> {
+    REFUSED.with(|r| r.borrow_mut().take())
+}
+
+fn note_refused(end_entity: &CertificateDer<'_>) {
+    let stated = match X509Certificate::from_der(end_entity) {
+        Ok((_, cert)) => format!(
+            "subject {}; issuer {}; serial {}",
+            cert.subject(),
+            cert.issuer(),
+            cert.raw_serial_as_string()
+        ),
+        Err(_) => "not a readable X.509 certificate".to_string(),
+    };
+    let refused = Refused {
+        fingerprint: crate::identity::fingerprint_of(end_entity),
+        stated,
+    };
+    REFUSED.with(|r| *r.borrow_mut() = Some(refused));
+}
+
 impl ClientCertVerifier for ClientAuthVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &self.hints
@@ -482,7 +527,10 @@ impl ClientCertVerifier for ClientAuthVerifier {
     ) -> Result<ClientCertVerified, rustls::Error> {
         let key = VerifiedChains::key(end_entity, intermediates);
         if self.verified.bundle(&key, now).is_none() {
-            self.verify(key, end_entity, intermediates, now)?;
+            if let Err(e) = self.verify(key, end_entity, intermediates, now) {
+                note_refused(end_entity);
+                return Err(e);
+            }
         }
         Ok(ClientCertVerified::assertion())
     }
@@ -758,6 +806,32 @@ mod tests {
             assert_eq!(tls.client_cas.which(&from_partner), Some(1));
         }
         assert_eq!(tls.client_cas.verify(&chain(&stranger, &admin)).ok(), None);
+        // The verifier leaves the certificate it refused for the handshake's record, as
+        // presented, and nothing for one it accepts.
+        forget_refused();
+        let forged = chain(&stranger, &admin);
+        let verifier = &tls.client_cas.0;
+        assert!(verifier.verify_client_cert(&forged[0], &[], now()).is_err());
+        let refused = take_refused().unwrap();
+        assert_eq!(
+            refused.fingerprint,
+            crate::identity::fingerprint_of(&forged[0])
+        );
+        assert!(
+            refused.stated.starts_with("subject CN=admin"),
+            "{}",
+            refused.stated
+        );
+        assert!(
+            refused.stated.contains("issuer CN=stranger CA"),
+            "{}",
+            refused.stated
+        );
+        assert_eq!(take_refused(), None, "taken once");
+        assert!(verifier
+            .verify_client_cert(&from_corp[0], &[], now())
+            .is_ok());
+        assert_eq!(take_refused(), None);
         // A chain no bundle verifies (the handshake would have refused it) maps to none.
         assert_eq!(tls.client_cas.which(&chain(&stranger, &admin)), None);
         // Forgotten chains are verified again.

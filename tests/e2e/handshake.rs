@@ -12,7 +12,7 @@ fn nowhere() -> std::path::PathBuf {
     std::path::PathBuf::from("/nonexistent/docker.sock")
 }
 
-fn assert_refused(gate: &Gate, client: Option<&str>, reason_fragment: &str) {
+fn assert_refused(gate: &Gate, client: Option<&str>, reason_fragment: &str) -> serde_json::Value {
     let err = handshake(gate.addr, client).expect_err("handshake should be refused");
     let record = gate.wait_audit(|r| {
         r["kind"] == "handshake"
@@ -26,6 +26,31 @@ fn assert_refused(gate: &Gate, client: Option<&str>, reason_fragment: &str) {
         "{record}"
     );
     assert!(!err.is_empty());
+    record
+}
+
+/// The SHA-256 of a test client's certificate, as records write fingerprints.
+fn fingerprint_of(client: &str) -> String {
+    let pem = std::fs::read(pki().client_dir(client).join("cert.pem")).unwrap();
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem).unwrap();
+    dockgate::identity::fingerprint_of(&der)
+}
+
+/// A refused certificate is named in its record as presented, apart from verified names.
+fn assert_names_presented(record: &serde_json::Value, client: &str, issuer: &str) {
+    let presented = record["presented"].as_str().unwrap_or_default();
+    assert!(presented.starts_with("subject CN=admin"), "{record}");
+    assert!(
+        presented.contains(&format!("issuer CN={issuer}")),
+        "{record}"
+    );
+    assert_eq!(
+        record["fingerprint"],
+        fingerprint_of(client).as_str(),
+        "{record}"
+    );
+    assert!(record.get("cn").is_none(), "{record}");
 }
 
 #[test]
@@ -37,7 +62,8 @@ fn client_without_certificate_is_refused_at_handshake() {
 #[test]
 fn client_from_another_ca_is_refused_at_handshake() {
     let gate = Gate::start(&nowhere(), "");
-    assert_refused(&gate, Some(OTHER_CA), "UnknownIssuer");
+    let record = assert_refused(&gate, Some(OTHER_CA), "UnknownIssuer");
+    assert_names_presented(&record, OTHER_CA, "some other CA");
 }
 
 /// A year from now: an intermediate CA that outlives the test.
@@ -136,7 +162,8 @@ fn an_end_entity_certificate_cannot_issue_client_certificates() {
 #[test]
 fn expired_client_certificate_is_refused_at_handshake() {
     let gate = Gate::start(&nowhere(), "");
-    assert_refused(&gate, Some(EXPIRED), "certificate expired");
+    let record = assert_refused(&gate, Some(EXPIRED), "certificate expired");
+    assert_names_presented(&record, EXPIRED, "dockgate test CA");
 }
 
 #[test]
