@@ -60,10 +60,11 @@ pub struct Record {
     pub serial: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Arc<str>>,
-    /// A refused client certificate as it states itself (subject, issuer, serial): not vouched
-    /// for by any CA, unlike `cn`.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "clipped")]
-    pub presented: Option<String>,
+    /// A client certificate the handshake refused, as presented (its fingerprint, and the
+    /// subject, issuer and serial it states): not vouched for by any CA, unlike `cn` and
+    /// `fingerprint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presented: Option<Box<crate::tls::Refused>>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "clipped")]
     pub method: Option<Cow<'static, str>>,
     /// The request target as received. Copied (short ones inline): a `Uri` would keep hyper's
@@ -155,7 +156,10 @@ impl<const N: usize> Serialize for Clipped<'_, N> {
     }
 }
 
-fn clipped<T: AsRef<str>, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn clipped<T: AsRef<str>, S: Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match v {
         Some(v) => s.collect_str(&Clipped::<MAX_FIELD_BYTES>(v.as_ref())),
         None => s.serialize_none(),
@@ -445,11 +449,13 @@ impl Audit {
         let Ok(mut guard) = self.unauthenticated.lock() else {
             return self.write(record);
         };
-        let mut key = (
-            crate::net::source_of(source),
-            record.rule.clone(),
-            reason_kind(record.reason.as_deref()),
-        );
+        // Each refused certificate is a kind of its own: decoys refused for the same reason
+        // cannot fold a stolen certificate's tries out of sight.
+        let kind = reason_kind(record.reason.as_deref()).map(|k| match &record.presented {
+            Some(p) => format!("{k} sha256 {}", p.fingerprint),
+            None => k,
+        });
+        let mut key = (crate::net::source_of(source), record.rule.clone(), kind);
         let tallies = &mut *guard;
         let (window, full) = &mut tallies.full;
         if window.is_none_or(|w| now.duration_since(w) >= UNAUTHENTICATED_WINDOW) {
@@ -930,6 +936,42 @@ mod tests {
                 .starts_with("49 more refusals before authentication like this one from 10.0.0.1"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn each_refused_certificate_from_a_source_gets_a_full_record_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(Some(&path)).unwrap();
+        let refusal = |port: u16, fingerprint: &str| {
+            let mut r = Record::new("handshake", format!("10.0.0.1:{port}").parse().unwrap());
+            r.decision = "deny";
+            r.rule = Some("tls".into());
+            r.reason = Some("invalid peer certificate: UnknownIssuer".into());
+            r.presented = Some(Box::new(crate::tls::Refused {
+                fingerprint: fingerprint.into(),
+                subject: Some("CN=admin".into()),
+                issuer: None,
+                serial: None,
+            }));
+            r
+        };
+        // A forged admin certificate between decoys refused for the same reason.
+        for (port, fingerprint) in [(1, "decoy"), (2, "forged"), (3, "decoy")] {
+            audit.write_unauthenticated("10.0.0.1".parse().unwrap(), refusal(port, fingerprint));
+        }
+        audit.close();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let full: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|l| l.get("repeated").is_none())
+            .collect();
+        let seen: Vec<_> = full
+            .iter()
+            .map(|l| l["presented"]["fingerprint"].clone())
+            .collect();
+        assert_eq!(seen, ["decoy", "forged"], "{text}");
     }
 
     #[test]

@@ -275,7 +275,7 @@ const MAX_CONNECTIONS: usize = 1_000_000;
 /// The largest `limits.max_body_bytes` accepted.
 const MAX_BODY_BYTES: usize = 1 << 30;
 /// The largest `limits.max_buffered_body_bytes` accepted.
-const MAX_BUFFERED_BODY_BYTES: usize = 1 << 34;
+const MAX_BUFFERED_BODY_BYTES: u64 = 1 << 34;
 /// `limits.max_buffered_body_bytes` when absent (at least 4 × `max_body_bytes`).
 const DEFAULT_MAX_BUFFERED_BODY_BYTES: usize = 64 << 20;
 
@@ -478,7 +478,7 @@ impl RawConfig {
                 ),
             );
         }
-        if buffered > MAX_BUFFERED_BODY_BYTES {
+        if buffered as u64 > MAX_BUFFERED_BODY_BYTES {
             problems.push(
                 "limits.max_buffered_body_bytes",
                 format_args!("{buffered} is more than {MAX_BUFFERED_BODY_BYTES} (16 GiB)"),

@@ -622,6 +622,14 @@ mod pool_tests {
         (Upstream::new(&path), rx)
     }
 
+    /// The upstream's next event, or `None` when none comes within 5 s.
+    async fn next(events: &mut mpsc::UnboundedReceiver<&'static str>) -> Option<&'static str> {
+        tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
     fn get() -> hyper::http::request::Parts {
         Request::get("/_ping").body(()).unwrap().into_parts().0
     }
@@ -642,7 +650,7 @@ mod pool_tests {
             let body = resp.into_body().collect().await.unwrap().to_bytes();
             assert_eq!(&body[..], b"OK");
         }
-        assert_eq!(events.recv().await, Some("accepted"));
+        assert_eq!(next(&mut events).await, Some("accepted"));
         assert!(
             events.try_recv().is_err(),
             "one connection served all three requests"
@@ -660,7 +668,7 @@ mod pool_tests {
         for _ in 0..3 {
             assert_eq!(up.get_json("/volumes/myvol", 1024).await.unwrap(), None);
         }
-        assert_eq!(events.recv().await, Some("accepted"));
+        assert_eq!(next(&mut events).await, Some("accepted"));
         assert!(
             events.try_recv().is_err(),
             "one connection served all three lookups"
@@ -681,8 +689,8 @@ mod pool_tests {
         let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(&first[..], b"event");
         drop(body);
-        assert_eq!(events.recv().await, Some("accepted"));
-        assert_eq!(events.recv().await, Some("closed"));
+        assert_eq!(next(&mut events).await, Some("accepted"));
+        assert_eq!(next(&mut events).await, Some("closed"));
         assert!(up.idle.lock().unwrap().is_empty());
     }
 
@@ -727,18 +735,19 @@ mod pool_tests {
             "{:?}",
             String::from_utf8_lossy(&answer[..n])
         );
-        assert_eq!(events.recv().await, Some("accepted"));
+        assert_eq!(next(&mut events).await, Some("accepted"));
         assert!(
             up.idle.lock().unwrap().is_empty(),
             "the connection still carries the body"
         );
+        assert!(events.try_recv().is_err(), "it is still open, not closed");
         // The next request gets a connection of its own instead of waiting behind that body.
         let resp = up.send(get(), empty(), None).await.unwrap();
         assert_eq!(
             &resp.into_body().collect().await.unwrap().to_bytes()[..],
             b"OK"
         );
-        assert_eq!(events.recv().await, Some("accepted"));
+        assert_eq!(next(&mut events).await, Some("accepted"));
         drop(client_write);
     }
 

@@ -13,6 +13,7 @@
 //! - [`server`]: worker threads each accepting on the listener, pre-TLS network check,
 //!   handshake, HTTP/1.1 serving, shutdown.
 //! - [`proxy`]: the life of one request, top to bottom.
+//! - [`budget`]: the memory bodies read for the policy may hold, in all and per certificate.
 //! - [`route`]: the exact request path → a known Engine API route and its group, or a refusal.
 //! - [`policy`]: pure decisions; [`policy::inspect`] reads JSON bodies the way dockerd does.
 //! - [`forward`] / [`upgrade`]: streaming to the Docker socket; hijacked (101) streams.
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod budget;
 pub mod certs;
 pub mod cli;
 pub mod config;
@@ -65,7 +67,10 @@ pub fn build_state(config: Config) -> Result<Arc<State>, ConfigErrors> {
             audit,
             hijacks: tokio_util::task::TaskTracker::new(),
             stop_hijacks: tokio_util::sync::CancellationToken::new(),
-            bodies: proxy::BodyBudget::new(config.limits.max_buffered_body_bytes),
+            bodies: budget::BodyBudget::new(
+                config.limits.max_buffered_body_bytes,
+                config.limits.max_body_bytes,
+            ),
             config,
         })),
         _ => Err(ConfigErrors {

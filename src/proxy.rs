@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -46,46 +45,7 @@ pub struct State {
     /// ...and then cut them.
     pub stop_hijacks: CancellationToken,
     /// The bytes bodies being read for the policy may hold, all connections together.
-    pub bodies: BodyBudget,
-}
-
-/// What the bodies being read for the policy may hold in memory at once, across connections
-/// (`limits.max_buffered_body_bytes`). Each body takes its share as its bytes arrive and gives
-/// it back when its request is done with it, so clients that send part of a large body and
-/// stall pin at most this much, not `max_body_bytes` per connection.
-#[derive(Debug, Clone)]
-pub struct BodyBudget {
-    bytes: Arc<tokio::sync::Semaphore>,
-    limit: usize,
-}
-
-impl BodyBudget {
-    pub fn new(limit: usize) -> BodyBudget {
-        BodyBudget {
-            bytes: Arc::new(tokio::sync::Semaphore::new(limit)),
-            limit,
-        }
-    }
-
-    /// Takes `more` bytes into `held`, or refuses when they are not free now (no waiting: a
-    /// client is told at once rather than queued behind slow senders).
-    fn take(&self, held: &mut Option<OwnedSemaphorePermit>, more: usize) -> Result<(), Refusal> {
-        if more == 0 {
-            return Ok(());
-        }
-        let busy = || Refusal::BodiesBusy { limit: self.limit };
-        let n = u32::try_from(more).map_err(|_| busy())?;
-        let permit = self
-            .bytes
-            .clone()
-            .try_acquire_many_owned(n)
-            .map_err(|_| busy())?;
-        match held {
-            Some(h) => h.merge(permit),
-            None => *held = Some(permit),
-        }
-        Ok(())
-    }
+    pub bodies: crate::budget::BodyBudget,
 }
 
 /// What is known about a connection once its handshake is done.
@@ -303,15 +263,20 @@ async fn serve(
     }
     // Only bodies a rule must read are buffered (up to the limit); everything else streams.
     // Their bytes count against the budget all connections share until this request is done.
-    let mut body_share = None;
+    let mut body_share = state
+        .bodies
+        .share(conn.identity.fingerprint.as_str().into());
     let bytes = if policy.reads_body(role, &endpoint) {
         let limits = state.config.limits;
-        check_json_headers(&parts, limits.max_body_bytes)?;
+        let declared = check_json_headers(&parts, limits.max_body_bytes)?;
         *read_started = true;
         let read = read_json_body(
             &parts,
             unread,
-            limits.max_body_bytes,
+            Sizes {
+                declared,
+                limit: limits.max_body_bytes,
+            },
             &state.bodies,
             &mut body_share,
         );
@@ -1010,8 +975,11 @@ fn media_type(v: &hyper::header::HeaderValue) -> Option<String> {
 }
 
 /// The checks on a JSON body's headers, made before any of it is read (so a refusal leaves the
-/// body to [`linger`]): no compression, a declared length within the limit.
-fn check_json_headers(parts: &hyper::http::request::Parts, limit: usize) -> Result<(), Refusal> {
+/// body to [`linger`]): no compression, a declared length within the limit. Gives that length.
+fn check_json_headers(
+    parts: &hyper::http::request::Parts,
+    limit: usize,
+) -> Result<Option<usize>, Refusal> {
     use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH};
     if let Some(enc) = parts.headers.get(CONTENT_ENCODING) {
         if !enc.as_bytes().eq_ignore_ascii_case(b"identity") {
@@ -1021,15 +989,23 @@ fn check_json_headers(parts: &hyper::http::request::Parts, limit: usize) -> Resu
             )));
         }
     }
-    if let Some(len) = parts.headers.get(CONTENT_LENGTH) {
-        let declared = std::str::from_utf8(len.as_bytes())
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Err(Refusal::TooLarge { limit });
-        }
+    // hyper has already refused a length that is not one decimal number.
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|len| std::str::from_utf8(len.as_bytes()).ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => Err(Refusal::TooLarge { limit }),
+        Some(n) => Ok(Some(n as usize)),
+        None => Ok(None),
     }
-    Ok(())
+}
+
+/// A body's declared length (within the limit) and the limit.
+struct Sizes {
+    declared: Option<usize>,
+    limit: usize,
 }
 
 /// Buffers a JSON request body the policy must read: refuses non-JSON content types and bodies
@@ -1039,9 +1015,9 @@ fn check_json_headers(parts: &hyper::http::request::Parts, limit: usize) -> Resu
 async fn read_json_body(
     parts: &hyper::http::request::Parts,
     unread: &mut Option<Incoming>,
-    limit: usize,
-    budget: &BodyBudget,
-    share: &mut Option<OwnedSemaphorePermit>,
+    Sizes { declared, limit }: Sizes,
+    budget: &crate::budget::BodyBudget,
+    share: &mut crate::budget::Share,
 ) -> Result<Bytes, Refusal> {
     use http_body_util::BodyExt;
     use hyper::header::CONTENT_TYPE;
@@ -1050,14 +1026,9 @@ async fn read_json_body(
             "the request body was already taken".into(),
         ));
     };
-    // Most bodies come in one frame, kept as it is; later frames are appended to a copy, sized
-    // once for a declared length (checked against the limit already).
-    let declared = parts
-        .headers
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n <= limit);
+    // Most bodies come in one frame, kept as it is; later frames are appended to a copy that
+    // grows by doubling, up to the declared length (or the limit), taking from the budget
+    // before it grows: what a body holds is at most twice what has arrived.
     let mut first = Bytes::new();
     let mut more = bytes::BytesMut::new();
     // What the body holds, as counted against the budget: its bytes, or the copy's capacity.
@@ -1083,30 +1054,24 @@ async fn read_json_body(
             budget.take(share, data.len())?;
             charged = data.len();
             first = data;
-        } else {
-            // The copy is made for the declared length at once, else grows by doubling; what
-            // it grows to is taken from the budget first.
-            if more.is_empty() {
-                let size = declared.unwrap_or(0).max(held + data.len()).min(limit);
-                budget.take(share, size.saturating_sub(charged))?;
-                charged = charged.max(size);
-                more = bytes::BytesMut::with_capacity(size);
-                more.extend_from_slice(&std::mem::take(&mut first));
-            }
-            if more.len() + data.len() > more.capacity() {
-                let size = declared
-                    .unwrap_or(0)
-                    .max(more.capacity().saturating_mul(2))
-                    .max(more.len() + data.len())
-                    .min(limit);
-                budget.take(share, size.saturating_sub(charged))?;
-                charged = charged.max(size);
-                let mut bigger = bytes::BytesMut::with_capacity(size);
-                bigger.extend_from_slice(&more);
-                more = bigger;
-            }
-            more.extend_from_slice(&data);
+            continue;
         }
+        let needed = held + data.len();
+        if more.is_empty() || needed > more.capacity() {
+            let size = (2 * more.capacity().max(held))
+                .min(declared.unwrap_or(limit))
+                .max(needed);
+            budget.take(share, size.saturating_sub(charged))?;
+            charged = charged.max(size);
+            let mut bigger = bytes::BytesMut::with_capacity(size);
+            if more.is_empty() {
+                bigger.extend_from_slice(&std::mem::take(&mut first));
+            } else {
+                bigger.extend_from_slice(&more);
+            }
+            more = bigger;
+        }
+        more.extend_from_slice(&data);
     }
     *unread = None;
     let bytes = if more.is_empty() {

@@ -49,9 +49,9 @@ pub enum Refusal {
     /// A request target longer than the audit log records whole.
     #[error("dockgate: the request target is {len} bytes, more than the {limit} the audit log records whole; shorten the query")]
     TargetTooLong { len: usize, limit: usize },
-    /// Bodies being read for the policy already hold the budget all connections share.
-    #[error("dockgate: request bodies being read already hold the {limit} bytes all clients share (limits.max_buffered_body_bytes); try again shortly")]
-    BodiesBusy { limit: usize },
+    /// Bodies being read for the policy already hold what they may (see `budget`).
+    #[error("dockgate: request bodies being read already hold the {limit} bytes {whose} may (limits.max_buffered_body_bytes); try again shortly")]
+    BodiesBusy { limit: usize, whose: &'static str },
     #[error("dockgate: reading the request body failed: {0}")]
     BodyRead(#[source] hyper::Error),
     #[error("dockgate: the Docker daemon answered out of protocol: {0}")]

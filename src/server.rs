@@ -497,16 +497,10 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, slot: Slot, serving:
     let mut tls = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            // A certificate refused by the verifier is named in the record as presented.
-            let mut r = handshake_denial(peer, e.to_string());
-            if let Some(refused) = crate::tls::take_refused() {
-                r.fingerprint = Some(refused.fingerprint.into());
-                r.presented = Some(refused.stated);
-            }
-            tracing::debug!(%peer, reason = %e, "TLS handshake refused");
-            return state.audit.write_unauthenticated(peer.ip(), r);
+            let refused = crate::tls::take_refused(&e);
+            return handshake_refused(state, peer, &e.to_string(), refused);
         }
-        Err(_) => return handshake_refused(state, peer, "handshake timed out"),
+        Err(_) => return handshake_refused(state, peer, "handshake timed out", None),
     };
     // rustls queues at most this much outgoing TLS per connection (default 64 KiB). A 64 KiB
     // upstream body frame plus its chunk framing is just over 64 KiB: with the default, the
@@ -687,7 +681,7 @@ fn client_identity(
 ) -> Option<Identity> {
     let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
     let Some(leaf) = chain.first() else {
-        handshake_refused(state, peer, "no client certificate");
+        handshake_refused(state, peer, "no client certificate", None);
         return None;
     };
     match Identity::from_der(leaf) {
@@ -802,12 +796,19 @@ fn malformed_request(state: &State, who: &Who, error: &hyper::Error) {
     state.audit.write(r);
 }
 
-fn handshake_refused(state: &State, peer: SocketAddr, reason: &str) {
+/// A refused handshake; `presented` is the client certificate the verifier refused, if it was
+/// about one.
+fn handshake_refused(
+    state: &State,
+    peer: SocketAddr,
+    reason: &str,
+    presented: Option<crate::tls::Refused>,
+) {
     // Audited (tallied per source); the log line is for debugging, not for every peer.
     tracing::debug!(%peer, reason, "TLS handshake refused");
-    state
-        .audit
-        .write_unauthenticated(peer.ip(), handshake_denial(peer, reason.to_string()));
+    let mut r = handshake_denial(peer, reason.to_string());
+    r.presented = presented.map(Box::new);
+    state.audit.write_unauthenticated(peer.ip(), r);
 }
 
 #[cfg(test)]

@@ -472,44 +472,66 @@ impl ClientAuthVerifier {
 /// A client certificate the verifier refused, as presented: what the audit record of the
 /// refused handshake says about it. Nothing in it is vouched for by a CA (a forger can write
 /// any subject); the fingerprint names the exact certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Refused {
     /// SHA-256 of the leaf's DER, as identities and audit records write fingerprints.
     pub fingerprint: String,
-    /// `subject …; issuer …; serial …` as the leaf states them, or why it could not be read.
-    pub stated: String,
+    /// As the leaf states them; absent when it is not a readable X.509 certificate.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::audit::clipped"
+    )]
+    pub subject: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::audit::clipped"
+    )]
+    pub issuer: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::audit::clipped"
+    )]
+    pub serial: Option<String>,
 }
 
 thread_local! {
-    /// The certificate the last refused verification on this thread was about. A handshake
-    /// runs within one poll of its task on one thread, so the refusal it ends with reads the
-    /// certificate it was about right after (see [`take_refused`]).
+    /// The certificate the last refused verification on this thread was about. The verifier
+    /// runs within the poll of a connection's handshake that then returns its error (as
+    /// tokio-rustls does: the error of `process_new_packets` ends the handshake in that poll),
+    /// and a connection stays on its worker's thread: its error path takes the certificate
+    /// before any other connection is polled.
     static REFUSED: std::cell::RefCell<Option<Refused>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Forgets what an earlier handshake on this thread left (call before each handshake).
+/// Forgets what an earlier handshake on this thread left (one refused by rustls after the
+/// verifier had noted a certificate, without the certificate error this is taken on).
 pub fn forget_refused() {
     REFUSED.with(|r| r.borrow_mut().take());
 }
 
-/// The certificate this thread's verifier refused since [`forget_refused`], if any.
-pub fn take_refused() -> Option<Refused> {
-    REFUSED.with(|r| r.borrow_mut().take())
+/// The certificate this thread's verifier refused, when `error` (a handshake's) is that
+/// refusal.
+pub fn take_refused(error: &std::io::Error) -> Option<Refused> {
+    let refused = REFUSED.with(|r| r.borrow_mut().take());
+    let rustls_error = error.get_ref()?.downcast_ref::<rustls::Error>()?;
+    matches!(rustls_error, rustls::Error::InvalidCertificate(_)).then_some(refused)?
 }
 
 fn note_refused(end_entity: &CertificateDer<'_>) {
-    let stated = match X509Certificate::from_der(end_entity) {
-        Ok((_, cert)) => format!(
-            "subject {}; issuer {}; serial {}",
-            cert.subject(),
-            cert.issuer(),
-            cert.raw_serial_as_string()
-        ),
-        Err(_) => "not a readable X.509 certificate".to_string(),
-    };
-    let refused = Refused {
-        fingerprint: crate::identity::fingerprint_of(end_entity),
-        stated,
+    let fingerprint = crate::identity::fingerprint_of(end_entity);
+    let refused = match X509Certificate::from_der(end_entity) {
+        Ok((_, cert)) => Refused {
+            fingerprint,
+            subject: Some(cert.subject().to_string()),
+            issuer: Some(cert.issuer().to_string()),
+            serial: Some(cert.raw_serial_as_string()),
+        },
+        Err(_) => Refused {
+            fingerprint,
+            subject: None,
+            issuer: None,
+            serial: None,
+        },
     };
     REFUSED.with(|r| *r.borrow_mut() = Some(refused));
 }
@@ -811,29 +833,39 @@ mod tests {
         forget_refused();
         let forged = chain(&stranger, &admin);
         let verifier = &tls.client_cas.0;
-        assert!(verifier.verify_client_cert(&forged[0], &[], now()).is_err());
-        let refused = take_refused().unwrap();
+        let err = verifier
+            .verify_client_cert(&forged[0], &[], now())
+            .unwrap_err();
+        let err = std::io::Error::new(std::io::ErrorKind::InvalidData, err);
+        let refused = take_refused(&err).unwrap();
         assert_eq!(
             refused.fingerprint,
             crate::identity::fingerprint_of(&forged[0])
         );
-        assert!(
-            refused.stated.starts_with("subject CN=admin"),
-            "{}",
-            refused.stated
-        );
-        assert!(
-            refused.stated.contains("issuer CN=stranger CA"),
-            "{}",
-            refused.stated
-        );
-        assert_eq!(take_refused(), None, "taken once");
+        assert!(refused.subject.as_deref().unwrap().starts_with("CN=admin"));
+        assert_eq!(refused.issuer.as_deref(), Some("CN=stranger CA"));
+        assert_eq!(take_refused(&err), None, "taken once");
         assert!(verifier
             .verify_client_cert(&from_corp[0], &[], now())
             .is_ok());
-        assert_eq!(take_refused(), None);
+        assert_eq!(take_refused(&err), None);
+        // Only a certificate error takes it.
+        assert!(verifier.verify_client_cert(&forged[0], &[], now()).is_err());
+        let other =
+            std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert_eq!(take_refused(&other), None);
         // A chain no bundle verifies (the handshake would have refused it) maps to none.
         assert_eq!(tls.client_cas.which(&chain(&stranger, &admin)), None);
+        // A chain remembered from the handshake keeps its bundle even once it has expired (the
+        // per-request check refuses it then, with one bundle or several alike).
+        let expired = chain(&stranger, &admin);
+        let key = VerifiedChains::key(&expired[0], &[]);
+        let past = Validity {
+            not_before: 0,
+            not_after: 1,
+        };
+        tls.client_cas.0.verified.remember(key, past, 1);
+        assert_eq!(tls.client_cas.which(&expired), Some(1));
         // Forgotten chains are verified again.
         tls.client_cas.0.verified.chains.lock().unwrap().clear();
         assert_eq!(tls.client_cas.which(&from_partner), Some(1));

@@ -764,8 +764,9 @@ const DEFAULT_READONLY_PATHS: [&str; 5] = [
 
 impl Baseline {
     /// Checks an existing container, from dockerd's inspect of it (`GET /containers/{id}/json`),
-    /// against [`TARGET_RULES`]: its host config, its system paths, and where its volumes and
-    /// working directory are.
+    /// against [`TARGET_RULES`]: its host config, its system paths and its working directory.
+    /// Not its `Config.Volumes`: dockerd merges the image's `VOLUME`s into them, which a create
+    /// is not judged by either (a systemd image's `/sys/fs/cgroup`).
     pub fn check_target(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
         let mut f = Findings::new(self);
         let root = inspect.cursor();
@@ -773,11 +774,8 @@ impl Baseline {
         f.only = Some(&TARGET_RULES);
         f.host_config(&hc)?;
         f.system_paths_kept(&hc)?;
-        let config = root.field("Config")?;
-        for (path, _) in config.field("Volumes")?.entries()? {
-            f.container_target(path, &format!("volume {path}"))?;
-        }
-        if let Some(dir) = config.field("WorkingDir")?.as_str()? {
+        // The image's WORKDIR is merged in too, but no image needs one under /proc.
+        if let Some(dir) = root.field_path(&["Config", "WorkingDir"])?.as_str()? {
             f.working_dir(dir, "its working directory")?;
         }
         f.out.mutations.clear();
@@ -1394,38 +1392,52 @@ impl Findings<'_> {
 
     /// An existing container's system paths: absent (dockerd's defaults apply at start), or
     /// lists that keep every default (dockerd fills them in at create; an admin may add more).
-    /// Empty or shortened lists leave the kernel's interfaces open to root in the container.
+    /// A read-only default may be masked instead (that hides more), and `/proc/asound` may be
+    /// read-only (dockerd 18.06 and 18.09 listed it so, and a container keeps the lists it was
+    /// created with). Shortened lists leave the kernel's interfaces open to root in it.
     fn system_paths_kept(&mut self, hc: &Cursor<'_>) -> R {
-        for (field, defaults) in [
-            ("MaskedPaths", &DEFAULT_MASKED_PATHS[..]),
-            ("ReadonlyPaths", &DEFAULT_READONLY_PATHS[..]),
-        ] {
-            let list = hc.field(field)?;
-            if list.is_unset() {
-                continue;
-            }
-            let mut kept = Vec::new();
-            for item in list.items()? {
-                if let Some(path) = item.as_str()? {
-                    kept.push(path);
-                }
-            }
-            let missing: Vec<&str> = defaults
+        let masked_list = hc.field("MaskedPaths")?;
+        let readonly_list = hc.field("ReadonlyPaths")?;
+        let mut masked = Vec::new();
+        for item in masked_list.items()? {
+            masked.extend(item.as_str()?);
+        }
+        let mut readonly = Vec::new();
+        for item in readonly_list.items()? {
+            readonly.extend(item.as_str()?);
+        }
+        if !masked_list.is_unset() {
+            let missing: Vec<&str> = DEFAULT_MASKED_PATHS
                 .iter()
                 .copied()
-                .filter(|d| !kept.contains(d))
+                .filter(|d| {
+                    let kept = masked.contains(d) || (*d == "/proc/asound" && readonly.contains(d));
+                    !kept
+                })
                 .collect();
-            if !missing.is_empty() {
-                self.violation(
-                    Rule::MaskedPaths,
-                    format!(
-                        "its system paths are unprotected ({field} lacks {})",
-                        missing.join(", ")
-                    ),
-                );
-            }
+            self.paths_missing("MaskedPaths", &missing);
+        }
+        if !readonly_list.is_unset() {
+            let missing: Vec<&str> = DEFAULT_READONLY_PATHS
+                .iter()
+                .copied()
+                .filter(|d| !readonly.contains(d) && !masked.contains(d))
+                .collect();
+            self.paths_missing("ReadonlyPaths", &missing);
         }
         Ok(())
+    }
+
+    fn paths_missing(&mut self, field: &str, missing: &[&str]) {
+        if !missing.is_empty() {
+            self.violation(
+                Rule::MaskedPaths,
+                format!(
+                    "its system paths are unprotected ({field} lacks {})",
+                    missing.join(", ")
+                ),
+            );
+        }
     }
 
     /// A working directory under /proc lets a process start with a leaked host file descriptor

@@ -44,10 +44,7 @@ fn status(resp: &str) -> u16 {
 
 /// Sends `req` as dev and asserts the status and a fragment of the response.
 fn expect(gate: &Gate, req: &[u8], want: u16, fragment: &str) -> String {
-    let resp = gate.raw(DEV, req);
-    assert_eq!(status(&resp), want, "{resp}");
-    assert!(resp.contains(fragment), "expected {fragment:?} in:\n{resp}");
-    resp
+    expect_as(gate, DEV, req, want, fragment)
 }
 
 #[test]
@@ -226,50 +223,73 @@ fn body_over_the_limit_is_413_and_never_forwarded() {
 }
 
 #[test]
-fn bodies_being_read_share_one_memory_budget_and_a_request_past_it_is_refused_at_once() {
+fn bodies_being_read_share_one_memory_budget_each_certificate_a_quarter_of_it() {
+    use dockgate::certs::Subject;
     let sock = require_docker!();
+    // 256 KiB in all; a certificate may hold a quarter: one 64 KiB body.
     let gate = Gate::start(
         &sock,
-        "limits:\n  max_body_bytes: 65536\n  max_buffered_body_bytes: 163840\n",
+        "limits:\n  max_body_bytes: 65536\n  max_buffered_body_bytes: 262144\n",
     );
-    // Two clients each announce 64 KiB of create body, send 60,000 bytes of it and stall:
-    // 128 KiB of the 160 KiB are theirs (a body is held at its declared size).
+    let team_dev =
+        |n: usize| pki().issue(&Subject::client(&format!("dev{n}")).uri("spiffe://test/team/dev"));
+    let devs: Vec<String> = (0..5).map(team_dev).collect();
+    // Each of four certificates announces 64 KiB of create body, sends 60,000 bytes of it and
+    // stalls.
     let head = "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\n\
                 Content-Type: application/json\r\nContent-Length: 65536\r\n\r\n";
-    let stalled: Vec<_> = (0..2)
-        .map(|_| {
-            let mut s = gate.tls(DEV);
-            s.write_all(head.as_bytes()).unwrap();
-            s.write_all(&[b' '; 60_000]).unwrap();
-            s.flush().unwrap();
-            s
-        })
-        .collect();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    // A third body does not fit beside them: refused at once, not queued behind them.
-    let third = format!(
-        r#"{{"Image":"busybox:local","Env":["X={}"]}}"#,
-        "a".repeat(40_000)
+    let stall = |client: &str| {
+        let mut s = gate.tls(client);
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&[b' '; 60_000]).unwrap();
+        s.flush().unwrap();
+        s
+    };
+    let body = format!(
+        r#"{{"Image":"busybox:no-such-tag","Env":["X={}"]}}"#,
+        "a".repeat(10_000)
     );
-    let resp = expect(
-        &gate,
-        &create(&third),
-        503,
-        "limits.max_buffered_body_bytes",
+    let mut stalled = vec![stall(&devs[0])];
+    // The first certificate's next body does not fit its share, refused at once.
+    let resp = until_status(&gate, &devs[0], &create(&body), 503);
+    assert!(
+        resp.contains("this client certificate's bodies may (limits.max_buffered_body_bytes)"),
+        "{resp}"
     );
     assert!(resp.contains("(rule limits"), "{resp}");
-    // A small one still fits, and is judged as usual.
-    let small = r#"{"Image":"busybox:local","HostConfig":{"Privileged":true}}"#;
-    expect(&gate, &create(small), 403, "rule privileged");
-    // Once the stalled clients are gone, their share is free again.
-    drop(stalled);
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    expect(
-        &gate,
-        &create(&third.replace("busybox:local", "busybox:no-such-tag")),
-        404,
-        "No such image",
+    // Others' bodies still fit...
+    expect_as(&gate, &devs[4], &create(&body), 404, "No such image");
+    // ...until four certificates hold the whole budget.
+    stalled.extend(devs[1..4].iter().map(|d| stall(d)));
+    let resp = until_status(&gate, &devs[4], &create(&body), 503);
+    assert!(
+        resp.contains("the 262144 bytes all clients' bodies may"),
+        "{resp}"
     );
+    // Once the stalled clients are gone, their shares are free again.
+    drop(stalled);
+    until_status(&gate, &devs[0], &create(&body), 404);
+}
+
+/// Sends `req` as `client` until it is answered with `status` (within 10 s); that answer.
+fn until_status(gate: &Gate, client: &str, req: &[u8], want: u16) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let resp = gate.raw(client, req);
+        if status(&resp) == want || std::time::Instant::now() > deadline {
+            assert_eq!(status(&resp), want, "{resp}");
+            return resp;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// [`expect`] as `client`.
+fn expect_as(gate: &Gate, client: &str, req: &[u8], want: u16, fragment: &str) -> String {
+    let resp = gate.raw(client, req);
+    assert_eq!(status(&resp), want, "{resp}");
+    assert!(resp.contains(fragment), "expected {fragment:?} in:\n{resp}");
+    resp
 }
 
 #[test]
