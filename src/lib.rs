@@ -14,6 +14,7 @@
 //!   handshake, HTTP/1.1 serving, shutdown.
 //! - [`proxy`]: the life of one request, top to bottom.
 //! - [`budget`]: the memory bodies read for the policy may hold, in all and per certificate.
+//! - [`joins`]: which containers share namespaces, so acting on one is judged with the others.
 //! - [`route`]: the exact request path → a known Engine API route and its group, or a refusal.
 //! - [`policy`]: pure decisions; [`policy::inspect`] reads JSON bodies the way dockerd does.
 //! - [`forward`] / [`upgrade`]: streaming to the Docker socket; hijacked (101) streams.
@@ -32,6 +33,7 @@ pub mod forward;
 pub mod gulp;
 pub mod identity;
 pub mod idle;
+pub mod joins;
 pub mod net;
 pub mod policy;
 pub mod proxy;
@@ -67,6 +69,7 @@ pub fn build_state(config: Config) -> Result<Arc<State>, ConfigErrors> {
             audit,
             hijacks: tokio_util::task::TaskTracker::new(),
             stop_hijacks: tokio_util::sync::CancellationToken::new(),
+            joins: joins::Joins::default(),
             bodies: budget::BodyBudget::new(
                 config.limits.max_buffered_body_bytes,
                 config.limits.max_body_bytes,

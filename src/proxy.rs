@@ -46,6 +46,8 @@ pub struct State {
     pub stop_hijacks: CancellationToken,
     /// The bytes bodies being read for the policy may hold, all connections together.
     pub bodies: crate::budget::BodyBudget,
+    /// Which containers join which containers' namespaces, as seen so far.
+    pub joins: crate::joins::Joins,
 }
 
 /// What is known about a connection once its handshake is done.
@@ -334,6 +336,7 @@ async fn serve(
         policy,
         role,
         upstream: &conn.upstream,
+        joins: &state.joins,
         lookup_timeout: state.config.limits.lookup_timeout,
         lookups: std::sync::atomic::AtomicUsize::new(0),
     };
@@ -513,6 +516,13 @@ fn end_record(conn: &Conn, request: &Record, status: u16) -> Record {
 /// Most bytes of an inspect answer read for a target check.
 const LOOKUP_LIMIT: usize = 4 << 20;
 
+/// Most bytes of dockerd's list of containers read (about 1 KiB a container).
+const LIST_LIMIT: usize = 64 << 20;
+
+/// Most containers not seen before that one request looks at, to know which share namespaces
+/// with the container it acts on (the rest are looked at by later requests).
+const MAX_NEW_CONTAINERS: usize = 2048;
+
 /// Most objects looked up for one request.
 const MAX_LOOKUPS: usize = 16;
 
@@ -611,6 +621,7 @@ struct Judge<'a> {
     policy: &'a crate::policy::Policy,
     role: &'a crate::policy::Role,
     upstream: &'a Upstream,
+    joins: &'a crate::joins::Joins,
     /// `limits.lookup_timeout`, for each lookup.
     lookup_timeout: std::time::Duration,
     /// Lookups made for this request so far (at most [`MAX_REQUEST_LOOKUPS`]).
@@ -790,12 +801,107 @@ impl Judge<'_> {
             .field("Id")
             .ok()
             .and_then(|i| i.as_str().ok().flatten());
-        match id {
-            Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                Ok((id.to_string(), warnings))
+        let id = match id {
+            Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) => id,
+            _ => {
+                return Err(Refusal::UpstreamProtocol(
+                    "its container inspect gives no hexadecimal Id",
+                ))
             }
-            _ => Err(Refusal::UpstreamProtocol(
-                "its container inspect gives no hexadecimal Id",
+        };
+        warnings.extend(self.sharing(id, &container).await?);
+        Ok((id.to_string(), warnings))
+    }
+
+    /// The containers that share namespaces with container `id` (named `name` in the request),
+    /// each judged as that one is: warnings, or the denial.
+    async fn sharing(&self, id: &str, name: &str) -> Result<Vec<String>, Refusal> {
+        let all = self.containers().await?;
+        let unknown = self.joins.unknown(&all);
+        if unknown.len() > MAX_NEW_CONTAINERS {
+            return Err(Refusal::BadRequest(format!(
+                "dockerd has {} containers dockgate has not seen yet, more than the {MAX_NEW_CONTAINERS} it looks at for one request (to know which share namespaces with {name:?}); try again",
+                unknown.len()
+            )));
+        }
+        for other in unknown {
+            // Not counted against the request's lookups: each container is looked at once.
+            match self
+                .lookup(&format!("/containers/{other}/json"), LOOKUP_LIMIT)
+                .await?
+            {
+                Some(inspect) => self.joins.remember(other, &inspect),
+                None => continue,
+            }
+        }
+        let group = self.joins.sharing_with(id, &all);
+        if group.is_empty() {
+            return Ok(Vec::new());
+        }
+        let members: Vec<crate::joins::Listed> = all
+            .iter()
+            .filter(|c| c.id == id || group.iter().any(|g| g.id == c.id))
+            .cloned()
+            .collect();
+        let mut warnings = Vec::new();
+        for joiner in group {
+            let Some(inspect) = self.inspect("containers", &joiner.id, "/json").await? else {
+                continue;
+            };
+            let object = Existing::Joiner {
+                name: &joiner.name,
+                of: name,
+                group: &members,
+            };
+            warnings.extend(self.settle(object, &inspect)?);
+        }
+        Ok(warnings)
+    }
+
+    /// Every container dockerd has, running or not.
+    async fn containers(&self) -> Result<Vec<crate::joins::Listed>, Refusal> {
+        let unreadable = || Refusal::UpstreamProtocol("its list of containers is not readable");
+        let Some(list) = self.lookup("/containers/json?all=1", LIST_LIMIT).await? else {
+            return Err(unreadable());
+        };
+        let mut all = Vec::new();
+        for item in list.cursor().items().map_err(|_| unreadable())? {
+            let id = item.field("Id").and_then(|i| i.as_str()).ok().flatten();
+            let name = item
+                .field("Names")
+                .and_then(|n| n.items().map(|mut i| i.next()))
+                .ok()
+                .flatten()
+                .and_then(|n| n.as_str().ok().flatten());
+            let Some(id) = id else {
+                return Err(unreadable());
+            };
+            all.push(crate::joins::Listed {
+                id: id.to_string(),
+                name: name.unwrap_or_default().trim_start_matches('/').to_string(),
+            });
+        }
+        Ok(all)
+    }
+
+    /// `GET path` on the Docker socket (at most `limit` bytes) within the lookup timeout,
+    /// parsed; `None` on 404.
+    async fn lookup(&self, path: &str, limit: usize) -> Result<Option<Json>, Refusal> {
+        // A wedged daemon must not hold client connections, their slots and bodies for ever.
+        let lookup = self.upstream.get_json(path, limit);
+        let Some(bytes) = tokio::time::timeout(self.lookup_timeout, lookup)
+            .await
+            .map_err(|_| Refusal::LookupTimeout {
+                what: path.to_string(),
+                secs: self.lookup_timeout.as_secs(),
+            })??
+        else {
+            return Ok(None);
+        };
+        match inspect::parse_optional(&bytes) {
+            Ok(json) => Ok(Some(json.unwrap_or(Json::Null))),
+            Err(_) => Err(Refusal::UpstreamProtocol(
+                "its answer to a lookup of what the request uses is not readable JSON",
             )),
         }
     }
@@ -825,24 +931,8 @@ impl Judge<'_> {
                 "this request names more objects (containers, their volumes, networks) than the {MAX_REQUEST_LOOKUPS} dockgate looks up for one request; split it"
             )));
         }
-        // A wedged daemon must not hold client connections, their slots and bodies for ever.
-        let lookup = self.upstream.get_json(&path, LOOKUP_LIMIT);
-        let Some(bytes) = tokio::time::timeout(self.lookup_timeout, lookup)
-            .await
-            .map_err(|_| Refusal::LookupTimeout {
-                what: path.clone(),
-                secs: self.lookup_timeout.as_secs(),
-            })??
-        else {
+        let Some(json) = self.lookup(&path, LOOKUP_LIMIT).await? else {
             return Ok(None);
-        };
-        let json = match inspect::parse_optional(&bytes) {
-            Ok(json) => json.unwrap_or(Json::Null),
-            Err(_) => {
-                return Err(Refusal::UpstreamProtocol(
-                    "its inspect of the object the request uses is not readable JSON",
-                ))
-            }
         };
         if slashed {
             let found = json

@@ -783,6 +783,26 @@ impl Baseline {
         Ok(f.out)
     }
 
+    /// Checks a container that shares namespaces with one a request acts on (`group`: the
+    /// containers sharing them, that one included), as [`Baseline::check_target`] does, bar its
+    /// joins within the group: what it holds, the other is a way to.
+    pub fn check_joiner(
+        &self,
+        inspect: &Json,
+        group: &[crate::joins::Listed],
+    ) -> Result<Outcome, Unreadable> {
+        let mut f = Findings::new(self);
+        f.sharing = group;
+        let root = inspect.cursor();
+        let hc = root.field("HostConfig")?;
+        f.only = Some(&TARGET_RULES);
+        f.host_config(&hc)?;
+        f.system_paths_kept(&hc)?;
+        f.out.mutations.clear();
+        f.out.rewritten = None;
+        Ok(f.out)
+    }
+
     /// Checks an existing exec instance a request starts, from dockerd's inspect of it
     /// (`GET /exec/{id}/json`): its process settings, as at exec create.
     pub fn check_exec(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
@@ -893,6 +913,9 @@ struct Findings<'b> {
     /// The rules this check reports; `None` for all. Applied before the cap on how many are
     /// kept, so a violation that matters is never crowded out by ones that do not.
     only: Option<&'static [Rule]>,
+    /// Containers whose namespaces this one may join without a violation: the group a
+    /// container that joins another is judged with (see [`Baseline::check_joiner`]).
+    sharing: &'b [crate::joins::Listed],
 }
 
 type R = Result<(), Unreadable>;
@@ -904,6 +927,7 @@ impl<'b> Findings<'b> {
             b,
             out: Outcome::default(),
             only: None,
+            sharing: &[],
         }
     }
 }
@@ -927,6 +951,13 @@ impl Findings<'_> {
                 reason: reason.into(),
             });
         }
+    }
+
+    /// Whether a `container:<other>` join stays within the group being judged.
+    fn shares_with(&self, other: &str) -> bool {
+        self.sharing
+            .iter()
+            .any(|c| crate::joins::refers_to(other, c))
     }
 
     fn enabled(&self, rule: Rule) -> bool {
@@ -1015,7 +1046,10 @@ impl Findings<'_> {
                         rule,
                         format!("sharing the host's namespace is not allowed ({flag} host)"),
                     );
-                } else if v.starts_with("container:") {
+                } else if let Some(other) = v.strip_prefix("container:") {
+                    if self.shares_with(other) {
+                        continue;
+                    }
                     self.violation(
                         Rule::SharedNamespace,
                         format!(
@@ -1211,11 +1245,15 @@ impl Findings<'_> {
                 Rule::HostNetwork,
                 format!("the host network is not allowed (--network host, {field})"),
             );
-        } else if mode.starts_with("container:") {
-            self.violation(
-                Rule::SharedNamespace,
-                format!("joining another container's network is not allowed (--network {mode})"),
-            );
+        } else if let Some(other) = mode.strip_prefix("container:") {
+            if !self.shares_with(other) {
+                self.violation(
+                    Rule::SharedNamespace,
+                    format!(
+                        "joining another container's network is not allowed (--network {mode})"
+                    ),
+                );
+            }
         }
         Ok(())
     }

@@ -3600,6 +3600,46 @@ fn an_existing_container_is_judged_by_the_settings_that_reach_the_host() {
 }
 
 #[test]
+fn a_container_sharing_namespaces_is_judged_as_the_one_acted_on_bar_its_joins_within_the_group() {
+    let b = default_baseline();
+    let group = [
+        crate::joins::Listed {
+            id: "aaa111".into(),
+            name: "app".into(),
+        },
+        crate::joins::Listed {
+            id: "bbb222".into(),
+            name: "sidecar".into(),
+        },
+    ];
+    let judged = |hc: &str| {
+        let doc = format!(r#"{{"Id":"ccc","HostConfig":{{{hc}}}}}"#);
+        let inspect = parse_optional(doc.as_bytes()).unwrap().unwrap();
+        rules(&b.check_joiner(&inspect, &group).unwrap())
+    };
+    // Joining the app's namespaces, by ID or by name, is what makes it a joiner.
+    assert_eq!(judged(r#""PidMode":"container:aaa111""#), NONE);
+    assert_eq!(
+        judged(r#""NetworkMode":"container:app","IpcMode":"container:sidecar""#),
+        NONE
+    );
+    // What it holds besides is judged: the app is a way to it.
+    assert_eq!(
+        judged(r#""PidMode":"container:aaa111","Binds":["/:/host:ro"]"#),
+        [Rule::HostMounts]
+    );
+    assert_eq!(
+        judged(r#""PidMode":"container:aaa111","CapAdd":["SYS_PTRACE"]"#),
+        [Rule::Capabilities]
+    );
+    // A join outside the group is a shared namespace like any other.
+    assert_eq!(
+        judged(r#""PidMode":"container:aaa111","NetworkMode":"container:elsewhere""#),
+        [Rule::SharedNamespace]
+    );
+}
+
+#[test]
 fn an_existing_container_must_keep_every_default_system_path_protected() {
     let b = default_baseline();
     let judged = |paths: &str, config: &str| {

@@ -394,6 +394,7 @@ impl Policy {
         };
         let outcome = match object {
             Existing::Container(_) => baseline.check_target(inspect),
+            Existing::Joiner { group, .. } => baseline.check_joiner(inspect, group),
             Existing::Exec(_) => baseline.check_exec(inspect),
             Existing::Volume(_) => baseline.check_volume(inspect),
             Existing::Network(_) => baseline.check_network(inspect),
@@ -426,6 +427,13 @@ impl Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Existing<'a> {
     Container(&'a str),
+    /// A container (`name`) that shares namespaces with the container `of` a request acts on,
+    /// within `group` (the containers sharing them: see [`crate::joins`]).
+    Joiner {
+        name: &'a str,
+        of: &'a str,
+        group: &'a [crate::joins::Listed],
+    },
     Exec(&'a str),
     Volume(&'a str),
     Network(&'a str),
@@ -437,6 +445,9 @@ impl Existing<'_> {
         match self {
             Existing::Container(_) => {
                 "was created with settings this role may not use, so it may not act on it"
+            }
+            Existing::Joiner { .. } => {
+                "was created with settings this role may not use, so it may not act on the container it shares them with"
             }
             Existing::Exec(_) => {
                 "was created with settings this role may not use, so it may not start it"
@@ -456,6 +467,12 @@ impl fmt::Display for Existing<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Existing::Container(n) => write!(f, "container {n:?}"),
+            Existing::Joiner { name, of, .. } => {
+                write!(
+                    f,
+                    "container {name:?}, which shares namespaces with {of:?},"
+                )
+            }
             Existing::Exec(n) => write!(f, "exec {n:?}"),
             Existing::Volume(n) => write!(f, "volume {n:?}"),
             Existing::Network(n) => write!(f, "network {n:?}"),

@@ -451,6 +451,61 @@ fn a_baseline_role_may_not_act_on_a_container_whose_system_paths_an_admin_opened
 }
 
 #[test]
+fn a_baseline_role_may_not_act_on_a_container_another_with_host_access_shares_namespaces_with() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    // An ordinary container, and an admin's sidecar in its PID namespace with the host's root
+    // mounted: from the first, /proc/<sidecar pid>/root is the host's file system.
+    let app = admin.sleeper("app");
+    let sidecar = unique("sidecar");
+    let _cleanup = Cleanup::new(&admin).container(&sidecar).container(&app);
+    let pid = format!("container:{app}");
+    admin.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &sidecar,
+        "--pid",
+        &pid,
+        "-v",
+        "/:/host:ro",
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    let err = dev.fails(&[
+        "exec",
+        &app,
+        "sh",
+        "-c",
+        "cat /proc/*/root/host/etc/hostname",
+    ]);
+    assert!(
+        err.contains(&format!("container {sidecar:?}, which shares namespaces with {app:?}, was created with settings this role may not use")),
+        "{err}"
+    );
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    let err = dev.fails(&["cp", &format!("{app}:/etc/hostname"), "-"]);
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    // A sidecar that holds nothing more (a plain process watcher) leaves the app dev's to act on.
+    admin.ok(&["rm", "-f", &sidecar]);
+    admin.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &sidecar,
+        "--pid",
+        &pid,
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(dev.ok(&["exec", &app, "echo", "ok"]).trim(), "ok");
+}
+
+#[test]
 fn a_baseline_role_works_on_its_own_containers_by_name_as_before() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
