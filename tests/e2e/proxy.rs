@@ -405,8 +405,9 @@ fn recording_upstream(
                     let mut body = vec![0; len];
                     reader.read_exact(&mut body).unwrap();
                     let target = line.split(' ').nth(1).unwrap_or("").to_string();
-                    let answer = if target.starts_with("/containers/") && target.ends_with("/json")
-                    {
+                    let answer = if target == "/containers/json?all=1" {
+                        format!(r#"[{{"Id":"{}","Names":["/web"]}}]"#, "c".repeat(64))
+                    } else if target.starts_with("/containers/") && target.ends_with("/json") {
                         format!(r#"{{"Id":"{}","HostConfig":{{}}}}"#, "c".repeat(64))
                     } else if let Some(name) = target.strip_prefix("/networks/") {
                         format!(
