@@ -736,10 +736,13 @@ fn every_forwarded_request_is_recorded_with_its_whole_target_and_longer_ones_are
         "/v1.41/containers/{name}/archive?pad={}&path=/etc/hostname",
         "a".repeat(8_000)
     );
-    let resp = gate.raw(
-        DEV,
-        format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-    );
+    let get = |target: &str| {
+        gate.raw(
+            DEV,
+            format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+    };
+    let resp = get(&target);
     assert_eq!(status(&resp), 200, "{resp:.300}");
     let record = gate.wait_audit(|r| r["path"] == target.as_str());
     assert_eq!(record["decision"], "allow");
@@ -748,10 +751,7 @@ fn every_forwarded_request_is_recorded_with_its_whole_target_and_longer_ones_are
         "/v1.41/containers/{name}/archive?pad={}&path=/etc/hostname",
         "a".repeat(17_000)
     );
-    let resp = gate.raw(
-        DEV,
-        format!("GET {long} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-    );
+    let resp = get(&long);
     assert_eq!(status(&resp), 414, "{resp:.300}");
     assert!(
         resp.contains("more than the 16384 the audit log records whole"),
