@@ -449,8 +449,8 @@ impl Audit {
         let Ok(mut guard) = self.unauthenticated.lock() else {
             return self.write(record);
         };
-        // Each refused certificate is a kind of its own: decoys refused for the same reason
-        // cannot fold a stolen certificate's tries out of sight.
+        // Each refused certificate is a kind of its own, not folded in with decoys refused for
+        // the same reason (until the full-record budget is spent: then all are counted).
         let kind = reason_kind(record.reason.as_deref()).map(|k| match &record.presented {
             Some(p) => format!("{k} sha256 {}", p.fingerprint),
             None => k,

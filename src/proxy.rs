@@ -392,7 +392,21 @@ async fn serve(
             endpoint.route.template,
             "/containers/{id}/start" | "/containers/{id}/restart"
         );
-        let (id, warnings) = judge.target(target, starts).await?;
+        // Requests that run or reach processes in the container: they reach the processes of
+        // whatever shares its namespaces too.
+        let inside = starts
+            || matches!(
+                endpoint.route.template,
+                "/containers/{id}/exec"
+                    | "/containers/{id}/attach"
+                    | "/containers/{id}/attach/ws"
+                    | "/exec/{id}/start"
+            );
+        let reach = Reach {
+            networks: starts,
+            namespaces: inside,
+        };
+        let (id, warnings) = judge.target(target, reach).await?;
         permit.warnings.extend(warnings);
         if let Target::Container(name) = target {
             let named_by_id = if commit.is_some() {
@@ -520,8 +534,9 @@ const LOOKUP_LIMIT: usize = 4 << 20;
 const LIST_LIMIT: usize = 64 << 20;
 
 /// Most containers not seen before that one request looks at, to know which share namespaces
-/// with the container it acts on (the rest are looked at by later requests).
-const MAX_NEW_CONTAINERS: usize = 2048;
+/// with the container it works in; with more, it is refused (503) after looking at these, and
+/// the next request goes on from there.
+const MAX_NEW_CONTAINERS: usize = 512;
 
 /// Most objects looked up for one request.
 const MAX_LOOKUPS: usize = 16;
@@ -616,11 +631,21 @@ fn with_links(body: &mut Json, links: Vec<Link>) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// What else is judged with a container a request acts on.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reach {
+    /// The networks it joins when started (dockerd finds them by name then).
+    networks: bool,
+    /// The containers sharing its namespaces (the request runs or reaches processes in it).
+    namespaces: bool,
+}
+
 /// Judges existing objects a baseline role's request uses, from dockerd's inspect of them.
 struct Judge<'a> {
     policy: &'a crate::policy::Policy,
     role: &'a crate::policy::Role,
     upstream: &'a Upstream,
+    /// Which containers share namespaces, as remembered across requests.
     joins: &'a crate::joins::Joins,
     /// `limits.lookup_timeout`, for each lookup.
     lookup_timeout: std::time::Duration,
@@ -651,7 +676,9 @@ impl Judge<'_> {
         }
         let mut full_ids = std::collections::HashMap::new();
         for name in named.linked_containers() {
-            let (id, more) = self.target(Target::Container(name), false).await?;
+            let (id, more) = self
+                .target(Target::Container(name), Reach::default())
+                .await?;
             warnings.extend(more);
             full_ids.insert(name, id);
         }
@@ -716,7 +743,7 @@ impl Judge<'_> {
     async fn target(
         &self,
         target: Target<'_>,
-        networks: bool,
+        reach: Reach,
     ) -> Result<(String, Vec<String>), Refusal> {
         let mut warnings = Vec::new();
         let container = match target {
@@ -750,6 +777,7 @@ impl Judge<'_> {
         };
         warnings.extend(self.settle(Existing::Container(&container), &inspect)?);
         // Named volumes it mounts are judged like those of a create.
+        warnings.extend(self.mounted_volumes(&container, &inspect).await?);
         let root = inspect.cursor();
         let unjudged = |why: String| {
             Refusal::Denied(crate::policy::Denial {
@@ -758,29 +786,9 @@ impl Judge<'_> {
                 role: self.role.name.clone(),
             })
         };
-        let mounts = root
-            .field("Mounts")
-            .and_then(|m| m.items().map(|i| i.collect::<Vec<_>>()))
-            .map_err(|e| unjudged(format!("has mounts dockgate cannot read ({e})")))?;
-        let volumes: Vec<&str> = mounts
-            .iter()
-            .filter(|m| {
-                m.field("Type").ok().and_then(|t| t.as_str().ok().flatten()) == Some("volume")
-            })
-            .filter_map(|m| m.field("Name").ok().and_then(|n| n.as_str().ok().flatten()))
-            .filter(|name| !name.is_empty())
-            .collect();
-        if volumes.len() > MAX_LOOKUPS {
-            return Err(unjudged(format!(
-                "mounts more than {MAX_LOOKUPS} named volumes, more than dockgate judges for one request"
-            )));
-        }
-        for name in volumes {
-            warnings.extend(self.volume(name).await?);
-        }
         // dockerd finds a container's networks by the names it was created with when it starts
         // it: they are judged again, as they are now.
-        if networks {
+        if reach.networks {
             let joined: Vec<&str> = root
                 .field_path(&["NetworkSettings", "Networks"])
                 .and_then(|n| n.entries().map(|e| e.map(|(name, _)| name).collect()))
@@ -809,32 +817,76 @@ impl Judge<'_> {
                 ))
             }
         };
-        warnings.extend(self.sharing(id, &container).await?);
+        if reach.namespaces {
+            warnings.extend(self.sharing(id, &container, &inspect).await?);
+        }
         Ok((id.to_string(), warnings))
     }
 
-    /// The containers that share namespaces with container `id` (named `name` in the request),
-    /// each judged as that one is: warnings, or the denial.
-    async fn sharing(&self, id: &str, name: &str) -> Result<Vec<String>, Refusal> {
-        let all = self.containers().await?;
-        let unknown = self.joins.unknown(&all);
-        if unknown.len() > MAX_NEW_CONTAINERS {
-            return Err(Refusal::BadRequest(format!(
-                "dockerd has {} containers dockgate has not seen yet, more than the {MAX_NEW_CONTAINERS} it looks at for one request (to know which share namespaces with {name:?}); try again",
-                unknown.len()
+    /// The named volumes container `name` (from its `inspect`) mounts, each judged like those
+    /// of a create: warnings, or the denial.
+    async fn mounted_volumes(&self, name: &str, inspect: &Json) -> Result<Vec<String>, Refusal> {
+        let unjudged = |why: String| {
+            Refusal::Denied(crate::policy::Denial {
+                rule: "uninspectable".into(),
+                reason: format!("container {name:?} {why}, so this role may not use it"),
+                role: self.role.name.clone(),
+            })
+        };
+        let mounts = inspect
+            .cursor()
+            .field("Mounts")
+            .and_then(|m| m.items().map(|i| i.collect::<Vec<_>>()))
+            .map_err(|e| unjudged(format!("has mounts dockgate cannot read ({e})")))?;
+        let volumes: Vec<&str> = mounts
+            .iter()
+            .filter(|m| {
+                m.field("Type").ok().and_then(|t| t.as_str().ok().flatten()) == Some("volume")
+            })
+            .filter_map(|m| m.field("Name").ok().and_then(|n| n.as_str().ok().flatten()))
+            .filter(|name| !name.is_empty())
+            .collect();
+        if volumes.len() > MAX_LOOKUPS {
+            return Err(unjudged(format!(
+                "mounts more than {MAX_LOOKUPS} named volumes, more than dockgate judges for one request"
             )));
         }
-        for other in unknown {
-            // Not counted against the request's lookups: each container is looked at once.
-            match self
-                .lookup(&format!("/containers/{other}/json"), LOOKUP_LIMIT)
-                .await?
-            {
-                Some(inspect) => self.joins.remember(other, &inspect),
-                None => continue,
+        let mut warnings = Vec::new();
+        for volume in volumes {
+            warnings.extend(self.volume(volume).await?);
+        }
+        Ok(warnings)
+    }
+
+    /// The containers that share namespaces with container `id` (named `name` in the request,
+    /// `inspect` its inspect), each judged as that one is, with the volumes it mounts: warnings,
+    /// or the denial. Stopped ones count: they may be started while the request's process runs.
+    async fn sharing(&self, id: &str, name: &str, inspect: &Json) -> Result<Vec<String>, Refusal> {
+        let all = self.containers().await?;
+        let (mut known, unseen) = self.joins.known(&all);
+        let found = crate::joins::refs_of(inspect);
+        self.joins.remember(id, found.clone());
+        known.insert(id.to_string(), found);
+        let unseen: Vec<&str> = unseen.into_iter().filter(|u| *u != id).collect();
+        // Each container is looked at once (its joins never change); not counted against the
+        // request's lookups, but at most so many per request.
+        for other in unseen.iter().take(MAX_NEW_CONTAINERS) {
+            let path = format!("/containers/{other}/json");
+            // One removed in between shares nothing any more.
+            if let Some(seen) = self.lookup(&path, LOOKUP_LIMIT).await? {
+                let found = crate::joins::refs_of(&seen);
+                self.joins.remember(other, found.clone());
+                known.insert(other.to_string(), found);
             }
         }
-        let group = self.joins.sharing_with(id, &all);
+        if unseen.len() > MAX_NEW_CONTAINERS {
+            return Err(Refusal::ContainersUnseen {
+                left: unseen.len() - MAX_NEW_CONTAINERS,
+                per_request: MAX_NEW_CONTAINERS,
+            });
+        }
+        self.joins.forget_others(&all);
+        let group = crate::joins::sharing_with(id, &all, &known);
         if group.is_empty() {
             return Ok(Vec::new());
         }
@@ -845,15 +897,16 @@ impl Judge<'_> {
             .collect();
         let mut warnings = Vec::new();
         for joiner in group {
-            let Some(inspect) = self.inspect("containers", &joiner.id, "/json").await? else {
+            let Some(seen) = self.inspect("containers", &joiner.id, "/json").await? else {
                 continue;
             };
             let object = Existing::Joiner {
-                name: &joiner.name,
+                name: joiner.name(),
                 of: name,
                 group: &members,
             };
-            warnings.extend(self.settle(object, &inspect)?);
+            warnings.extend(self.settle(object, &seen)?);
+            warnings.extend(self.mounted_volumes(joiner.name(), &seen).await?);
         }
         Ok(warnings)
     }
@@ -867,18 +920,23 @@ impl Judge<'_> {
         let mut all = Vec::new();
         for item in list.cursor().items().map_err(|_| unreadable())? {
             let id = item.field("Id").and_then(|i| i.as_str()).ok().flatten();
-            let name = item
-                .field("Names")
-                .and_then(|n| n.items().map(|mut i| i.next()))
-                .ok()
-                .flatten()
-                .and_then(|n| n.as_str().ok().flatten());
-            let Some(id) = id else {
+            let Some(id) = id.filter(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_hexdigit()))
+            else {
                 return Err(unreadable());
             };
+            let mut names = Vec::new();
+            for n in item
+                .field("Names")
+                .and_then(|n| n.items())
+                .map_err(|_| unreadable())?
+            {
+                if let Some(n) = n.as_str().map_err(|_| unreadable())? {
+                    names.push(n.trim_start_matches('/').to_string());
+                }
+            }
             all.push(crate::joins::Listed {
                 id: id.to_string(),
-                name: name.unwrap_or_default().trim_start_matches('/').to_string(),
+                names,
             });
         }
         Ok(all)
@@ -1118,7 +1176,8 @@ async fn read_json_body(
     };
     // Most bodies come in one frame, kept as it is; later frames are appended to a copy that
     // grows by doubling, up to the declared length (or the limit), taking from the budget
-    // before it grows: what a body holds is at most twice what has arrived.
+    // before it grows: what a body holds is at most twice what has arrived (and the copy it
+    // leaves, for the moment it grows).
     let mut first = Bytes::new();
     let mut more = bytes::BytesMut::new();
     // What the body holds, as counted against the budget: its bytes, or the copy's capacity.

@@ -49,6 +49,9 @@ pub enum Refusal {
     /// A request target longer than the audit log records whole.
     #[error("dockgate: the request target is {len} bytes, more than the {limit} the audit log records whole; shorten the query")]
     TargetTooLong { len: usize, limit: usize },
+    /// dockerd has more containers dockgate has not looked at than one request looks at.
+    #[error("dockgate: dockerd has {left} more containers than the {per_request} dockgate has just looked at to know which share namespaces with this one; try again")]
+    ContainersUnseen { left: usize, per_request: usize },
     /// Bodies being read for the policy already hold what they may (see `budget`).
     #[error("dockgate: request bodies being read already hold the {limit} bytes {whose} may (limits.max_buffered_body_bytes); try again shortly")]
     BodiesBusy { limit: usize, whose: &'static str },
@@ -100,9 +103,9 @@ impl Refusal {
             Refusal::TargetTooLong { .. } => StatusCode::URI_TOO_LONG,
             Refusal::Upstream { .. } | Refusal::UpstreamProtocol(_) => StatusCode::BAD_GATEWAY,
             Refusal::LookupTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Refusal::AuditUnavailable | Refusal::BodiesBusy { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Refusal::AuditUnavailable
+            | Refusal::BodiesBusy { .. }
+            | Refusal::ContainersUnseen { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -125,7 +128,7 @@ impl Refusal {
             | Refusal::UpstreamProtocol(_)
             | Refusal::LookupTimeout { .. } => None,
             Refusal::AuditUnavailable => Some("audit".into()),
-            Refusal::BodiesBusy { .. } => Some("limits".into()),
+            Refusal::BodiesBusy { .. } | Refusal::ContainersUnseen { .. } => Some("limits".into()),
         }
     }
 

@@ -498,8 +498,8 @@ thread_local! {
     /// The certificate the last refused verification on this thread was about. The verifier
     /// runs within the poll of a connection's handshake that then returns its error (as
     /// tokio-rustls does: the error of `process_new_packets` ends the handshake in that poll),
-    /// and a connection stays on its worker's thread: its error path takes the certificate
-    /// before any other connection is polled.
+    /// so that connection's error path takes the certificate in the same poll, on the same
+    /// thread, before any other connection is polled there.
     static REFUSED: std::cell::RefCell<Option<Refused>> = const { std::cell::RefCell::new(None) };
 }
 

@@ -768,25 +768,13 @@ impl Baseline {
     /// Not its `Config.Volumes`: dockerd merges the image's `VOLUME`s into them, which a create
     /// is not judged by either (a systemd image's `/sys/fs/cgroup`).
     pub fn check_target(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
-        let mut f = Findings::new(self);
-        let root = inspect.cursor();
-        let hc = root.field("HostConfig")?;
-        f.only = Some(&TARGET_RULES);
-        f.host_config(&hc)?;
-        f.system_paths_kept(&hc)?;
-        // The image's WORKDIR is merged in too, but no image needs one under /proc.
-        if let Some(dir) = root.field_path(&["Config", "WorkingDir"])?.as_str()? {
-            f.working_dir(dir, "its working directory")?;
-        }
-        f.out.mutations.clear();
-        f.out.rewritten = None;
-        Ok(f.out)
+        self.check_sharing(inspect, &[])
     }
 
-    /// Checks a container that shares namespaces with one a request acts on (`group`: the
-    /// containers sharing them, that one included), as [`Baseline::check_target`] does, bar its
+    /// Checks a container that shares namespaces with one a request works in (`group`: the
+    /// containers sharing them, that one included) as [`Baseline::check_target`] does, bar its
     /// joins within the group: what it holds, the other is a way to.
-    pub fn check_joiner(
+    pub fn check_sharing(
         &self,
         inspect: &Json,
         group: &[crate::joins::Listed],
@@ -798,6 +786,10 @@ impl Baseline {
         f.only = Some(&TARGET_RULES);
         f.host_config(&hc)?;
         f.system_paths_kept(&hc)?;
+        // The image's WORKDIR is merged in too, but no image needs one under /proc.
+        if let Some(dir) = root.field_path(&["Config", "WorkingDir"])?.as_str()? {
+            f.working_dir(dir, "its working directory")?;
+        }
         f.out.mutations.clear();
         f.out.rewritten = None;
         Ok(f.out)
@@ -914,7 +906,7 @@ struct Findings<'b> {
     /// kept, so a violation that matters is never crowded out by ones that do not.
     only: Option<&'static [Rule]>,
     /// Containers whose namespaces this one may join without a violation: the group a
-    /// container that joins another is judged with (see [`Baseline::check_joiner`]).
+    /// container that joins another is judged with (see [`Baseline::check_sharing`]).
     sharing: &'b [crate::joins::Listed],
 }
 

@@ -3605,17 +3605,17 @@ fn a_container_sharing_namespaces_is_judged_as_the_one_acted_on_bar_its_joins_wi
     let group = [
         crate::joins::Listed {
             id: "aaa111".into(),
-            name: "app".into(),
+            names: vec!["app".into()],
         },
         crate::joins::Listed {
             id: "bbb222".into(),
-            name: "sidecar".into(),
+            names: vec!["sidecar".into()],
         },
     ];
     let judged = |hc: &str| {
         let doc = format!(r#"{{"Id":"ccc","HostConfig":{{{hc}}}}}"#);
         let inspect = parse_optional(doc.as_bytes()).unwrap().unwrap();
-        rules(&b.check_joiner(&inspect, &group).unwrap())
+        rules(&b.check_sharing(&inspect, &group).unwrap())
     };
     // Joining the app's namespaces, by ID or by name, is what makes it a joiner.
     assert_eq!(judged(r#""PidMode":"container:aaa111""#), NONE);
@@ -3631,6 +3631,10 @@ fn a_container_sharing_namespaces_is_judged_as_the_one_acted_on_bar_its_joins_wi
     assert_eq!(
         judged(r#""PidMode":"container:aaa111","CapAdd":["SYS_PTRACE"]"#),
         [Rule::Capabilities]
+    );
+    assert_eq!(
+        judged(r#""PidMode":"container:aaa111"},"Config":{"WorkingDir":"/proc/self/fd/7""#),
+        [Rule::MaskedPaths]
     );
     // A join outside the group is a shared namespace like any other.
     assert_eq!(

@@ -394,7 +394,7 @@ impl Policy {
         };
         let outcome = match object {
             Existing::Container(_) => baseline.check_target(inspect),
-            Existing::Joiner { group, .. } => baseline.check_joiner(inspect, group),
+            Existing::Joiner { group, .. } => baseline.check_sharing(inspect, group),
             Existing::Exec(_) => baseline.check_exec(inspect),
             Existing::Volume(_) => baseline.check_volume(inspect),
             Existing::Network(_) => baseline.check_network(inspect),
@@ -441,13 +441,15 @@ pub enum Existing<'a> {
 
 impl Existing<'_> {
     /// Why its settings matter, after its name in a denial.
-    fn consequence(self) -> &'static str {
-        match self {
+    fn consequence(self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed(match self {
             Existing::Container(_) => {
                 "was created with settings this role may not use, so it may not act on it"
             }
-            Existing::Joiner { .. } => {
-                "was created with settings this role may not use, so it may not act on the container it shares them with"
+            Existing::Joiner { of, .. } => {
+                return std::borrow::Cow::Owned(format!(
+                    "was created with settings this role may not use, so it may not work in container {of:?}, which shares namespaces with it"
+                ))
             }
             Existing::Exec(_) => {
                 "was created with settings this role may not use, so it may not start it"
@@ -458,7 +460,7 @@ impl Existing<'_> {
             Existing::Network(_) => {
                 "was created with settings this role may not use, so it may not attach containers to it"
             }
-        }
+        })
     }
 }
 
@@ -467,12 +469,7 @@ impl fmt::Display for Existing<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Existing::Container(n) => write!(f, "container {n:?}"),
-            Existing::Joiner { name, of, .. } => {
-                write!(
-                    f,
-                    "container {name:?}, which shares namespaces with {of:?},"
-                )
-            }
+            Existing::Joiner { name, .. } => write!(f, "container {name:?}"),
             Existing::Exec(n) => write!(f, "exec {n:?}"),
             Existing::Volume(n) => write!(f, "volume {n:?}"),
             Existing::Network(n) => write!(f, "network {n:?}"),

@@ -451,7 +451,7 @@ fn a_baseline_role_may_not_act_on_a_container_whose_system_paths_an_admin_opened
 }
 
 #[test]
-fn a_baseline_role_may_not_act_on_a_container_another_with_host_access_shares_namespaces_with() {
+fn a_baseline_role_may_not_work_in_a_container_another_with_host_access_shares_namespaces_with() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
     let admin = gate.docker(ADMIN);
@@ -460,21 +460,26 @@ fn a_baseline_role_may_not_act_on_a_container_another_with_host_access_shares_na
     // mounted: from the first, /proc/<sidecar pid>/root is the host's file system.
     let app = admin.sleeper("app");
     let sidecar = unique("sidecar");
+    let etc = unique("etcvol");
     let _cleanup = Cleanup::new(&admin).container(&sidecar).container(&app);
     let pid = format!("container:{app}");
-    admin.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &sidecar,
-        "--pid",
-        &pid,
-        "-v",
-        "/:/host:ro",
-        "busybox:local",
-        "sleep",
-        "300",
-    ]);
+    let sidecar_with = |mount: &str| {
+        admin.ok(&["rm", "-f", &sidecar]);
+        admin.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &sidecar,
+            "--pid",
+            &pid,
+            "-v",
+            mount,
+            "busybox:local",
+            "sleep",
+            "300",
+        ]);
+    };
+    sidecar_with("/:/host:ro");
     let err = dev.fails(&[
         "exec",
         &app,
@@ -483,13 +488,23 @@ fn a_baseline_role_may_not_act_on_a_container_another_with_host_access_shares_na
         "cat /proc/*/root/host/etc/hostname",
     ]);
     assert!(
-        err.contains(&format!("container {sidecar:?}, which shares namespaces with {app:?}, was created with settings this role may not use")),
+        err.contains(&format!(
+            "container {sidecar:?} was created with settings this role may not use, so it may not work in container {app:?}, which shares namespaces with it"
+        )),
         "{err}"
     );
     assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
-    let err = dev.fails(&["cp", &format!("{app}:/etc/hostname"), "-"]);
+    // The same through a named volume an admin made from a host path.
+    etc_volume(&admin, &etc);
+    sidecar_with(&format!("{etc}:/x"));
+    let err = dev.fails(&["exec", &app, "true"]);
     assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
-    // A sidecar that holds nothing more (a plain process watcher) leaves the app dev's to act on.
+    // Copying files goes through dockerd's view of the container's own file system, not its
+    // processes: still dev's to do.
+    assert!(!dev
+        .ok(&["cp", &format!("{app}:/etc/hostname"), "-"])
+        .is_empty());
+    // A sidecar that holds nothing more (a plain process watcher) leaves the app dev's to work in.
     admin.ok(&["rm", "-f", &sidecar]);
     admin.ok(&[
         "run",
@@ -503,6 +518,8 @@ fn a_baseline_role_may_not_act_on_a_container_another_with_host_access_shares_na
         "300",
     ]);
     assert_eq!(dev.ok(&["exec", &app, "echo", "ok"]).trim(), "ok");
+    admin.ok(&["rm", "-f", &sidecar]);
+    admin.ok(&["volume", "rm", &etc]);
 }
 
 #[test]

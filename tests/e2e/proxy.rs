@@ -375,6 +375,20 @@ fn recording_upstream(
     std::path::PathBuf,
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 ) {
+    recording_upstream_listing(dir, 0)
+}
+
+/// [`recording_upstream`] listing `others` more containers than `web`.
+fn recording_upstream_listing(
+    dir: &std::path::Path,
+    others: usize,
+) -> (
+    std::path::PathBuf,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let mut listed = vec![format!(r#"{{"Id":"{}","Names":["/web"]}}"#, "c".repeat(64))];
+    listed.extend((1..=others).map(|i| format!(r#"{{"Id":"{i:064x}","Names":["/other-{i}"]}}"#)));
+    let list = format!("[{}]", listed.join(","));
     use std::io::{BufRead, BufReader, Read, Write};
     let sock = dir.join("docker.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
@@ -383,6 +397,7 @@ fn recording_upstream(
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             let log = log.clone();
+            let list = list.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
                 let mut conn = conn;
@@ -406,7 +421,7 @@ fn recording_upstream(
                     reader.read_exact(&mut body).unwrap();
                     let target = line.split(' ').nth(1).unwrap_or("").to_string();
                     let answer = if target == "/containers/json?all=1" {
-                        format!(r#"[{{"Id":"{}","Names":["/web"]}}]"#, "c".repeat(64))
+                        list.clone()
                     } else if target.starts_with("/containers/") && target.ends_with("/json") {
                         format!(r#"{{"Id":"{}","HostConfig":{{}}}}"#, "c".repeat(64))
                     } else if let Some(name) = target.strip_prefix("/networks/") {
@@ -432,6 +447,33 @@ fn recording_upstream(
         }
     });
     (sock, seen)
+}
+
+#[test]
+fn containers_not_seen_yet_are_looked_at_a_bounded_number_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    // 600 containers dockgate has not seen besides the one an exec goes into.
+    let (sock, seen) = recording_upstream_listing(dir.path(), 600);
+    let gate = Gate::start(&sock, "");
+    let exec = || {
+        let body = r#"{"Cmd":["true"]}"#;
+        gate.post_json(DEV, "/v1.41/containers/web/exec", body)
+    };
+    // The first looks at 512 of them and is refused, saying how many are left...
+    let resp = exec();
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+    assert!(
+        resp.contains("dockerd has 88 more containers than the 512"),
+        "{resp}"
+    );
+    assert!(resp.contains("(rule limits"), "{resp}");
+    assert!(seen.lock().unwrap().is_empty(), "nothing forwarded");
+    // ...and the next goes on from there.
+    let resp = exec();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let forwarded = seen.lock().unwrap().clone();
+    assert_eq!(forwarded.len(), 1, "{forwarded:?}");
+    assert!(forwarded[0].starts_with(&format!("POST /v1.41/containers/{}/exec", "c".repeat(64))));
 }
 
 #[test]
