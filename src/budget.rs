@@ -6,6 +6,7 @@
 //! hold at most a quarter of the budget (and at least one body of the largest size), so a client
 //! that sends parts of large bodies and stalls pins a bounded amount of memory and cannot take
 //! the budget from everyone else. Nothing waits: a body that does not fit is refused at once.
+//! It must not read bodies: it only counts what the request path says a body holds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,7 +34,8 @@ pub struct Share {
 }
 
 impl BodyBudget {
-    /// `limit` bytes in all, each take at most `max_body` (the limit of one body).
+    /// `limit` bytes in all; a certificate's share is a quarter of it, but at least `max_body`
+    /// (one body of the largest size).
     pub fn new(limit: usize, max_body: usize) -> BodyBudget {
         BodyBudget {
             bytes: Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS))),
@@ -68,7 +70,7 @@ impl BodyBudget {
                 }
                 return Err(Refusal::BodiesBusy {
                     limit: self.per_identity,
-                    whose: "this client certificate's bodies",
+                    whose: "this client certificate's bodies (a quarter of the budget)",
                 });
             }
             *mine += more;

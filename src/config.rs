@@ -473,7 +473,7 @@ impl RawConfig {
             problems.push(
                 "limits.max_buffered_body_bytes",
                 format_args!(
-                    "{buffered} is less than limits.max_body_bytes ({}): one body of the largest size must fit",
+                    "{buffered} is less than limits.max_body_bytes ({}): one body of the largest size must fit; raise it, or leave it out for the default",
                     self.limits.max_body_bytes
                 ),
             );

@@ -549,7 +549,7 @@ pub fn fingerprint_of(der: &[u8]) -> String {
     hex(&Sha256::digest(der))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         let _ = write!(s, "{b:02x}");

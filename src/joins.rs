@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use crate::policy::inspect::Json;
+use crate::policy::inspect::{InspectError, Json};
 
 /// The joins of the containers seen so far, by container ID.
 #[derive(Debug, Default)]
@@ -102,16 +102,17 @@ pub fn sharing_with<'a>(target: &str, all: &'a [Listed], known: &Known) -> Vec<&
 }
 
 /// What follows `container:` in a container's `PidMode`, `IpcMode` and `NetworkMode` (the
-/// namespaces dockerd 20.10 lets one container join of another).
-pub fn refs_of(inspect: &Json) -> Vec<String> {
-    let hc = inspect.cursor().field("HostConfig");
-    ["PidMode", "IpcMode", "NetworkMode"]
-        .iter()
-        .filter_map(|f| {
-            let mode = hc.as_ref().ok()?.field(f).ok()?.as_str().ok()??;
-            mode.strip_prefix("container:").map(str::to_string)
-        })
-        .collect()
+/// namespaces dockerd 20.10 lets one container join of another); an error when one of them is
+/// not readable (not taken as no join).
+pub fn refs_of(inspect: &Json) -> Result<Vec<String>, InspectError> {
+    let hc = inspect.cursor().field("HostConfig")?;
+    let mut found = Vec::new();
+    for field in ["PidMode", "IpcMode", "NetworkMode"] {
+        if let Some(mode) = hc.field(field)?.as_str()? {
+            found.extend(mode.strip_prefix("container:").map(str::to_string));
+        }
+    }
+    Ok(found)
 }
 
 /// Whether a `container:<v>` reference names `c` as dockerd would find it: by full ID, a name or
@@ -135,7 +136,7 @@ mod tests {
 
     fn refs(hc: &str) -> Vec<String> {
         let doc = format!(r#"{{"HostConfig":{{{hc}}}}}"#);
-        refs_of(&parse_optional(doc.as_bytes()).unwrap().unwrap())
+        refs_of(&parse_optional(doc.as_bytes()).unwrap().unwrap()).unwrap()
     }
 
     #[test]

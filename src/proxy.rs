@@ -44,7 +44,8 @@ pub struct State {
     pub hijacks: TaskTracker,
     /// ...and then cut them.
     pub stop_hijacks: CancellationToken,
-    /// The bytes bodies being read for the policy may hold, all connections together.
+    /// The bytes bodies being read for the policy may hold, all connections together, and each
+    /// client certificate's share of them.
     pub bodies: crate::budget::BodyBudget,
     /// Which containers join which containers' namespaces, as seen so far.
     pub joins: crate::joins::Joins,
@@ -265,9 +266,7 @@ async fn serve(
     }
     // Only bodies a rule must read are buffered (up to the limit); everything else streams.
     // Their bytes count against the budget all connections share until this request is done.
-    let mut body_share = state
-        .bodies
-        .share(conn.identity.fingerprint.as_str().into());
+    let mut body_share = None;
     let bytes = if policy.reads_body(role, &endpoint) {
         let limits = state.config.limits;
         let declared = check_json_headers(&parts, limits.max_body_bytes)?;
@@ -280,7 +279,11 @@ async fn serve(
                 limit: limits.max_body_bytes,
             },
             &state.bodies,
-            &mut body_share,
+            body_share.insert(
+                state
+                    .bodies
+                    .share(conn.identity.fingerprint.as_str().into()),
+            ),
         );
         let bytes = tokio::time::timeout(limits.body_read_timeout, read)
             .await
@@ -541,8 +544,9 @@ const MAX_NEW_CONTAINERS: usize = 512;
 /// Most objects looked up for one request.
 const MAX_LOOKUPS: usize = 16;
 
-/// Lookups in dockerd one request may cause in all (its objects, and the volumes of the
-/// containers it names): each may wait up to `limits.lookup_timeout`.
+/// Lookups in dockerd one request may cause for the objects it names and the volumes of those
+/// containers (besides the look at unseen containers for namespace sharing, which has a
+/// deadline of its own): each may wait up to `limits.lookup_timeout`.
 const MAX_REQUEST_LOOKUPS: usize = 64;
 
 /// The existing objects a baseline create names (or, for a network connect, the network):
@@ -736,10 +740,10 @@ impl Judge<'_> {
     }
 
     /// The container `target` names (for an exec, the exec and its container), with the
-    /// volumes it mounts, and with `networks` the networks it joins when started: its full ID
-    /// and the warnings, or the denial. An object that does not exist is refused (404), not
-    /// sent on by name: dockerd would resolve the name again, to whatever is created under it
-    /// in between.
+    /// volumes it mounts, and what `reach` asks for: the networks it joins when started, the
+    /// containers sharing its namespaces. Its full ID and the warnings, or the denial. An object
+    /// that does not exist is refused (404), not sent on by name: dockerd would resolve the name
+    /// again, to whatever is created under it in between.
     async fn target(
         &self,
         target: Target<'_>,
@@ -861,34 +865,68 @@ impl Judge<'_> {
     /// The containers that share namespaces with container `id` (named `name` in the request,
     /// `inspect` its inspect), each judged as that one is, with the volumes it mounts: warnings,
     /// or the denial. Stopped ones count: they may be started while the request's process runs.
+    /// Looking at containers not seen before has one `limits.lookup_timeout` in all.
     async fn sharing(&self, id: &str, name: &str, inspect: &Json) -> Result<Vec<String>, Refusal> {
-        let all = self.containers().await?;
-        let (mut known, unseen) = self.joins.known(&all);
-        let found = crate::joins::refs_of(inspect);
-        self.joins.remember(id, found.clone());
-        known.insert(id.to_string(), found);
-        let unseen: Vec<&str> = unseen.into_iter().filter(|u| *u != id).collect();
-        // Each container is looked at once (its joins never change); not counted against the
-        // request's lookups, but at most so many per request.
-        for other in unseen.iter().take(MAX_NEW_CONTAINERS) {
-            let path = format!("/containers/{other}/json");
-            // One removed in between shares nothing any more.
-            if let Some(seen) = self.lookup(&path, LOOKUP_LIMIT).await? {
-                let found = crate::joins::refs_of(&seen);
-                self.joins.remember(other, found.clone());
-                known.insert(other.to_string(), found);
+        let unjudged = |why: String| {
+            Refusal::Denied(crate::policy::Denial {
+                rule: "uninspectable".into(),
+                reason: format!("container {name:?} {why}, so this role may not work in it"),
+                role: self.role.name.clone(),
+            })
+        };
+        let refs = |c: &str, seen: &Json| {
+            crate::joins::refs_of(seen).map_err(|e| {
+                unjudged(format!(
+                    "or container {c:?} has namespace settings dockgate cannot read ({e})"
+                ))
+            })
+        };
+        // The whole look at containers not seen before has one deadline, as one lookup has.
+        let looked = tokio::time::timeout(self.lookup_timeout, async {
+            let all = self.containers().await?;
+            let (mut known, unseen) = self.joins.known(&all);
+            let found = refs(id, inspect)?;
+            self.joins.remember(id, found.clone());
+            known.insert(id.to_string(), found);
+            let unseen: Vec<String> = unseen
+                .into_iter()
+                .filter(|u| *u != id)
+                .map(str::to_string)
+                .collect();
+            // Each container is looked at once (its joins never change), at most so many per
+            // request.
+            for other in unseen.iter().take(MAX_NEW_CONTAINERS) {
+                let path = format!("/containers/{other}/json");
+                // One removed in between shares nothing any more.
+                if let Some(seen) = self.lookup(&path, LOOKUP_LIMIT).await? {
+                    let found = refs(other, &seen)?;
+                    self.joins.remember(other, found.clone());
+                    known.insert(other.clone(), found);
+                }
             }
-        }
-        if unseen.len() > MAX_NEW_CONTAINERS {
-            return Err(Refusal::ContainersUnseen {
-                left: unseen.len() - MAX_NEW_CONTAINERS,
-                per_request: MAX_NEW_CONTAINERS,
-            });
-        }
-        self.joins.forget_others(&all);
+            if unseen.len() > MAX_NEW_CONTAINERS {
+                return Err(Refusal::ContainersUnseen {
+                    left: unseen.len() - MAX_NEW_CONTAINERS,
+                    per_request: MAX_NEW_CONTAINERS,
+                });
+            }
+            self.joins.forget_others(&all);
+            Ok((all, known))
+        })
+        .await
+        .map_err(|_| Refusal::LookupTimeout {
+            what: format!("the containers sharing namespaces with {name:?}"),
+            secs: self.lookup_timeout.as_secs(),
+        })?;
+        let (all, known) = looked?;
         let group = crate::joins::sharing_with(id, &all, &known);
         if group.is_empty() {
             return Ok(Vec::new());
+        }
+        if group.len() > MAX_LOOKUPS {
+            return Err(unjudged(format!(
+                "shares namespaces with more than {MAX_LOOKUPS} containers, more than dockgate judges for one request"
+            )));
         }
         let members: Vec<crate::joins::Listed> = all
             .iter()
@@ -1156,8 +1194,9 @@ struct Sizes {
     limit: usize,
 }
 
-/// Buffers a JSON request body the policy must read: refuses non-JSON content types and bodies
-/// that grow past the limit. The body stays in `unread` until it has been read whole, so a
+/// Buffers a JSON request body the policy must read, taking what it holds from `budget` into
+/// `share` (503 when that does not fit): refuses non-JSON content types and bodies that grow
+/// past the limit. The body stays in `unread` until it has been read whole, so a
 /// refusal midway (too large, too slow) leaves the rest to [`linger`] and the client sees the
 /// refusal rather than a reset.
 async fn read_json_body(

@@ -17,7 +17,7 @@ use crate::proxy::Body;
 use crate::route::{PathError, PathErrorKind};
 
 /// Why a request was not forwarded (or failed upstream). The status says whose fault it is:
-/// 4xx the client's, 502 the upstream's, 500 ours.
+/// 4xx the client's, 502 and 504 the upstream's, 503 a limit or the audit log's.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
     /// The policy said no.

@@ -524,7 +524,7 @@ fn note_refused(end_entity: &CertificateDer<'_>) {
             fingerprint,
             subject: Some(cert.subject().to_string()),
             issuer: Some(cert.issuer().to_string()),
-            serial: Some(cert.raw_serial_as_string()),
+            serial: Some(crate::identity::hex(cert.raw_serial())),
         },
         Err(_) => Refused {
             fingerprint,

@@ -421,9 +421,10 @@ impl Policy {
 }
 
 /// An existing object a request uses, named as the request names it: a container it acts on
-/// ([`baseline::Baseline::check_target`]), an exec it starts (`check_exec`: the role could not
-/// have created a privileged or root one), a named volume it mounts (`check_volume`) or a
-/// network it attaches to (`check_network`).
+/// ([`baseline::Baseline::check_target`]), a container sharing namespaces with one it works in
+/// (`check_sharing`), an exec it starts (`check_exec`: the role could not have created a
+/// privileged or root one), a named volume it mounts (`check_volume`) or a network it attaches
+/// to (`check_network`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Existing<'a> {
     Container(&'a str),

@@ -247,13 +247,13 @@ fn bodies_being_read_share_one_memory_budget_each_certificate_a_quarter_of_it() 
     };
     let body = format!(
         r#"{{"Image":"busybox:no-such-tag","Env":["X={}"]}}"#,
-        "a".repeat(10_000)
+        "a".repeat(30_000)
     );
     let mut stalled = vec![stall(&devs[0])];
     // The first certificate's next body does not fit its share, refused at once.
     let resp = until_status(&gate, &devs[0], &create(&body), 503);
     assert!(
-        resp.contains("this client certificate's bodies may (limits.max_buffered_body_bytes)"),
+        resp.contains("this client certificate's bodies (a quarter of the budget) may (limits.max_buffered_body_bytes)"),
         "{resp}"
     );
     assert!(resp.contains("(rule limits"), "{resp}");
