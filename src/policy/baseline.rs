@@ -1761,6 +1761,36 @@ impl Findings<'_> {
                 "a negative kernel memory limit is not allowed",
             );
         }
+        // A reservation above any limit the role may set keeps the container from starting
+        // (dockerd checks it against the memory limit then): on update, a way to stop one.
+        for (field, flag) in [
+            ("MemoryReservation", "--memory-reservation"),
+            ("KernelMemory", "--kernel-memory"),
+            ("KernelMemoryTCP", "KernelMemoryTCP"),
+        ] {
+            let v = r.field(field)?.as_i64()?.unwrap_or(0);
+            if v > b.memory_max {
+                self.violation(
+                    Rule::Resources,
+                    format!(
+                        "{field} {v} exceeds the memory maximum {} ({flag})",
+                        b.memory_max
+                    ),
+                );
+            }
+        }
+        // Real-time scheduling takes CPU time from the host's own real-time tasks.
+        for (field, flag) in [
+            ("CpuRealtimePeriod", "--cpu-rt-period"),
+            ("CpuRealtimeRuntime", "--cpu-rt-runtime"),
+        ] {
+            if let Some(v) = r.field(field)?.as_i64()?.filter(|v| *v != 0) {
+                self.violation(
+                    Rule::Resources,
+                    format!("real-time CPU scheduling is not allowed ({flag} {v})"),
+                );
+            }
+        }
         Ok(())
     }
 

@@ -384,6 +384,12 @@ fn update_reads_resources_and_restart_policy_at_the_top_level() {
             (r#"{"PidſLimit":5000}"#, &[Rule::Resources]),
             (r#"{"PidsLimit":100}"#, &[]),
             (r#"{"PidsLimit":null}"#, &[]),
+            // A reservation no limit could hold keeps the container from starting again.
+            (r#"{"MemoryReservation":1099511627776}"#, &[Rule::Resources]),
+            (r#"{"MemoryReservation":268435456}"#, &[]),
+            (r#"{"KernelMemory":1099511627776}"#, &[Rule::Resources]),
+            (r#"{"CpuRealtimeRuntime":950000}"#, &[Rule::Resources]),
+            (r#"{"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0}"#, &[]),
             (
                 r#"{"RestartPolicy":{"Name":"always"}}"#,
                 &[Rule::RestartPolicy],
@@ -1491,6 +1497,12 @@ fn resources_above_the_maxima_are_denied_on_create() {
         (r#""PidsLimit":0"#.into(), &[]),
         (r#""PidsLimit":-1"#.into(), &[]),
         (r#""\u212aernelMemory":-1"#.into(), &[Rule::Resources]),
+        (r#""CpuRealtimePeriod":1000000"#.into(), &[Rule::Resources]),
+        (
+            format!(r#""MemoryReservation":{}"#, eight_gib + 1),
+            &[Rule::Resources],
+        ),
+        (format!(r#""MemoryReservation":{eight_gib}"#), &[]),
     ] {
         let body = hc(&fields);
         assert_eq!(rules(&check_with(&b, CREATE, "", &body)), want, "{body}");

@@ -1201,6 +1201,10 @@ fn scratch_containers_foreign_link_local_addresses_update_device_paths_and_check
         r#"{"BlkioDeviceReadBps":[{"Path":"/root/.ssh/id_ed25519","Rate":1}]}"#,
     );
     refused(DEV, &resp, "devices");
+    // A memory reservation no limit can hold would keep the container from starting again.
+    let err = dev.fails(&["update", "--memory-reservation", "2t", &mine]);
+    assert!(err.contains("MemoryReservation"), "{err}");
+    assert!(err.contains("(rule resources, role dev)"), "{err}");
     // docker cp -a: dockerd would look the container's user up in the host's accounts.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("f");
