@@ -904,24 +904,30 @@ impl Judge<'_> {
                     known.insert(other.clone(), found);
                 }
             }
+            let mut warnings = Vec::new();
             if unseen.len() > MAX_NEW_CONTAINERS {
-                return Err(Refusal::ContainersUnseen {
+                let unseen = Refusal::ContainersUnseen {
                     left: unseen.len() - MAX_NEW_CONTAINERS,
                     per_request: MAX_NEW_CONTAINERS,
-                });
+                };
+                // Under audit_only nothing is refused: it is said, and the rest judged.
+                if !self.policy.audit_only() {
+                    return Err(unseen);
+                }
+                warnings.push(format!("would refuse (rule limits): {unseen}"));
             }
             self.joins.forget_others(&all);
-            Ok((all, known))
+            Ok((all, known, warnings))
         })
         .await
         .map_err(|_| Refusal::LookupTimeout {
             what: format!("the containers sharing namespaces with {name:?}"),
             secs: self.lookup_timeout.as_secs(),
         })?;
-        let (all, known) = looked?;
+        let (all, known, mut warnings) = looked?;
         let group = crate::joins::sharing_with(id, &all, &known);
         if group.is_empty() {
-            return Ok(Vec::new());
+            return Ok(warnings);
         }
         if group.len() > MAX_LOOKUPS {
             return Err(unjudged(format!(
@@ -933,7 +939,6 @@ impl Judge<'_> {
             .filter(|c| c.id == id || group.iter().any(|g| g.id == c.id))
             .cloned()
             .collect();
-        let mut warnings = Vec::new();
         for joiner in group {
             let Some(seen) = self.inspect("containers", &joiner.id, "/json").await? else {
                 continue;
@@ -944,7 +949,19 @@ impl Judge<'_> {
                 group: &members,
             };
             warnings.extend(self.settle(object, &seen)?);
-            warnings.extend(self.mounted_volumes(joiner.name(), &seen).await?);
+            // A denial of one of its volumes says whose it is.
+            let volumes = self.mounted_volumes(joiner.name(), &seen).await;
+            warnings.extend(volumes.map_err(|refusal| match refusal {
+                Refusal::Denied(mut d) => {
+                    d.reason = format!(
+                        "{} (it is mounted by container {:?}, which shares namespaces with {name:?})",
+                        d.reason,
+                        joiner.name()
+                    );
+                    Refusal::Denied(d)
+                }
+                other => other,
+            })?);
         }
         Ok(warnings)
     }

@@ -380,6 +380,11 @@ pub fn target_of(endpoint: &Endpoint) -> Option<Target<'_>> {
 }
 
 impl Policy {
+    /// Whether denials are only recorded (`policy.audit_only`), the request going on.
+    pub fn audit_only(&self) -> bool {
+        self.audit_only
+    }
+
     /// Whether `role` may use an existing object, judged from dockerd's inspect of it as its
     /// create would have been (see [`Existing`]). Roles without a baseline may use any. Under
     /// `audit_only`, a denial comes back as a warning instead.

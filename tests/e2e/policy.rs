@@ -499,6 +499,12 @@ fn a_baseline_role_may_not_work_in_a_container_another_with_host_access_shares_n
     sidecar_with(&format!("{etc}:/x"));
     let err = dev.fails(&["exec", &app, "true"]);
     assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "it is mounted by container {sidecar:?}, which shares namespaces with {app:?}"
+        )),
+        "{err}"
+    );
     // Copying files goes through dockerd's view of the container's own file system, not its
     // processes: still dev's to do.
     assert!(!dev

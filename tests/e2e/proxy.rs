@@ -474,6 +474,17 @@ fn containers_not_seen_yet_are_looked_at_a_bounded_number_per_request() {
     let forwarded = seen.lock().unwrap().clone();
     assert_eq!(forwarded.len(), 1, "{forwarded:?}");
     assert!(forwarded[0].starts_with(&format!("POST /v1.41/containers/{}/exec", "c".repeat(64))));
+    // Under audit_only the first is not refused: the record says it would have been.
+    let audited = Gate::start(&sock, "policy:\n  audit_only: true\n");
+    let resp = audited.post_json(DEV, "/v1.41/containers/web/exec", r#"{"Cmd":["true"]}"#);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let record = audited.wait_audit(|r| r["route"].as_str().is_some_and(|t| t.contains("/exec")));
+    assert!(
+        record
+            .to_string()
+            .contains("would refuse (rule limits): dockgate: dockerd has 88 more containers"),
+        "{record}"
+    );
 }
 
 #[test]
