@@ -19,6 +19,10 @@ use crate::policy::inspect::{InspectError, Json};
 #[derive(Debug, Default)]
 pub struct Joins {
     refs: Mutex<HashMap<String, Vec<String>>>,
+    /// Held while a request lists containers and looks at unseen ones: one list (up to tens of
+    /// MiB on a busy host) in memory at a time, and concurrent requests find what the first
+    /// looked at.
+    pub scan: tokio::sync::Mutex<()>,
 }
 
 /// One container as dockerd's list gives it: full ID, and its names without the leading `/`

@@ -264,6 +264,14 @@ async fn serve(
             ));
         }
     }
+    // dockerd reads a start body (over 7 bytes, or chunked) as a HostConfig that replaces the
+    // container's settings (API < 1.24; an error from 1.24): for no role, so that what was
+    // judged of a container (its namespaces, mounts) stays what it is.
+    if endpoint.route.template == "/containers/{id}/start" && carries_body(&parts.headers) {
+        return Err(Refusal::BadRequest(
+            "a container start body is a HostConfig on old API versions, which would replace the settings the container was judged by; send no body and put settings in the create request".into(),
+        ));
+    }
     // Only bodies a rule must read are buffered (up to the limit); everything else streams.
     // Their bytes count against the budget all connections share until this request is done.
     let mut body_share = None;
@@ -883,6 +891,7 @@ impl Judge<'_> {
         };
         // The whole look at containers not seen before has one deadline, as one lookup has.
         let looked = tokio::time::timeout(self.lookup_timeout, async {
+            let _one_at_a_time = self.joins.scan.lock().await;
             let all = self.containers().await?;
             let (mut known, unseen) = self.joins.known(&all);
             let found = refs(id, inspect)?;
@@ -897,8 +906,15 @@ impl Judge<'_> {
             // request.
             for other in unseen.iter().take(MAX_NEW_CONTAINERS) {
                 let path = format!("/containers/{other}/json");
-                // One removed in between shares nothing any more.
-                if let Some(seen) = self.lookup(&path, LOOKUP_LIMIT).await? {
+                // One removed in between shares nothing any more. Its inspect may be far
+                // larger than its create (dockerd escapes, and repeats the command line).
+                let seen = self.lookup(&path, LIST_LIMIT).await.map_err(|e| match e {
+                    Refusal::UpstreamProtocol(_) => unjudged(format!(
+                        "(and every container sharing namespaces with it) cannot be judged: container {other}'s inspect is unreadable or over {LIST_LIMIT} bytes"
+                    )),
+                    other => other,
+                })?;
+                if let Some(seen) = seen {
                     let found = refs(other, &seen)?;
                     self.joins.remember(other, found.clone());
                     known.insert(other.clone(), found);
@@ -1175,6 +1191,17 @@ fn media_type(v: &hyper::header::HeaderValue) -> Option<String> {
             .trim()
             .to_ascii_lowercase(),
     )
+}
+
+/// Whether a request has a body dockerd reads as one: a declared length over 7 bytes (the
+/// shortest JSON object it would decode, as its start handler counts), or chunked framing.
+fn carries_body(headers: &hyper::HeaderMap) -> bool {
+    headers.contains_key(hyper::header::TRANSFER_ENCODING)
+        || headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 7)
 }
 
 /// The checks on a JSON body's headers, made before any of it is read (so a refusal leaves the

@@ -557,13 +557,19 @@ impl ClientCertVerifier for ClientAuthVerifier {
         Ok(ClientCertVerified::assertion())
     }
 
+    // A certificate presented without its key (a copy of someone's) fails here, after its
+    // chain verified: it is named in the record too.
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.signatures().verify_tls12_signature(message, cert, dss)
+        let verified = self.signatures().verify_tls12_signature(message, cert, dss);
+        if verified.is_err() {
+            note_refused(cert);
+        }
+        verified
     }
 
     fn verify_tls13_signature(
@@ -572,7 +578,11 @@ impl ClientCertVerifier for ClientAuthVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.signatures().verify_tls13_signature(message, cert, dss)
+        let verified = self.signatures().verify_tls13_signature(message, cert, dss);
+        if verified.is_err() {
+            note_refused(cert);
+        }
+        verified
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

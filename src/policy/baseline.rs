@@ -1779,6 +1779,16 @@ impl Findings<'_> {
                 );
             }
         }
+        // A weight the kernel refuses keeps the container from starting (dockerd stores it on
+        // a stopped container unchecked); 0 is the default.
+        if let Some(v) = r.field("CpuShares")?.as_i64()?.filter(|v| *v != 0) {
+            if !(2..=262_144).contains(&v) {
+                self.violation(
+                    Rule::Resources,
+                    format!("CPU shares {v} are outside 2..=262144 (--cpu-shares)"),
+                );
+            }
+        }
         // Real-time scheduling takes CPU time from the host's own real-time tasks.
         for (field, flag) in [
             ("CpuRealtimePeriod", "--cpu-rt-period"),

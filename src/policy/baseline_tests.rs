@@ -390,6 +390,10 @@ fn update_reads_resources_and_restart_policy_at_the_top_level() {
             (r#"{"KernelMemory":1099511627776}"#, &[Rule::Resources]),
             (r#"{"CpuRealtimeRuntime":950000}"#, &[Rule::Resources]),
             (r#"{"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0}"#, &[]),
+            (r#"{"CpuShares":-5}"#, &[Rule::Resources]),
+            (r#"{"CpuShares":99999999999}"#, &[Rule::Resources]),
+            (r#"{"CpuShares":1}"#, &[Rule::Resources]),
+            (r#"{"CpuShares":512}"#, &[]),
             (
                 r#"{"RestartPolicy":{"Name":"always"}}"#,
                 &[Rule::RestartPolicy],

@@ -168,6 +168,60 @@ fn an_end_entity_certificate_cannot_issue_client_certificates() {
     assert_refused(&gate, Some(&name), "EndEntityUsedAsCa");
 }
 
+/// Presents `cert_of`'s certificate, signing the handshake with `key_of`'s key.
+#[derive(Debug)]
+struct Mismatched(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Mismatched {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_certificate_presented_without_its_key_is_refused_and_named_in_the_record() {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let gate = Gate::start(&nowhere(), "");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let certs = CertificateDer::pem_file_iter(pki().client_dir(ADMIN).join("cert.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(pki().client_dir(MONITOR).join("key.pem")).unwrap();
+    let signer = provider.key_provider.load_private_key(key).unwrap();
+    let resolver = Mismatched(Arc::new(rustls::sign::CertifiedKey::new(certs, signer)));
+    let mut config = tls_config_with(None, provider);
+    config.client_auth_cert_resolver = Arc::new(resolver);
+    let mut s = tls_connect_config(gate.addr, Arc::new(config));
+    let _ = s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(
+        !out.starts_with(b"HTTP/1.1"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let record = gate.wait_audit(|r| r["kind"] == "handshake" && r["decision"] == "deny");
+    assert!(
+        record["reason"].as_str().unwrap().contains("BadSignature"),
+        "{record}"
+    );
+    assert_eq!(
+        record["presented"]["fingerprint"],
+        fingerprint_of(ADMIN).as_str(),
+        "{record}"
+    );
+}
+
 #[test]
 fn expired_client_certificate_is_refused_at_handshake() {
     let gate = Gate::start(&nowhere(), "");

@@ -529,6 +529,26 @@ fn a_baseline_role_may_not_work_in_a_container_another_with_host_access_shares_n
 }
 
 #[test]
+fn a_container_with_a_huge_inspect_does_not_stop_others_working_in_theirs() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    let plain = dev.sleeper("plain");
+    // A create body just under 1 MiB whose inspect is over 4 MiB: dockerd escapes U+2028 and
+    // repeats the command line.
+    let fat = unique("fat");
+    let _cleanup = Cleanup::new(&admin).container(&fat).container(&plain);
+    let body = format!(
+        r#"{{"Image":"busybox:local","Cmd":["sh","-c","sleep 300 #{}"]}}"#,
+        "\u{2028}".repeat(349_000)
+    );
+    let resp = gate.post_json(DEV, &format!("/containers/create?name={fat}"), &body);
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp:.300}");
+    assert_eq!(dev.ok(&["exec", &plain, "echo", "ok"]).trim(), "ok");
+}
+
+#[test]
 fn a_baseline_role_works_on_its_own_containers_by_name_as_before() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");

@@ -118,7 +118,20 @@ fn a_host_config_in_the_start_body_is_refused_on_any_version() {
             body,
         );
         expect(&gate, &req, 400, "start body");
+        // Nor for a role without body rules: it would replace what was judged of a container
+        // (its namespaces, its mounts) after the fact.
+        let resp = gate.raw(ADMIN, &req);
+        assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+        assert!(resp.contains("start body"), "{resp}");
     }
+    // An empty object is no body to dockerd.
+    let req = post(
+        "/v1.23/containers/no-such/start",
+        "Content-Type: application/json\r\n",
+        b"{}",
+    );
+    let resp = gate.raw(ADMIN, &req);
+    assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
 }
 
 #[test]
