@@ -309,6 +309,10 @@ async fn serve(
         Some(b) => inspect::parse_optional(b)?,
         None => None,
     };
+    // What the parsed body holds besides its bytes counts against the budget too.
+    if let (Some(parsed), Some(share)) = (&json, body_share.as_mut()) {
+        state.bodies.take(share, parsed.overhead())?;
+    }
     // The container a network connect or disconnect names in its body.
     let body_container = match &json {
         Some(body)

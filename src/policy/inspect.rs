@@ -160,6 +160,23 @@ pub enum Json {
 }
 
 impl Json {
+    /// About what the parsed value holds in memory beyond its text's bytes: a few dozen bytes
+    /// per value and per object entry (`[[],[],…]` holds many times its text).
+    pub fn overhead(&self) -> usize {
+        const PER_VALUE: usize = std::mem::size_of::<Json>() + 16;
+        match self {
+            Json::Array(items) => PER_VALUE + items.iter().map(Json::overhead).sum::<usize>(),
+            Json::Object(o) => {
+                PER_VALUE
+                    + o.entries
+                        .iter()
+                        .map(|(_, v)| std::mem::size_of::<(Text, Json)>() + 8 + v.overhead())
+                        .sum::<usize>()
+            }
+            _ => PER_VALUE,
+        }
+    }
+
     /// The JSON type name used in error messages: `null`, `boolean`, `number`, `string`,
     /// `array` or `object`.
     pub fn type_name(&self) -> &'static str {
@@ -1363,6 +1380,22 @@ fn quoted_list(keys: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_parsed_bodys_overhead_grows_with_its_values_not_its_text() {
+        let typical = parse_optional(br#"{"Image":"busybox","Env":["A=1","B=2"]}"#)
+            .unwrap()
+            .unwrap();
+        assert!(typical.overhead() < 1024, "{}", typical.overhead());
+        let many = format!("[{}[]]", "[],".repeat(10_000));
+        let parsed = parse_optional(many.as_bytes()).unwrap().unwrap();
+        assert!(
+            parsed.overhead() > 10 * many.len(),
+            "{} for {} bytes",
+            parsed.overhead(),
+            many.len()
+        );
+    }
     use super::*;
 
     fn doc(src: &str) -> Json {

@@ -282,6 +282,17 @@ fn bodies_being_read_share_one_memory_budget_each_certificate_a_quarter_of_it() 
     // Once the stalled clients are gone, their shares are free again.
     drop(stalled);
     until_status(&gate, &devs[0], &create(&body), 404);
+    // What a body holds once parsed counts too: 45 KB of empty arrays hold megabytes.
+    let nested = format!(
+        r#"{{"Image":"busybox:local","Cmd":[{}"x"]}}"#,
+        "[],".repeat(15_000)
+    );
+    let resp = gate.raw(&devs[0], &create(&nested));
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp:.300}");
+    assert!(
+        resp.contains("this client certificate's bodies"),
+        "{resp:.300}"
+    );
 }
 
 /// Sends `req` as `client` until it is answered with `status` (within 10 s); that answer.
