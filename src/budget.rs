@@ -34,15 +34,28 @@ pub struct Share {
 }
 
 impl BodyBudget {
-    /// `limit` bytes in all; a certificate's share is a quarter of it, but at least `max_body`
-    /// (one body of the largest size).
+    /// `limit` bytes in all; a certificate's share is a quarter of it, but room for one body
+    /// of the largest size (`max_body`) and what it holds once parsed (within `limit`).
     pub fn new(limit: usize, max_body: usize) -> BodyBudget {
         BodyBudget {
             bytes: Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS))),
             limit,
-            per_identity: (limit / 4).max(max_body),
+            per_identity: (limit / 4).max(max_body.saturating_mul(2)).min(limit),
             held: Arc::default(),
         }
+    }
+
+    /// [`BodyBudget::take`] for what a parsed body holds besides its text: more than a whole
+    /// certificate's share is refused for good (400: the body has too many values), not as
+    /// busy.
+    pub fn take_parsed(&self, share: &mut Share, more: usize) -> Result<(), Refusal> {
+        if share.taken.saturating_add(more) > self.per_identity {
+            return Err(Refusal::BadRequest(format!(
+                "the request body's values hold {more} bytes once parsed, besides its text: more than one client certificate may hold ({} bytes, limits.max_buffered_body_bytes); send fewer values",
+                self.per_identity
+            )));
+        }
+        self.take(share, more)
     }
 
     /// An empty share for a body `who` (a certificate fingerprint) sends.
@@ -70,7 +83,7 @@ impl BodyBudget {
                 }
                 return Err(Refusal::BodiesBusy {
                     limit: self.per_identity,
-                    whose: "this client certificate's bodies (a quarter of the budget)",
+                    whose: "this client certificate's bodies (its share of the budget)",
                 });
             }
             *mine += more;
@@ -162,9 +175,15 @@ mod tests {
     }
 
     #[test]
-    fn one_body_of_the_largest_size_always_fits_a_certificates_share() {
-        let budget = BodyBudget::new(100, 100);
+    fn one_body_of_the_largest_size_and_its_parsed_values_fit_a_certificates_share() {
+        let budget = BodyBudget::new(400, 100);
         let mut a = budget.share("a".into());
         budget.take(&mut a, 100).unwrap();
+        budget.take_parsed(&mut a, 100).unwrap();
+        // Values past a whole share are refused for good, not as busy.
+        let mut b = budget.share("b".into());
+        let why = budget.take_parsed(&mut b, 201).unwrap_err();
+        assert!(matches!(why, Refusal::BadRequest(_)), "{why}");
+        assert!(budget.held.lock().unwrap().get("b").is_none());
     }
 }

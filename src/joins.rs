@@ -13,15 +13,17 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
+use serde::Deserialize;
+
 use crate::policy::inspect::{InspectError, Json};
 
 /// The joins of the containers seen so far, by container ID.
 #[derive(Debug, Default)]
 pub struct Joins {
     refs: Mutex<HashMap<String, Vec<String>>>,
-    /// Held while a request lists containers and looks at unseen ones: one list (up to tens of
-    /// MiB on a busy host) in memory at a time, and concurrent requests find what the first
-    /// looked at.
+    /// Held while a request lists containers and looks at unseen ones: one list in memory at a
+    /// time, and a request that waited finds the containers the one before it looked at
+    /// remembered (it lists them again). Waiting counts towards the request's lookup deadline.
     pub scan: tokio::sync::Mutex<()>,
 }
 
@@ -105,6 +107,64 @@ pub fn sharing_with<'a>(target: &str, all: &'a [Listed], known: &Known) -> Vec<&
     group
 }
 
+/// dockerd's list of containers (`GET /containers/json?all=1`), read for IDs and names only:
+/// every other value is skipped as it is parsed, never built, so a list made large by
+/// containers' command lines costs its bytes and no more.
+pub fn parse_list(bytes: &[u8]) -> Result<Vec<Listed>, String> {
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(rename = "Id")]
+        id: String,
+        #[serde(rename = "Names", default)]
+        names: Option<Vec<String>>,
+    }
+    let entries: Vec<Entry> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    entries
+        .into_iter()
+        .map(|e| {
+            if e.id.is_empty() || !e.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("a container Id {:?} is not hexadecimal", e.id));
+            }
+            let names = e.names.unwrap_or_default();
+            Ok(Listed {
+                id: e.id,
+                names: names
+                    .into_iter()
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// The joins of a container from dockerd's inspect of it, reading its namespace modes only
+/// (the rest is skipped as it is parsed, as in [`parse_list`]).
+pub fn parse_joins(bytes: &[u8]) -> Result<Vec<String>, String> {
+    #[derive(Deserialize)]
+    struct Inspect {
+        #[serde(rename = "HostConfig")]
+        host_config: Option<Modes>,
+    }
+    #[derive(Deserialize)]
+    struct Modes {
+        #[serde(rename = "PidMode")]
+        pid: Option<String>,
+        #[serde(rename = "IpcMode")]
+        ipc: Option<String>,
+        #[serde(rename = "NetworkMode")]
+        network: Option<String>,
+    }
+    let inspect: Inspect = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let Some(modes) = inspect.host_config else {
+        return Ok(Vec::new());
+    };
+    Ok([modes.pid, modes.ipc, modes.network]
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.strip_prefix("container:").map(str::to_string))
+        .collect())
+}
+
 /// What follows `container:` in a container's `PidMode`, `IpcMode` and `NetworkMode` (the
 /// namespaces dockerd 20.10 lets one container join of another); an error when one of them is
 /// not readable (not taken as no join).
@@ -179,6 +239,21 @@ mod tests {
         assert!(!joins.refs.lock().unwrap().contains_key("gone"));
         assert_eq!(all[1].name(), "sidecar");
         assert_eq!(listed("0123456789abcdef", &[]).name(), "0123456789ab");
+    }
+
+    #[test]
+    fn dockerds_list_and_inspect_are_read_for_ids_names_and_namespace_modes_only() {
+        let list = br#"[{"Id":"abc123","Names":["/web","/app/db"],"Command":"sh -c \u2028","Labels":{"a":"b"}},{"Id":"def456","Names":null}]"#;
+        let all = parse_list(list).unwrap();
+        assert_eq!(
+            all,
+            [listed("abc123", &["web", "app/db"]), listed("def456", &[])]
+        );
+        assert!(parse_list(br#"[{"Id":"not hex"}]"#).is_err());
+        assert!(parse_list(br#"{"message":"oops"}"#).is_err());
+        let inspect = br#"{"Id":"x","Args":["\u2028"],"HostConfig":{"PidMode":"container:abc","IpcMode":"private","NetworkMode":"container:web","Binds":null}}"#;
+        assert_eq!(parse_joins(inspect).unwrap(), ["abc", "web"]);
+        assert!(parse_joins(br#"{"HostConfig":{"PidMode":7}}"#).is_err());
     }
 
     #[test]

@@ -311,7 +311,7 @@ async fn serve(
     };
     // What the parsed body holds besides its bytes counts against the budget too.
     if let (Some(parsed), Some(share)) = (&json, body_share.as_mut()) {
-        state.bodies.take(share, parsed.overhead())?;
+        state.bodies.take_parsed(share, parsed.overhead())?;
     }
     // The container a network connect or disconnect names in its body.
     let body_container = match &json {
@@ -352,6 +352,7 @@ async fn serve(
         role,
         upstream: &conn.upstream,
         joins: &state.joins,
+        lookup_limit: LOOKUP_LIMIT.max(state.config.limits.max_body_bytes.saturating_mul(8)),
         lookup_timeout: state.config.limits.lookup_timeout,
         lookups: std::sync::atomic::AtomicUsize::new(0),
     };
@@ -542,11 +543,15 @@ fn end_record(conn: &Conn, request: &Record, status: u16) -> Record {
     end
 }
 
-/// Most bytes of an inspect answer read for a target check.
-const LOOKUP_LIMIT: usize = 4 << 20;
+/// Most bytes of an inspect answer read for a target check, at the least (see
+/// `Judge::lookup_limit`).
+const LOOKUP_LIMIT: usize = 8 << 20;
 
-/// Most bytes of dockerd's list of containers read (about 1 KiB a container).
-const LIST_LIMIT: usize = 64 << 20;
+/// Most bytes read of dockerd's list of containers (about 1 KiB a container, more with long
+/// command lines), and of an unseen container's inspect, when looking for containers that
+/// share namespaces. Only IDs, names and namespace modes are built from them; one request at a
+/// time reads them.
+const LIST_LIMIT: usize = 256 << 20;
 
 /// Most containers not seen before that one request looks at, to know which share namespaces
 /// with the container it works in; with more, it is refused (503) after looking at these, and
@@ -663,6 +668,9 @@ struct Judge<'a> {
     upstream: &'a Upstream,
     /// Which containers share namespaces, as remembered across requests.
     joins: &'a crate::joins::Joins,
+    /// Most bytes of an inspect read to judge it: a container made through the largest create
+    /// body allowed has an inspect several times that size (escapes, the command line twice).
+    lookup_limit: usize,
     /// `limits.lookup_timeout`, for each lookup.
     lookup_timeout: std::time::Duration,
     /// Lookups made for this request so far (at most [`MAX_REQUEST_LOOKUPS`]).
@@ -906,35 +914,53 @@ impl Judge<'_> {
                 .filter(|u| *u != id)
                 .map(str::to_string)
                 .collect();
+            let mut warnings = Vec::new();
+            // Under audit_only nothing is refused: it is said, and the rest judged.
+            let mut refuse = |refusal: Refusal| {
+                if self.policy.audit_only() {
+                    warnings.push(format!("would refuse: {refusal}"));
+                    Ok(())
+                } else {
+                    Err(refusal)
+                }
+            };
             // Each container is looked at once (its joins never change), at most so many per
             // request.
             for other in unseen.iter().take(MAX_NEW_CONTAINERS) {
                 let path = format!("/containers/{other}/json");
                 // One removed in between shares nothing any more. Its inspect may be far
-                // larger than its create (dockerd escapes, and repeats the command line).
-                let seen = self.lookup(&path, LIST_LIMIT).await.map_err(|e| match e {
-                    Refusal::UpstreamProtocol(_) => unjudged(format!(
-                        "(and every container sharing namespaces with it) cannot be judged: container {other}'s inspect is unreadable or over {LIST_LIMIT} bytes"
-                    )),
-                    other => other,
-                })?;
-                if let Some(seen) = seen {
-                    let found = refs(other, &seen)?;
-                    self.joins.remember(other, found.clone());
-                    known.insert(other.clone(), found);
+                // larger than its create (dockerd escapes, and repeats the command line): its
+                // namespace modes are all that is read of it.
+                let unreadable = |why: String| {
+                    unjudged(format!(
+                        "cannot be judged: container {other}, which dockgate reads to know which containers share namespaces with it, {why}"
+                    ))
+                };
+                let bytes = match self.fetch(&path, LIST_LIMIT).await {
+                    Ok(bytes) => bytes,
+                    Err(Refusal::UpstreamProtocol(why)) => {
+                        refuse(unreadable(format!("could not be read ({why})")))?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if let Some(bytes) = bytes {
+                    match crate::joins::parse_joins(&bytes) {
+                        Ok(found) => {
+                            self.joins.remember(other, found.clone());
+                            known.insert(other.clone(), found);
+                        }
+                        Err(e) => refuse(unreadable(format!(
+                            "has an inspect dockgate cannot read ({e})"
+                        )))?,
+                    }
                 }
             }
-            let mut warnings = Vec::new();
             if unseen.len() > MAX_NEW_CONTAINERS {
-                let unseen = Refusal::ContainersUnseen {
+                refuse(Refusal::ContainersUnseen {
                     left: unseen.len() - MAX_NEW_CONTAINERS,
                     per_request: MAX_NEW_CONTAINERS,
-                };
-                // Under audit_only nothing is refused: it is said, and the rest judged.
-                if !self.policy.audit_only() {
-                    return Err(unseen);
-                }
-                warnings.push(format!("would refuse (rule limits): {unseen}"));
+                })?;
             }
             self.joins.forget_others(&all);
             Ok((all, known, warnings))
@@ -988,47 +1014,31 @@ impl Judge<'_> {
 
     /// Every container dockerd has, running or not.
     async fn containers(&self) -> Result<Vec<crate::joins::Listed>, Refusal> {
-        let unreadable = || Refusal::UpstreamProtocol("its list of containers is not readable");
-        let Some(list) = self.lookup("/containers/json?all=1", LIST_LIMIT).await? else {
-            return Err(unreadable());
+        let Some(bytes) = self.fetch("/containers/json?all=1", LIST_LIMIT).await? else {
+            return Err(Refusal::UpstreamProtocol(
+                "its list of containers is not readable",
+            ));
         };
-        let mut all = Vec::new();
-        for item in list.cursor().items().map_err(|_| unreadable())? {
-            let id = item.field("Id").and_then(|i| i.as_str()).ok().flatten();
-            let Some(id) = id.filter(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_hexdigit()))
-            else {
-                return Err(unreadable());
-            };
-            let mut names = Vec::new();
-            for n in item
-                .field("Names")
-                .and_then(|n| n.items())
-                .map_err(|_| unreadable())?
-            {
-                if let Some(n) = n.as_str().map_err(|_| unreadable())? {
-                    names.push(n.trim_start_matches('/').to_string());
-                }
-            }
-            all.push(crate::joins::Listed {
-                id: id.to_string(),
-                names,
-            });
-        }
-        Ok(all)
+        crate::joins::parse_list(&bytes)
+            .map_err(|_| Refusal::UpstreamProtocol("its list of containers is not readable"))
     }
 
-    /// `GET path` on the Docker socket (at most `limit` bytes) within the lookup timeout,
-    /// parsed; `None` on 404.
-    async fn lookup(&self, path: &str, limit: usize) -> Result<Option<Json>, Refusal> {
+    /// `GET path` on the Docker socket (at most `limit` bytes) within the lookup timeout;
+    /// `None` on 404.
+    async fn fetch(&self, path: &str, limit: usize) -> Result<Option<Bytes>, Refusal> {
         // A wedged daemon must not hold client connections, their slots and bodies for ever.
         let lookup = self.upstream.get_json(path, limit);
-        let Some(bytes) = tokio::time::timeout(self.lookup_timeout, lookup)
+        tokio::time::timeout(self.lookup_timeout, lookup)
             .await
             .map_err(|_| Refusal::LookupTimeout {
                 what: path.to_string(),
                 secs: self.lookup_timeout.as_secs(),
-            })??
-        else {
+            })?
+    }
+
+    /// [`Judge::fetch`], parsed.
+    async fn lookup(&self, path: &str, limit: usize) -> Result<Option<Json>, Refusal> {
+        let Some(bytes) = self.fetch(path, limit).await? else {
             return Ok(None);
         };
         match inspect::parse_optional(&bytes) {
@@ -1064,7 +1074,7 @@ impl Judge<'_> {
                 "this request names more objects (containers, their volumes, networks) than the {MAX_REQUEST_LOOKUPS} dockgate looks up for one request; split it"
             )));
         }
-        let Some(json) = self.lookup(&path, LOOKUP_LIMIT).await? else {
+        let Some(json) = self.lookup(&path, self.lookup_limit).await? else {
             return Ok(None);
         };
         if slashed {

@@ -165,14 +165,13 @@ impl Json {
     pub fn overhead(&self) -> usize {
         const PER_VALUE: usize = std::mem::size_of::<Json>() + 16;
         match self {
-            Json::Array(items) => PER_VALUE + items.iter().map(Json::overhead).sum::<usize>(),
-            Json::Object(o) => {
-                PER_VALUE
-                    + o.entries
-                        .iter()
-                        .map(|(_, v)| std::mem::size_of::<(Text, Json)>() + 8 + v.overhead())
-                        .sum::<usize>()
-            }
+            Json::Array(items) => items
+                .iter()
+                .fold(PER_VALUE, |sum, v| sum.saturating_add(v.overhead())),
+            Json::Object(o) => o.entries.iter().fold(PER_VALUE, |sum, (_, v)| {
+                sum.saturating_add(std::mem::size_of::<(Text, Json)>() + 8)
+                    .saturating_add(v.overhead())
+            }),
             _ => PER_VALUE,
         }
     }

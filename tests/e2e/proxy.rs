@@ -482,7 +482,7 @@ fn containers_not_seen_yet_are_looked_at_a_bounded_number_per_request() {
     assert!(
         record
             .to_string()
-            .contains("would refuse (rule limits): dockgate: dockerd has 88 more containers"),
+            .contains("would refuse: dockgate: dockerd has 88 more containers"),
         "{record}"
     );
 }
