@@ -287,11 +287,7 @@ async fn serve(
                 limit: limits.max_body_bytes,
             },
             &state.bodies,
-            body_share.insert(
-                state
-                    .bodies
-                    .share(conn.identity.fingerprint.as_str().into()),
-            ),
+            body_share.insert(state.bodies.share(certificate_of(conn))),
         );
         let bytes = tokio::time::timeout(limits.body_read_timeout, read)
             .await
@@ -804,11 +800,9 @@ impl Judge<'_> {
         warnings.extend(self.mounted_volumes(&container, &inspect).await?);
         let root = inspect.cursor();
         let unjudged = |why: String| {
-            Refusal::Denied(crate::policy::Denial {
-                rule: "uninspectable".into(),
-                reason: format!("container {container:?} {why}, so this role may not use it"),
-                role: self.role.name.clone(),
-            })
+            self.uninspectable(format!(
+                "container {container:?} {why}, so this role may not use it"
+            ))
         };
         // dockerd finds a container's networks by the names it was created with when it starts
         // it: they are judged again, as they are now.
@@ -851,11 +845,9 @@ impl Judge<'_> {
     /// of a create: warnings, or the denial.
     async fn mounted_volumes(&self, name: &str, inspect: &Json) -> Result<Vec<String>, Refusal> {
         let unjudged = |why: String| {
-            Refusal::Denied(crate::policy::Denial {
-                rule: "uninspectable".into(),
-                reason: format!("container {name:?} {why}, so this role may not use it"),
-                role: self.role.name.clone(),
-            })
+            self.uninspectable(format!(
+                "container {name:?} {why}, so this role may not use it"
+            ))
         };
         let mounts = inspect
             .cursor()
@@ -888,11 +880,9 @@ impl Judge<'_> {
     /// Looking at containers not seen before has one `limits.lookup_timeout` in all.
     async fn sharing(&self, id: &str, name: &str, inspect: &Json) -> Result<Vec<String>, Refusal> {
         let unjudged = |why: String| {
-            Refusal::Denied(crate::policy::Denial {
-                rule: "uninspectable".into(),
-                reason: format!("container {name:?} {why}, so this role may not work in it"),
-                role: self.role.name.clone(),
-            })
+            self.uninspectable(format!(
+                "container {name:?} {why}, so this role may not work in it"
+            ))
         };
         let refs = |c: &str, seen: &Json| {
             crate::joins::refs_of(seen).map_err(|e| {
@@ -1097,14 +1087,20 @@ impl Judge<'_> {
         match self.policy.decide_existing(self.role, object, inspect) {
             Ok(Ok(warnings)) => Ok(warnings),
             Ok(Err(denial)) => Err(Refusal::Denied(denial)),
-            Err(e) => Err(Refusal::Denied(crate::policy::Denial {
-                rule: "uninspectable".into(),
-                reason: format!(
-                    "{object} has settings dockgate cannot judge ({e}), so this role may not use it"
-                ),
-                role: self.role.name.clone(),
-            })),
+            Err(e) => Err(self.uninspectable(format!(
+                "{object} has settings dockgate cannot judge ({e}), so this role may not use it"
+            ))),
         }
+    }
+
+    /// A refusal for an object whose settings dockgate cannot read or judge (rule
+    /// uninspectable): the object's doing, not the request's.
+    fn uninspectable(&self, reason: String) -> Refusal {
+        Refusal::Denied(crate::policy::Denial {
+            rule: "uninspectable".into(),
+            reason,
+            role: self.role.name.clone(),
+        })
     }
 }
 
@@ -1211,11 +1207,25 @@ fn media_type(v: &hyper::header::HeaderValue) -> Option<String> {
 /// shortest JSON object it would decode, as its start handler counts), or chunked framing.
 fn carries_body(headers: &hyper::HeaderMap) -> bool {
     headers.contains_key(hyper::header::TRANSFER_ENCODING)
-        || headers
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|n| n > 7)
+        || declared_length(headers).is_some_and(|n| n > 7)
+}
+
+/// The `Content-Length` a request declares (hyper has refused one that is not one decimal
+/// number, or several that differ).
+fn declared_length(headers: &hyper::HeaderMap) -> Option<u64> {
+    headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The certificate a connection's body shares are counted for (its fingerprint, shared with
+/// its audit records rather than copied per request).
+fn certificate_of(conn: &Conn) -> std::sync::Arc<str> {
+    conn.who
+        .fingerprint
+        .clone()
+        .unwrap_or_else(|| conn.identity.fingerprint.as_str().into())
 }
 
 /// The checks on a JSON body's headers, made before any of it is read (so a refusal leaves the
@@ -1224,7 +1234,7 @@ fn check_json_headers(
     parts: &hyper::http::request::Parts,
     limit: usize,
 ) -> Result<Option<usize>, Refusal> {
-    use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+    use hyper::header::CONTENT_ENCODING;
     if let Some(enc) = parts.headers.get(CONTENT_ENCODING) {
         if !enc.as_bytes().eq_ignore_ascii_case(b"identity") {
             return Err(Refusal::BadRequest(format!(
@@ -1233,13 +1243,7 @@ fn check_json_headers(
             )));
         }
     }
-    // hyper has already refused a length that is not one decimal number.
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|len| std::str::from_utf8(len.as_bytes()).ok())
-        .and_then(|s| s.parse::<u64>().ok());
-    match declared {
+    match declared_length(&parts.headers) {
         Some(n) if n > limit as u64 => Err(Refusal::TooLarge { limit }),
         Some(n) => Ok(Some(n as usize)),
         None => Ok(None),

@@ -543,17 +543,7 @@ impl Docker {
 
     /// Starts a detached busybox container that sleeps for five minutes; returns its name.
     pub fn sleeper(&self, prefix: &str) -> String {
-        let name = unique(prefix);
-        self.ok(&[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "busybox:local",
-            "sleep",
-            "300",
-        ]);
-        name
+        self.script(prefix, "exec sleep 300")
     }
 
     /// Starts a detached busybox container running the shell `script`; returns its name.
