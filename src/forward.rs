@@ -174,6 +174,7 @@ impl Upstream {
             body,
             back,
             watch: None,
+            end_at: None,
         }))
     }
 
@@ -282,6 +283,8 @@ pub struct Returning {
     back: Option<Back>,
     /// Told once how the body ended, when someone asked ([`Returning::on_end`]).
     watch: Option<Watch>,
+    /// When to stop passing the body on ([`Returning::end_at`]).
+    end_at: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// Where a kept connection goes back to once its exchange is over.
@@ -304,6 +307,9 @@ pub enum Ending {
     /// It was dropped before its end: the client went away, or the connection was cut at
     /// shutdown.
     Cut,
+    /// The client's certificate expired while it streamed: the client was given an end there
+    /// ([`Returning::end_at`]) and dockerd's connection was closed.
+    CertificateExpired,
 }
 
 impl std::fmt::Display for Ending {
@@ -314,6 +320,7 @@ impl std::fmt::Display for Ending {
             Ending::Cut => f.write_str(
                 "cut before the end: the client went away, or the connection was closed at shutdown",
             ),
+            Ending::CertificateExpired => f.write_str("cut when the client certificate expired"),
         }
     }
 }
@@ -333,6 +340,13 @@ impl Returning {
             bytes: 0,
             report: Box::new(report),
         });
+    }
+
+    /// Ends the body at `deadline` (the client certificate's expiry), whatever dockerd still
+    /// has to send: the client sees the body end there, dockerd's connection is closed (it is
+    /// not given back mid-body) and the ending is [`Ending::CertificateExpired`].
+    pub fn end_at(&mut self, deadline: tokio::time::Instant) {
+        self.end_at = Some(Box::pin(tokio::time::sleep_until(deadline)));
     }
 
     fn ended(&mut self, how: Ending) {
@@ -366,6 +380,14 @@ impl hyper::body::Body for Returning {
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        if let Some(end) = self.end_at.as_mut() {
+            if std::future::Future::poll(end.as_mut(), cx).is_ready() && !self.body.is_end_stream()
+            {
+                self.back = None;
+                self.ended(Ending::CertificateExpired);
+                return std::task::Poll::Ready(None);
+            }
+        }
         let frame = std::task::ready!(Pin::new(&mut self.body).poll_frame(cx));
         match &frame {
             None => {
@@ -809,6 +831,29 @@ mod pool_tests {
         assert!(ended.try_recv().is_err(), "not ended yet");
         drop(body);
         assert_eq!(ended.try_recv(), Ok((5, Ending::Cut)));
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_ends_when_the_client_certificate_expires_and_its_connection_is_not_reused(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (up, mut events) = upstream(
+            dir.path(),
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nevent\r\n",
+        );
+        let mut body = up.send(get(), empty(), None).await.unwrap().into_body();
+        assert_eq!(next(&mut events).await, Some("accepted"));
+        let (tx, ended) = std::sync::mpsc::channel();
+        body.on_end(move |bytes, how| tx.send((bytes, how)).unwrap());
+        body.end_at(tokio::time::Instant::now() + std::time::Duration::from_millis(200));
+        let first = body.frame().await.unwrap().unwrap();
+        assert_eq!(&first.into_data().unwrap()[..], b"event");
+        // dockerd sends nothing more; the deadline ends the body for the client.
+        assert!(body.frame().await.is_none());
+        assert_eq!(ended.try_recv(), Ok((5, Ending::CertificateExpired)));
+        drop(body);
+        assert_eq!(next(&mut events).await, Some("closed"));
+        assert!(up.idle.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -97,6 +97,20 @@ impl Identity {
         Ok(id)
     }
 
+    /// When the certificate (or an intermediate it came with) stops being valid: the first
+    /// instant past `not_after`. What the connection still carries then (a hijacked stream, a
+    /// streamed body) is ended there.
+    pub fn expiry(&self) -> tokio::time::Instant {
+        let end = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(self.not_after.max(0) as u64 + 1);
+        let left = end
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        // Far-future dates (9999-12-31) stay representable.
+        let left = left.min(std::time::Duration::from_secs(100 * 365 * 86_400));
+        tokio::time::Instant::now() + left
+    }
+
     /// A short name for logs and messages: the CN, else the fingerprint prefix.
     pub fn display_name(&self) -> &str {
         match &self.cn {

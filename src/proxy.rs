@@ -103,7 +103,7 @@ pub async fn handle(state: &Arc<State>, conn: &Conn, req: Request<Incoming>) -> 
                 };
                 record.rule = refusal.rule();
             }
-            record.reason = Some(refusal.to_string());
+            record.reason = Some(refusal.message());
             refusal.to_response()
         }
     };
@@ -456,7 +456,10 @@ async fn serve(
         (Some(_), Some(rewritten)) => Either::Right(Full::new(Bytes::from(rewritten.to_vec()))),
         (Some(bytes), None) => Either::Right(Full::new(bytes)),
         (None, _) => match unread.take() {
-            Some(body) => Either::Left(BodyStall::new(body, state.config.limits.stall_timeout)),
+            Some(body) => Either::Left(
+                BodyStall::new(body, state.config.limits.stall_timeout)
+                    .ending_at(conn.identity.expiry()),
+            ),
             None => Either::Right(Full::new(Bytes::new())),
         },
     };
@@ -477,11 +480,12 @@ async fn serve(
         end.upgraded = true;
         let tracker = state.hijacks.clone();
         let state = state.clone();
+        let expiry = conn.identity.expiry();
         tracker.spawn(async move {
             let _slot = slot;
             let started = Instant::now();
             let stop = state.stop_hijacks.clone();
-            match upgrade::splice(client_upgrade, upstream_upgrade, stop).await {
+            match upgrade::splice(client_upgrade, upstream_upgrade, stop, expiry).await {
                 Ok((up, down)) => {
                     end.bytes_in = Some(up);
                     end.bytes_out = Some(down);
@@ -502,6 +506,7 @@ async fn serve(
         // complete; any other streamed answer (a large JSON one) gets one only when it was cut
         // or failed.
         let always = endpoint.route.streams();
+        resp.body_mut().end_at(conn.identity.expiry());
         let mut end = end_record(conn, record, resp.status().as_u16());
         let state = state.clone();
         let started = Instant::now();

@@ -146,8 +146,14 @@ impl Refusal {
 
     /// The Docker-style JSON response for this refusal; its message names the rule, as the
     /// audit record does.
+    /// What went wrong, with its causes (`a: b: c`): the audit record's reason, and the
+    /// response's message before its rule.
+    pub fn message(&self) -> String {
+        format_chain(self)
+    }
+
     pub fn to_response(&self) -> Response<Body> {
-        let mut message = format_chain(self);
+        let mut message = self.message();
         // Denials say their rule (and role) in their own text.
         let named = matches!(self, Refusal::Denied(_));
         if let Some(rule) = self.rule().filter(|_| !named) {

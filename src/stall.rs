@@ -146,6 +146,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStall<S> {
 pub struct BodyStall {
     inner: hyper::body::Incoming,
     stall: Stall,
+    /// The client certificate's expiry: the body fails there too ([`BodyStall::ending_at`]).
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// Why a streamed request body was cut.
@@ -155,6 +157,8 @@ pub enum BodyError {
     Read(#[from] hyper::Error),
     #[error("the client sent no request body bytes for {0}s (limits.stall_timeout_secs)")]
     Stalled(u64),
+    #[error("the client certificate expired while the request body was being sent")]
+    CertificateExpired,
 }
 
 impl BodyStall {
@@ -162,7 +166,15 @@ impl BodyStall {
         BodyStall {
             inner,
             stall: Stall::new(limit),
+            expiry: None,
         }
+    }
+
+    /// Fails the body at `expiry` (the client certificate's end), however it flows: an upload
+    /// does not outlive the certificate that sent it.
+    pub fn ending_at(mut self, expiry: tokio::time::Instant) -> BodyStall {
+        self.expiry = Some(Box::pin(tokio::time::sleep_until(expiry)));
+        self
     }
 }
 
@@ -175,6 +187,11 @@ impl hyper::body::Body for BodyStall {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, BodyError>>> {
         let this = &mut *self;
+        if let Some(expiry) = this.expiry.as_mut() {
+            if expiry.as_mut().poll(cx).is_ready() && !this.inner.is_end_stream() {
+                return Poll::Ready(Some(Err(BodyError::CertificateExpired)));
+            }
+        }
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
             this.stall.progressed();
             return Poll::Ready(frame.map(|f| f.map_err(BodyError::from)));

@@ -35,19 +35,48 @@ pub fn requested(headers: &HeaderMap) -> Option<HeaderValue> {
 /// keeps flowing until dockerd ends it.
 pub const CLIENT_GRACE_AFTER_UPSTREAM_CLOSE: Duration = Duration::from_secs(10);
 
-/// Waits for both upgrades, then copies bytes both ways until both directions are done or
-/// `stop` fires (shutdown after the grace period). Returns the bytes copied each way.
+/// Why a hijacked stream ended before both sides were done.
+#[derive(Debug, thiserror::Error)]
+pub enum SpliceError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("dockgate is shutting down")]
+    ShuttingDown,
+    /// The client's certificate (or an intermediate it came with) expired while the stream
+    /// ran: the stream is cut then, as a new request would be refused.
+    #[error("cut when the client certificate expired")]
+    CertificateExpired,
+}
+
+/// Waits for both upgrades, then copies bytes both ways until both directions are done, `stop`
+/// fires (shutdown after the grace period) or `expiry` comes (the client certificate's end).
+/// Returns the bytes copied each way.
 pub async fn splice(
     client: OnUpgrade,
     upstream: OnUpgrade,
     stop: CancellationToken,
-) -> Result<(u64, u64), std::io::Error> {
+    expiry: tokio::time::Instant,
+) -> Result<(u64, u64), SpliceError> {
     let (client, upstream) = tokio::try_join!(client, upstream).map_err(std::io::Error::other)?;
-    let mut client = ClientSide::new(TokioIo::new(client), CLIENT_GRACE_AFTER_UPSTREAM_CLOSE);
-    let mut upstream = TokioIo::new(upstream);
+    let client = ClientSide::new(TokioIo::new(client), CLIENT_GRACE_AFTER_UPSTREAM_CLOSE);
+    relay(client, TokioIo::new(upstream), stop, expiry).await
+}
+
+/// [`splice`] once both sides have switched protocols.
+async fn relay<C, U>(
+    mut client: C,
+    mut upstream: U,
+    stop: CancellationToken,
+    expiry: tokio::time::Instant,
+) -> Result<(u64, u64), SpliceError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
     tokio::select! {
-        r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => r,
-        _ = stop.cancelled() => Err(std::io::Error::other("dockgate is shutting down")),
+        r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => Ok(r?),
+        _ = stop.cancelled() => Err(SpliceError::ShuttingDown),
+        _ = tokio::time::sleep_until(expiry) => Err(SpliceError::CertificateExpired),
     }
 }
 
@@ -145,6 +174,34 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_secs(10));
         // ...and dockerd sees its stream end too.
         let mut rest = Vec::new();
+        dockerd.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_is_cut_when_the_client_certificate_expires() {
+        let started = tokio::time::Instant::now();
+        let (client, mut client_peer) = tokio::io::duplex(1024);
+        let (upstream, mut dockerd) = tokio::io::duplex(1024);
+        let client = ClientSide::new(client, Duration::from_secs(10));
+        let expiry = started + Duration::from_secs(30);
+        let splice = tokio::spawn(relay(client, upstream, CancellationToken::new(), expiry));
+        // Both sides talk, and keep the stream open.
+        client_peer.write_all(b"ls\n").await.unwrap();
+        let mut buf = [0u8; 3];
+        dockerd.read_exact(&mut buf).await.unwrap();
+        dockerd.write_all(b"bin\n").await.unwrap();
+        let mut out = [0u8; 4];
+        client_peer.read_exact(&mut out).await.unwrap();
+        let ended = splice.await.unwrap();
+        assert!(
+            matches!(ended, Err(SpliceError::CertificateExpired)),
+            "{ended:?}"
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+        // Both ends see their stream close.
+        let mut rest = Vec::new();
+        client_peer.read_to_end(&mut rest).await.unwrap();
         dockerd.read_to_end(&mut rest).await.unwrap();
         assert!(rest.is_empty());
     }

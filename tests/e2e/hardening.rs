@@ -166,6 +166,168 @@ fn a_certificate_that_expires_during_a_keep_alive_connection_is_refused_from_the
     assert_eq!(rec["decision"], "deny");
 }
 
+/// A ustar header for one regular file of `size` bytes.
+fn tar_header(name: &str, size: u64) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..107].copy_from_slice(b"0000644");
+    h[108..115].copy_from_slice(b"0000000");
+    h[116..123].copy_from_slice(b"0000000");
+    h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+    h[136..147].copy_from_slice(b"00000000000");
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    h
+}
+
+/// Reads from `s` until `done` holds for what came (or the stream ends); returns what came and
+/// when the read stopped.
+fn read_until(s: &mut impl Read, done: impl Fn(&[u8]) -> bool) -> (Vec<u8>, std::time::Instant) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                seen.extend_from_slice(&buf[..n]);
+                if done(&seen) {
+                    break;
+                }
+            }
+        }
+    }
+    (seen, std::time::Instant::now())
+}
+
+#[test]
+fn streams_a_certificate_opened_end_when_it_expires() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let name = gate
+        .docker(ADMIN)
+        .script("ticker", "while true; do echo tick; sleep 1; done");
+    let now = time::OffsetDateTime::now_utc();
+    let mut subject = dockgate::certs::Subject::client("admin").ou("admins");
+    subject.not_before = now - time::Duration::minutes(1);
+    subject.not_after = now + time::Duration::seconds(6);
+    let short_lived = pki().issue(&subject);
+    let expires = std::time::Instant::now() + Duration::from_secs(6);
+
+    // An upload of one 1 MiB file, trickled: still under way when the certificate expires
+    // (into another container: dockerd holds a container's lock while it extracts into it).
+    let sink = gate.docker(ADMIN).sleeper("sink");
+    let mut upload = gate.tls(&short_lived);
+    write!(
+        upload,
+        "PUT /containers/{sink}/archive?path=/tmp HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        512 + (1 << 20)
+    )
+    .unwrap();
+    upload.write_all(&tar_header("big", 1 << 20)).unwrap();
+    upload.flush().unwrap();
+    let uploaded = std::thread::spawn(move || {
+        upload
+            .sock
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        for _ in 0..60 {
+            if upload.write_all(&[0u8; 512]).is_err() {
+                break;
+            }
+            match upload.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+            if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    });
+
+    // An attach with stdin (a way to write into the container) and a followed log.
+    let mut attach = gate.tls(&short_lived);
+    write!(
+        attach,
+        "POST /containers/{name}/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: x\r\n\
+         Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+    )
+    .unwrap();
+    let mut logs = gate.tls(&short_lived);
+    write!(
+        logs,
+        "GET /containers/{name}/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    attach
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    logs.sock
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+
+    // Both stream ticks until notAfter has passed, then end: the attach is closed, the log
+    // gets its last chunk.
+    let (attached, attach_ended) = read_until(&mut attach, |_| false);
+    let attached = String::from_utf8_lossy(&attached).into_owned();
+    assert!(attached.starts_with("HTTP/1.1 101"), "{attached}");
+    assert!(attached.contains("tick"), "{attached}");
+    let (logged, logs_ended) = read_until(&mut logs, |seen| seen.ends_with(b"0\r\n\r\n"));
+    let logged = String::from_utf8_lossy(&logged).into_owned();
+    assert!(logged.starts_with("HTTP/1.1 200"), "{logged}");
+    assert!(logged.contains("tick"), "{logged}");
+    assert!(logged.ends_with("0\r\n\r\n"), "{logged}");
+    for ended in [attach_ended, logs_ended] {
+        assert!(
+            ended + Duration::from_secs(1) >= expires,
+            "ended before the expiry"
+        );
+        assert!(
+            ended < expires + Duration::from_secs(10),
+            "ran on past the expiry"
+        );
+    }
+    // The upload fails at the expiry; dockerd never gets the rest.
+    let uploaded = uploaded.join().unwrap();
+    assert!(uploaded.starts_with("HTTP/1.1 400"), "{uploaded}");
+    assert!(
+        uploaded.contains("certificate expired while the request body was being sent"),
+        "{uploaded}"
+    );
+    let archive = format!("/containers/{sink}/archive?path=/tmp");
+    let rec = gate.wait_audit(|r| r["path"] == archive.as_str());
+    let reason = rec["reason"].as_str().unwrap();
+    assert!(reason.contains("certificate expired"), "{rec}");
+    // The records of both ends say why.
+    let attach_end = gate.wait_audit(|r| {
+        r["upgraded"] == true
+            && r["reason"]
+                .as_str()
+                .is_some_and(|s| s.contains("cut when the client certificate expired"))
+    });
+    assert_eq!(attach_end["cn"], "admin", "{attach_end}");
+    let logs_end = gate.wait_audit(|r| {
+        r["route"] == "GET /containers/{id}/logs"
+            && r["reason"] == "cut when the client certificate expired"
+    });
+    assert!(logs_end["bytes_out"].as_u64().unwrap() > 0, "{logs_end}");
+    // A new request on the log's connection is refused.
+    let _ = logs.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (after, _) = read_until(&mut logs, |_| false);
+    let after = String::from_utf8_lossy(&after).into_owned();
+    assert!(after.starts_with("HTTP/1.1 403"), "{after}");
+    gate.docker(ADMIN).ok(&["rm", "-f", &name, &sink]);
+}
+
 #[test]
 fn an_intermediate_ca_that_expires_during_a_keep_alive_connection_ends_its_service() {
     let sock = require_docker!();
@@ -282,6 +444,11 @@ fn an_upload_the_client_stops_sending_is_cut_after_the_stall_limit() {
     let rec = gate.wait_audit(|r| r["path"] == path.as_str());
     assert_eq!(rec["decision"], "error", "{rec}");
     assert_eq!(rec["rule"], "builtin:admin", "{rec}");
+    let reason = rec["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("sent no request body bytes for 1s"),
+        "{rec}"
+    );
     admin.ok(&["rm", "-f", &name]);
 }
 
