@@ -422,7 +422,7 @@ impl Audit {
         // lock is held only for a copy.
         LINE.with_borrow_mut(|line| {
             line.clear();
-            if serde_json::to_writer(&mut *line, &record).is_err() {
+            if encode(&mut *line, &record).is_err() {
                 return log_record(&record);
             }
             line.push(b'\n');
@@ -667,11 +667,61 @@ fn summary_of(source: std::net::IpAddr, t: &mut Tally) -> Option<Record> {
 }
 
 fn log_record(record: &Record) {
-    match serde_json::to_string(record) {
-        Ok(json) => tracing::info!(target: "dockgate::audit", "{json}"),
+    let mut json = Vec::new();
+    match encode(&mut json, record) {
+        Ok(()) => tracing::info!(target: "dockgate::audit", "{}", String::from_utf8_lossy(&json)),
         Err(e) => {
             tracing::error!(target: "dockgate::audit", error = %e, "audit record not serialisable")
         }
+    }
+}
+
+/// A record as one line of JSON. Characters a reader's screen would not show as themselves
+/// are written as `\uXXXX` escapes (the parsed text is the same): C1 controls (which some
+/// terminals obey), bidirectional overrides and isolates (which reorder what is shown, as in
+/// "Trojan Source"), invisible formatting characters and the Unicode line and paragraph
+/// separators. A CN, a path or a container name cannot make a line read as something else.
+pub fn encode(out: &mut Vec<u8>, record: &Record) -> serde_json::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(out, Shown);
+    record.serialize(&mut ser)
+}
+
+/// serde_json's compact formatter, escaping what [`encode`] says.
+struct Shown;
+
+/// Whether `c` is written escaped (see [`encode`]).
+fn unshown(c: char) -> bool {
+    matches!(c,
+        '\u{80}'..='\u{9f}'
+        | '\u{ad}'
+        | '\u{61c}'
+        | '\u{180e}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206f}'
+        | '\u{feff}'
+        | '\u{fff9}'..='\u{fffb}')
+}
+
+impl serde_json::ser::Formatter for Shown {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if fragment.is_ascii() {
+            return writer.write_all(fragment.as_bytes());
+        }
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if unshown(c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                write!(writer, "\\u{:04x}", c as u32)?;
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
     }
 }
 
@@ -1006,7 +1056,25 @@ mod tests {
     fn line(mut r: Record) -> String {
         r.ts_ms = 0;
         r.duration_us = 0;
-        serde_json::to_string(&r).unwrap()
+        let mut out = Vec::new();
+        encode(&mut out, &r).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn characters_that_would_show_as_something_else_are_escaped_and_read_back_the_same() {
+        let mut r = Record::about("request", &alice());
+        let path = "/containers/\u{202e}txt.exe/json?\u{9b}31m=\u{2028}é\u{200b}ok";
+        r.path = Some(path.into());
+        let written = line(r);
+        assert!(
+            written
+                .contains(r#""path":"/containers/\u202etxt.exe/json?\u009b31m=\u2028é\u200bok""#),
+            "{written}"
+        );
+        assert!(written.is_ascii() || written.contains('é'));
+        let back: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(back["path"], path);
     }
 
     #[test]

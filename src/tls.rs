@@ -522,8 +522,8 @@ fn note_refused(end_entity: &CertificateDer<'_>) {
     let refused = match X509Certificate::from_der(end_entity) {
         Ok((_, cert)) => Refused {
             fingerprint,
-            subject: Some(cert.subject().to_string()),
-            issuer: Some(cert.issuer().to_string()),
+            subject: Some(crate::identity::distinguished_name(cert.subject())),
+            issuer: Some(crate::identity::distinguished_name(cert.issuer())),
             serial: Some(crate::identity::hex(cert.raw_serial())),
         },
         Err(_) => Refused {

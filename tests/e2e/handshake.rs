@@ -291,6 +291,23 @@ fn certificate_mapping_to_no_role_gets_403_naming_it() {
 }
 
 #[test]
+fn names_that_would_show_as_something_else_are_escaped_in_the_audit_file() {
+    let gate = Gate::start(&nowhere(), "");
+    // A right-to-left override makes "dev\u{202e}nimda" show as "devadmin" in a terminal.
+    let spoof = pki().issue(&Subject::client("dev\u{202e}nimda").ou("developers"));
+    let resp = gate.raw(
+        &spoof,
+        b"GET /_ping\xc2\x9b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 4"), "{resp}");
+    let rec = gate.wait_audit(|r| r["cn"] == "dev\u{202e}nimda");
+    assert_eq!(rec["decision"], "deny", "{rec}");
+    let text = std::fs::read_to_string(&gate.audit_path).unwrap();
+    assert!(text.contains(r#""cn":"dev\u202enimda""#), "{text}");
+    assert!(!text.contains('\u{202e}'), "{text}");
+}
+
+#[test]
 fn unreachable_docker_socket_is_a_502_naming_the_socket() {
     let gate = Gate::start(&nowhere(), "");
     let resp = gate.raw(
