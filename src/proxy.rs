@@ -264,14 +264,6 @@ async fn serve(
             ));
         }
     }
-    // dockerd reads a start body (over 7 bytes, or chunked) as a HostConfig that replaces the
-    // container's settings (API < 1.24; an error from 1.24): for no role, so that what was
-    // judged of a container (its namespaces, mounts) stays what it is.
-    if endpoint.route.template == "/containers/{id}/start" && carries_body(&parts.headers) {
-        return Err(Refusal::BadRequest(
-            "a container start body is a HostConfig on old API versions, which would replace the settings the container was judged by; send no body and put settings in the create request".into(),
-        ));
-    }
     // Only bodies a rule must read are buffered (up to the limit); everything else streams.
     // Their bytes count against the budget all connections share until this request is done.
     let mut body_share = None;
@@ -343,6 +335,15 @@ async fn serve(
         Decision::Allow(permit) => permit,
         Decision::Deny(denial) => return Err(Refusal::Denied(denial)),
     };
+    // dockerd reads a start body (over 7 bytes, or chunked) as a HostConfig that replaces the
+    // container's settings (API < 1.24; an error from 1.24): for no role, so that what was
+    // judged of a container (its namespaces, mounts) stays what it is. (After the grant: a role
+    // that may not start containers at all is told so, 403.)
+    if endpoint.route.template == "/containers/{id}/start" && carries_body(&parts.headers) {
+        return Err(Refusal::BadRequest(
+            "a container start body is a HostConfig on old API versions, which would replace the settings the container was judged by; send no body and put settings in the create request".into(),
+        ));
+    }
     let judge = Judge {
         policy,
         role,

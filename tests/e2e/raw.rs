@@ -123,6 +123,10 @@ fn a_host_config_in_the_start_body_is_refused_on_any_version() {
         let resp = gate.raw(ADMIN, &req);
         assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
         assert!(resp.contains("start body"), "{resp}");
+        // A role that may not start containers at all is told that first.
+        let resp = gate.raw(MONITOR, &req);
+        assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+        assert!(!resp.contains("start body"), "{resp}");
     }
     // An empty object is no body to dockerd.
     let req = post(
