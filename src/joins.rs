@@ -11,7 +11,7 @@
 //! policy judges them.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
@@ -25,6 +25,10 @@ pub struct Joins {
     /// time, and a request that waited finds the containers the one before it looked at
     /// remembered (it lists them again). Waiting counts towards the request's lookup deadline.
     pub scan: tokio::sync::Mutex<()>,
+    /// The latest list of containers, and when it was asked for: a request that waited for the
+    /// scan takes it instead of listing again when it was asked for after that request came
+    /// (every container made before then is in it), so a burst of execs lists once.
+    latest: Mutex<Option<(std::time::Instant, Arc<Vec<Listed>>)>>,
 }
 
 /// One container as dockerd's list gives it: full ID, and its names without the leading `/`
@@ -64,6 +68,21 @@ impl Joins {
             }
         }
         (known, unseen)
+    }
+
+    /// The latest list of containers, when it was asked for at or after `since`.
+    pub fn listed_since(&self, since: std::time::Instant) -> Option<Arc<Vec<Listed>>> {
+        let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        latest
+            .as_ref()
+            .filter(|(asked, _)| *asked >= since)
+            .map(|(_, all)| all.clone())
+    }
+
+    /// Keeps `all`, a list of containers asked for at `asked`, for requests already waiting.
+    pub fn listed(&self, asked: std::time::Instant, all: Arc<Vec<Listed>>) {
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        *latest = Some((asked, all));
     }
 
     /// Remembers the joins of container `id` (its inspect's, see [`refs_of`]).
@@ -190,6 +209,18 @@ pub fn refers_to(v: &str, c: &Listed) -> bool {
 mod tests {
     use super::*;
     use crate::policy::inspect::parse_optional;
+
+    #[test]
+    fn a_waiting_request_takes_only_a_list_asked_for_after_it_came() {
+        let joins = Joins::default();
+        let came_before = std::time::Instant::now();
+        let asked = std::time::Instant::now();
+        joins.listed(asked, Arc::new(vec![listed("a", &["web"])]));
+        let came_after = std::time::Instant::now();
+        assert_eq!(joins.listed_since(came_before).unwrap()[0].id, "a");
+        assert_eq!(joins.listed_since(asked).unwrap().len(), 1);
+        assert!(joins.listed_since(came_after).is_none() || came_after == asked);
+    }
 
     fn listed(id: &str, names: &[&str]) -> Listed {
         Listed {

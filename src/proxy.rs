@@ -899,8 +899,18 @@ impl Judge<'_> {
         };
         // The whole look at containers not seen before has one deadline, as one lookup has.
         let looked = tokio::time::timeout(self.lookup_timeout, async {
+            let came = std::time::Instant::now();
             let _one_at_a_time = self.joins.scan.lock().await;
-            let all = self.containers().await?;
+            // A list asked for after this request came (by one it waited behind) will do.
+            let all = match self.joins.listed_since(came) {
+                Some(all) => all,
+                None => {
+                    let asked = std::time::Instant::now();
+                    let all = std::sync::Arc::new(self.containers().await?);
+                    self.joins.listed(asked, all.clone());
+                    all
+                }
+            };
             let (mut known, unseen) = self.joins.known(&all);
             let found = refs(id, inspect)?;
             self.joins.remember(id, found.clone());
