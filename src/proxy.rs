@@ -555,6 +555,61 @@ const LOOKUP_LIMIT: usize = 8 << 20;
 /// time reads them.
 const LIST_LIMIT: usize = 256 << 20;
 
+/// Learns, once at start and in the background, which containers share namespaces: every
+/// container dockerd has is looked at, a batch at a time, so that the first baseline execs on a
+/// host with many containers find them remembered instead of waiting for them (or getting 503
+/// past [`MAX_NEW_CONTAINERS`]). Requests' own looks go between the batches. Does nothing when
+/// no role is judged on content; gives up quietly (requests look for themselves) when dockerd
+/// does not answer.
+pub async fn learn_joins(state: Arc<State>) {
+    const BATCH: usize = 64;
+    if !state.config.policy.roles().any(|r| r.has_baseline()) {
+        return;
+    }
+    let timeout = state.config.limits.lookup_timeout;
+    let get = |path: String| {
+        let upstream = state.upstream.clone();
+        async move {
+            tokio::time::timeout(timeout, upstream.get_json(&path, LIST_LIMIT))
+                .await
+                .ok()
+                .and_then(Result::ok)
+        }
+    };
+    let all = {
+        let _one_at_a_time = state.joins.scan.lock().await;
+        let Some(Some(bytes)) = get("/containers/json?all=1".into()).await else {
+            tracing::debug!("could not list containers to learn their namespace joins");
+            return;
+        };
+        match crate::joins::parse_list(&bytes) {
+            Ok(all) => all,
+            Err(_) => return,
+        }
+    };
+    let (_, unseen) = state.joins.known(&all);
+    let unseen: Vec<String> = unseen.into_iter().map(str::to_string).collect();
+    let mut learned = 0;
+    for batch in unseen.chunks(BATCH) {
+        let _one_at_a_time = state.joins.scan.lock().await;
+        for id in batch {
+            let Some(bytes) = get(format!("/containers/{id}/json")).await else {
+                tracing::debug!(container = %id, "could not look at a container's namespace joins");
+                return;
+            };
+            // Removed meanwhile: nothing to remember. Unreadable: a request will refuse it.
+            if let Some(Ok(found)) = bytes.map(|b| crate::joins::parse_joins(&b)) {
+                state.joins.remember(id, found);
+                learned += 1;
+            }
+        }
+    }
+    tracing::info!(
+        containers = learned,
+        "learned which containers share namespaces"
+    );
+}
+
 /// Most containers not seen before that one request looks at, to know which share namespaces
 /// with the container it works in; with more, it is refused (503) after looking at these, and
 /// the next request goes on from there.

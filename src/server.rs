@@ -97,7 +97,9 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
             }
         })
     };
+    let learning = tokio::spawn(crate::proxy::learn_joins(state.clone()));
     shutdown.await;
+    learning.abort();
     tracing::info!(grace = ?state.config.shutdown_grace, "shutting down: draining connections");
     let deadline = tokio::time::Instant::now() + state.config.shutdown_grace;
     // Accept loops stop at this (and close their listeners); they are tracked like

@@ -375,20 +375,52 @@ fn recording_upstream(
     std::path::PathBuf,
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 ) {
-    recording_upstream_listing(dir, 0)
+    let (sock, seen, _) = recording_upstream_listing(dir);
+    (sock, seen)
 }
 
-/// [`recording_upstream`] listing `others` more containers than `web`.
+/// How many containers a fake dockerd lists besides `web` (settable), and what it was asked.
+#[derive(Clone, Default)]
+struct Listing {
+    others: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    lists: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    inspects: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Listing {
+    fn list(&self) -> String {
+        self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let others = self.others.load(std::sync::atomic::Ordering::SeqCst);
+        let mut listed = vec![format!(r#"{{"Id":"{}","Names":["/web"]}}"#, "c".repeat(64))];
+        listed
+            .extend((1..=others).map(|i| format!(r#"{{"Id":"{i:064x}","Names":["/other-{i}"]}}"#)));
+        format!("[{}]", listed.join(","))
+    }
+
+    fn set_others(&self, n: usize) {
+        self.others.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits until dockerd's containers have been listed `n` times.
+    fn wait_lists(&self, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.lists.load(std::sync::atomic::Ordering::SeqCst) < n {
+            assert!(std::time::Instant::now() < deadline, "never listed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// [`recording_upstream`] listing as many containers besides `web` as its [`Listing`] says.
 fn recording_upstream_listing(
     dir: &std::path::Path,
-    others: usize,
 ) -> (
     std::path::PathBuf,
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    Listing,
 ) {
-    let mut listed = vec![format!(r#"{{"Id":"{}","Names":["/web"]}}"#, "c".repeat(64))];
-    listed.extend((1..=others).map(|i| format!(r#"{{"Id":"{i:064x}","Names":["/other-{i}"]}}"#)));
-    let list = format!("[{}]", listed.join(","));
+    let listing = Listing::default();
+    let list = listing.clone();
     use std::io::{BufRead, BufReader, Read, Write};
     let sock = dir.join("docker.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
@@ -421,8 +453,10 @@ fn recording_upstream_listing(
                     reader.read_exact(&mut body).unwrap();
                     let target = line.split(' ').nth(1).unwrap_or("").to_string();
                     let answer = if target == "/containers/json?all=1" {
-                        list.clone()
+                        list.list()
                     } else if target.starts_with("/containers/") && target.ends_with("/json") {
+                        list.inspects
+                            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         format!(r#"{{"Id":"{}","HostConfig":{{}}}}"#, "c".repeat(64))
                     } else if let Some(name) = target.strip_prefix("/networks/") {
                         format!(
@@ -446,15 +480,18 @@ fn recording_upstream_listing(
             });
         }
     });
-    (sock, seen)
+    (sock, seen, listing)
 }
 
 #[test]
 fn containers_not_seen_yet_are_looked_at_a_bounded_number_per_request() {
     let dir = tempfile::tempdir().unwrap();
-    // 600 containers dockgate has not seen besides the one an exec goes into.
-    let (sock, seen) = recording_upstream_listing(dir.path(), 600);
+    let (sock, seen, listing) = recording_upstream_listing(dir.path());
     let gate = Gate::start(&sock, "");
+    // Once dockgate has learned the containers there were at start, 600 it has not seen come
+    // besides the one an exec goes into.
+    listing.wait_lists(1);
+    listing.set_others(600);
     let exec = || {
         let body = r#"{"Cmd":["true"]}"#;
         gate.post_json(DEV, "/v1.41/containers/web/exec", body)
@@ -475,7 +512,11 @@ fn containers_not_seen_yet_are_looked_at_a_bounded_number_per_request() {
     assert_eq!(forwarded.len(), 1, "{forwarded:?}");
     assert!(forwarded[0].starts_with(&format!("POST /v1.41/containers/{}/exec", "c".repeat(64))));
     // Under audit_only the first is not refused: the record says it would have been.
+    listing.set_others(0);
+    let lists = listing.lists.load(std::sync::atomic::Ordering::SeqCst);
     let audited = Gate::start(&sock, "policy:\n  audit_only: true\n");
+    listing.wait_lists(lists + 1);
+    listing.set_others(600);
     let resp = audited.post_json(DEV, "/v1.41/containers/web/exec", r#"{"Cmd":["true"]}"#);
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     let record = audited.wait_audit(|r| r["route"].as_str().is_some_and(|t| t.contains("/exec")));
@@ -485,6 +526,25 @@ fn containers_not_seen_yet_are_looked_at_a_bounded_number_per_request() {
             .contains("would refuse: dockgate: dockerd has 88 more containers"),
         "{record}"
     );
+}
+
+#[test]
+fn the_containers_there_at_start_are_learned_before_any_request_needs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sock, seen, listing) = recording_upstream_listing(dir.path());
+    // More than one request looks at.
+    listing.set_others(600);
+    let gate = Gate::start(&sock, "");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while listing.inspects.load(std::sync::atomic::Ordering::SeqCst) < 601 {
+        assert!(std::time::Instant::now() < deadline, "not learned");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The first exec is judged at once, without looking at them again.
+    let resp = gate.post_json(DEV, "/v1.41/containers/web/exec", r#"{"Cmd":["true"]}"#);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert!(listing.inspects.load(std::sync::atomic::Ordering::SeqCst) <= 602);
 }
 
 #[test]
