@@ -188,6 +188,17 @@ impl rustls::client::ResolvesClientCert for Mismatched {
 
 #[test]
 fn a_certificate_presented_without_its_key_is_refused_and_named_in_the_record() {
+    presented_without_its_key(&rustls::version::TLS13);
+}
+
+#[test]
+fn a_certificate_presented_without_its_key_over_tls_1_2_is_refused_and_named_in_the_record() {
+    presented_without_its_key(&rustls::version::TLS12);
+}
+
+/// Presents the admin's certificate signed for with another key, over TLS `version`: the
+/// handshake is refused and its record names the certificate presented.
+fn presented_without_its_key(version: &'static rustls::SupportedProtocolVersion) {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let gate = Gate::start(&nowhere(), "");
@@ -199,7 +210,7 @@ fn a_certificate_presented_without_its_key_is_refused_and_named_in_the_record() 
     let key = PrivateKeyDer::from_pem_file(pki().client_dir(MONITOR).join("key.pem")).unwrap();
     let signer = provider.key_provider.load_private_key(key).unwrap();
     let resolver = Mismatched(Arc::new(rustls::sign::CertifiedKey::new(certs, signer)));
-    let mut config = tls_config_with(None, provider);
+    let mut config = tls_config_versions(None, provider, &[version]);
     config.client_auth_cert_resolver = Arc::new(resolver);
     let mut s = tls_connect_config(gate.addr, Arc::new(config));
     let _ = s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");

@@ -415,6 +415,15 @@ pub fn tls_config_with(
     client: Option<&str>,
     provider: Arc<rustls::crypto::CryptoProvider>,
 ) -> rustls::ClientConfig {
+    tls_config_versions(client, provider, rustls::DEFAULT_VERSIONS)
+}
+
+/// [`tls_config_with`], speaking only the TLS `versions` given.
+pub fn tls_config_versions(
+    client: Option<&str>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ClientConfig {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let pki = pki();
@@ -423,7 +432,7 @@ pub fn tls_config_with(
         roots.add(ca.unwrap()).unwrap();
     }
     let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots);
     match client {
