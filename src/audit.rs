@@ -677,10 +677,12 @@ fn log_record(record: &Record) {
 }
 
 /// A record as one line of JSON. Characters a reader's screen would not show as themselves
-/// are written as `\uXXXX` escapes (the parsed text is the same): C1 controls (which some
-/// terminals obey), bidirectional overrides and isolates (which reorder what is shown, as in
-/// "Trojan Source"), invisible formatting characters and the Unicode line and paragraph
-/// separators. A CN, a path or a container name cannot make a line read as something else.
+/// are written as `\uXXXX` escapes (the parsed text is the same): controls (DEL and C1, which
+/// some terminals obey), format characters (bidirectional overrides and isolates, which reorder
+/// what is shown as in "Trojan Source", zero-width and tag characters), the other default
+/// ignorable code points (fillers, variation selectors), spaces other than U+0020 and the
+/// Unicode line and paragraph separators. A CN, a path or a container name cannot make a line
+/// read as something else.
 pub fn encode(out: &mut Vec<u8>, record: &Record) -> serde_json::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(out, Shown);
     record.serialize(&mut ser)
@@ -689,19 +691,40 @@ pub fn encode(out: &mut Vec<u8>, record: &Record) -> serde_json::Result<()> {
 /// serde_json's compact formatter, escaping what [`encode`] says.
 struct Shown;
 
-/// Whether `c` is written escaped (see [`encode`]).
+/// Whether `c` is written escaped (see [`encode`]): Unicode 15's `Cc` past ASCII's, `Cf`, `Zl`,
+/// `Zp`, `Zs` but the space, and `Default_Ignorable_Code_Point`, plus the blank braille
+/// pattern.
 fn unshown(c: char) -> bool {
     matches!(c,
-        '\u{80}'..='\u{9f}'
+        '\u{7f}'..='\u{a0}'
         | '\u{ad}'
+        | '\u{34f}'
+        | '\u{600}'..='\u{605}'
         | '\u{61c}'
-        | '\u{180e}'
-        | '\u{200b}'..='\u{200f}'
-        | '\u{2028}'..='\u{202e}'
-        | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{206f}'
+        | '\u{6dd}'
+        | '\u{70f}'
+        | '\u{890}'..='\u{891}'
+        | '\u{8e2}'
+        | '\u{115f}'..='\u{1160}'
+        | '\u{1680}'
+        | '\u{17b4}'..='\u{17b5}'
+        | '\u{180b}'..='\u{180f}'
+        | '\u{2000}'..='\u{200f}'
+        | '\u{2028}'..='\u{202f}'
+        | '\u{205f}'..='\u{206f}'
+        | '\u{2800}'
+        | '\u{3000}'
+        | '\u{3164}'
+        | '\u{fe00}'..='\u{fe0f}'
         | '\u{feff}'
-        | '\u{fff9}'..='\u{fffb}')
+        | '\u{ffa0}'
+        | '\u{fff0}'..='\u{fffb}'
+        | '\u{110bd}'
+        | '\u{110cd}'
+        | '\u{13430}'..='\u{1343f}'
+        | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}'
+        | '\u{e0000}'..='\u{e0fff}')
 }
 
 impl serde_json::ser::Formatter for Shown {
@@ -710,14 +733,18 @@ impl serde_json::ser::Formatter for Shown {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        if fragment.is_ascii() {
+        // serde_json has escaped the controls below U+0020 already.
+        if fragment.bytes().all(|b| b < 0x7f) {
             return writer.write_all(fragment.as_bytes());
         }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if unshown(c) {
                 writer.write_all(&fragment.as_bytes()[start..i])?;
-                write!(writer, "\\u{:04x}", c as u32)?;
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
                 start = i + c.len_utf8();
             }
         }
@@ -1064,15 +1091,15 @@ mod tests {
     #[test]
     fn characters_that_would_show_as_something_else_are_escaped_and_read_back_the_same() {
         let mut r = Record::about("request", &alice());
-        let path = "/containers/\u{202e}txt.exe/json?\u{9b}31m=\u{2028}é\u{200b}ok";
+        let path = "/containers/\u{202e}txt.exe/json?\u{9b}31m=\u{2028}é\u{200b}ok\u{7f}\u{3164}\u{e0041}\u{fe0f}\u{a0}";
         r.path = Some(path.into());
         let written = line(r);
+        let escaped = r#"/containers/\u202etxt.exe/json?\u009b31m=\u2028é\u200bok\u007f\u3164\udb40\udc41\ufe0f\u00a0"#;
         assert!(
-            written
-                .contains(r#""path":"/containers/\u202etxt.exe/json?\u009b31m=\u2028é\u200bok""#),
+            written.contains(&format!(r#""path":"{escaped}""#)),
             "{written}"
         );
-        assert!(written.is_ascii() || written.contains('é'));
+        assert!(!written.chars().any(unshown), "{written}");
         let back: serde_json::Value = serde_json::from_str(&written).unwrap();
         assert_eq!(back["path"], path);
     }

@@ -276,6 +276,16 @@ async fn short_body(resp: Response<Returning>) -> Bytes {
         .unwrap_or_default()
 }
 
+/// Why a response body from dockerd stopped before its end. The client is not given the end
+/// of the body then (no last chunk): it sees the body cut, not a shorter one.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyCut {
+    #[error(transparent)]
+    Upstream(hyper::Error),
+    #[error("cut when the client certificate expired")]
+    CertificateExpired,
+}
+
 /// An upstream response body that hands its connection back to the idle list once it has
 /// ended. A body dropped before its end takes the connection with it (hyper closes it).
 pub struct Returning {
@@ -307,7 +317,7 @@ pub enum Ending {
     /// It was dropped before its end: the client went away, or the connection was cut at
     /// shutdown.
     Cut,
-    /// The client's certificate expired while it streamed: the client was given an end there
+    /// The client's certificate expired while it streamed: it was cut there for the client
     /// ([`Returning::end_at`]) and dockerd's connection was closed.
     CertificateExpired,
 }
@@ -342,9 +352,10 @@ impl Returning {
         });
     }
 
-    /// Ends the body at `deadline` (the client certificate's expiry), whatever dockerd still
-    /// has to send: the client sees the body end there, dockerd's connection is closed (it is
-    /// not given back mid-body) and the ending is [`Ending::CertificateExpired`].
+    /// Cuts the body at `deadline` (the client certificate's expiry), whatever dockerd still
+    /// has to send: the client's connection is closed without the body's end (a download is
+    /// seen to be cut, not taken for a shorter one), dockerd's connection is closed (it is not
+    /// given back mid-body) and the ending is [`Ending::CertificateExpired`].
     pub fn end_at(&mut self, deadline: tokio::time::Instant) {
         self.end_at = Some(Box::pin(tokio::time::sleep_until(deadline)));
     }
@@ -374,21 +385,22 @@ impl Returning {
 
 impl hyper::body::Body for Returning {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyCut;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BodyCut>>> {
         if let Some(end) = self.end_at.as_mut() {
             if std::future::Future::poll(end.as_mut(), cx).is_ready() && !self.body.is_end_stream()
             {
                 self.back = None;
                 self.ended(Ending::CertificateExpired);
-                return std::task::Poll::Ready(None);
+                return std::task::Poll::Ready(Some(Err(BodyCut::CertificateExpired)));
             }
         }
-        let frame = std::task::ready!(Pin::new(&mut self.body).poll_frame(cx));
+        let frame = std::task::ready!(Pin::new(&mut self.body).poll_frame(cx))
+            .map(|f| f.map_err(BodyCut::Upstream));
         match &frame {
             None => {
                 self.give_back();
@@ -834,7 +846,7 @@ mod pool_tests {
     }
 
     #[tokio::test]
-    async fn a_streamed_body_ends_when_the_client_certificate_expires_and_its_connection_is_not_reused(
+    async fn a_streamed_body_is_cut_when_the_client_certificate_expires_and_its_connection_is_not_reused(
     ) {
         let dir = tempfile::tempdir().unwrap();
         let (up, mut events) = upstream(
@@ -845,11 +857,12 @@ mod pool_tests {
         assert_eq!(next(&mut events).await, Some("accepted"));
         let (tx, ended) = std::sync::mpsc::channel();
         body.on_end(move |bytes, how| tx.send((bytes, how)).unwrap());
-        body.end_at(tokio::time::Instant::now() + std::time::Duration::from_millis(200));
         let first = body.frame().await.unwrap().unwrap();
         assert_eq!(&first.into_data().unwrap()[..], b"event");
-        // dockerd sends nothing more; the deadline ends the body for the client.
-        assert!(body.frame().await.is_none());
+        // dockerd sends nothing more; the deadline cuts the body for the client.
+        body.end_at(tokio::time::Instant::now());
+        let cut = body.frame().await.unwrap();
+        assert!(matches!(cut, Err(BodyCut::CertificateExpired)), "{cut:?}");
         assert_eq!(ended.try_recv(), Ok((5, Ending::CertificateExpired)));
         drop(body);
         assert_eq!(next(&mut events).await, Some("closed"));

@@ -101,14 +101,17 @@ impl Identity {
     /// instant past `not_after`. What the connection still carries then (a hijacked stream, a
     /// streamed body) is ended there.
     pub fn expiry(&self) -> tokio::time::Instant {
-        let end = std::time::UNIX_EPOCH
-            + std::time::Duration::from_secs(self.not_after.max(0) as u64 + 1);
-        let left = end
-            .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default();
-        // Far-future dates (9999-12-31) stay representable.
-        let left = left.min(std::time::Duration::from_secs(100 * 365 * 86_400));
-        tokio::time::Instant::now() + left
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        // In whole seconds, as the check of each request counts them (refused once the clock's
+        // second is past `not_after`); far-future dates (9999-12-31, no limit) stay in range.
+        let left = self
+            .not_after
+            .saturating_add(1)
+            .saturating_sub(now)
+            .clamp(0, 100 * 365 * 86_400);
+        tokio::time::Instant::now() + std::time::Duration::from_secs(left as u64)
     }
 
     /// A short name for logs and messages: the CN, else the fingerprint prefix.
@@ -558,60 +561,6 @@ fn normalise_fingerprint(s: &str) -> String {
         .collect()
 }
 
-/// A distinguished name written as RFC 4514 writes one, in the certificate's order: `,`
-/// between RDNs, `+` within one, and in each value `,+";<>\\`, a leading `#` or space and a
-/// trailing space escaped with a backslash, control characters as `\XX`. Two different names
-/// never read alike (unlike x509-parser's `Display`, which writes `CN=a, O=b` for the single
-/// CN `a, O=b` too). A value that is not a string is `#` and its content bytes in hex.
-pub fn distinguished_name(name: &x509_parser::x509::X509Name<'_>) -> String {
-    let registry = x509_parser::objects::oid_registry();
-    let mut out = String::new();
-    for (i, rdn) in name.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        for (j, attr) in rdn.iter().enumerate() {
-            if j > 0 {
-                out.push('+');
-            }
-            match x509_parser::objects::oid2abbrev(attr.attr_type(), registry) {
-                Ok(abbrev) => out.push_str(abbrev),
-                Err(_) => out.push_str(&attr.attr_type().to_id_string()),
-            }
-            out.push('=');
-            match attr.as_str() {
-                Ok(text) => escape_dn_value(&mut out, text),
-                Err(_) => {
-                    out.push('#');
-                    out.push_str(&hex(attr.attr_value().data));
-                }
-            }
-        }
-    }
-    out
-}
-
-fn escape_dn_value(out: &mut String, text: &str) {
-    let last = text.chars().count().saturating_sub(1);
-    for (i, c) in text.chars().enumerate() {
-        match c {
-            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '#' if i == 0 => out.push_str("\\#"),
-            ' ' if i == 0 || i == last => out.push_str("\\ "),
-            c if c.is_control() => {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    let _ = write!(out, "\\{b:02X}");
-                }
-            }
-            c => out.push(c),
-        }
-    }
-}
-
 /// A certificate's SHA-256 fingerprint, as lowercase hex.
 pub fn fingerprint_of(der: &[u8]) -> String {
     hex(&Sha256::digest(der))
@@ -645,25 +594,26 @@ mod tests {
         params.self_signed(&key).unwrap().der().to_vec()
     }
 
-    /// The subject of a certificate whose subject is `dn`, as [`distinguished_name`] writes it.
-    fn written(dn: rcgen::DistinguishedName) -> String {
-        let der = der_with_subject(dn);
-        let (_, cert) = X509Certificate::from_der(&der).unwrap();
-        distinguished_name(cert.subject())
-    }
-
-    #[test]
-    fn a_distinguished_name_is_written_so_that_two_names_never_read_alike() {
-        let mut one_cn = rcgen::DistinguishedName::new();
-        one_cn.push(rcgen::DnType::CommonName, "admin, O=admins");
-        let mut two = rcgen::DistinguishedName::new();
-        two.push(rcgen::DnType::CommonName, "admin");
-        two.push(rcgen::DnType::OrganizationName, "admins");
-        assert_eq!(written(one_cn), r"CN=admin\, O=admins");
-        assert_eq!(written(two), "CN=admin,O=admins");
-        let mut odd = rcgen::DistinguishedName::new();
-        odd.push(rcgen::DnType::CommonName, "#a+b\\c\n ");
-        assert_eq!(written(odd), r"CN=\#a\+b\\c\0A\ ");
+    #[tokio::test(start_paused = true)]
+    async fn the_expiry_is_the_second_after_not_after_and_never_out_of_range() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let at = |not_after: i64| {
+            Identity {
+                not_after,
+                ..Identity::default()
+            }
+            .expiry()
+                - tokio::time::Instant::now()
+        };
+        // (The clock's second may turn between the two readings.)
+        let left = at(now + 9).as_secs();
+        assert!(left == 10 || left == 9, "{left}");
+        assert_eq!(at(now - 5), std::time::Duration::ZERO);
+        assert_eq!(at(i64::MIN), std::time::Duration::ZERO);
+        assert!(at(i64::MAX) > std::time::Duration::from_secs(99 * 365 * 86_400));
     }
 
     /// The role each identity gets under `rules` (YAML identity rules) and `roles` (YAML).

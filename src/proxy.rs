@@ -464,7 +464,20 @@ async fn serve(
             None => Either::Right(Full::new(Bytes::new())),
         },
     };
-    let resp = conn.upstream.send(parts, upstream_body, upgrade).await?;
+    // What the certificate has under way ends when it expires: waiting for dockerd's answer
+    // too. (The policy's lookups may have taken it past the expiry: then nothing is sent.)
+    let expiry = conn.identity.expiry();
+    if tokio::time::Instant::now() >= expiry {
+        return Err(Refusal::CertificateExpired {
+            name: conn.identity.display_name().to_string(),
+        });
+    }
+    let forwarded = conn.upstream.send(parts, upstream_body, upgrade);
+    let resp = tokio::time::timeout_at(expiry, forwarded)
+        .await
+        .map_err(|_| Refusal::ExpiredWhileForwarded {
+            name: conn.identity.display_name().to_string(),
+        })??;
     if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_upgrade) = client_upgrade else {
             return Err(Refusal::UpstreamProtocol(
@@ -556,51 +569,50 @@ const LOOKUP_LIMIT: usize = 8 << 20;
 const LIST_LIMIT: usize = 256 << 20;
 
 /// Learns, once at start and in the background, which containers share namespaces: every
-/// container dockerd has is looked at, a batch at a time, so that the first baseline execs on a
-/// host with many containers find them remembered instead of waiting for them (or getting 503
-/// past [`MAX_NEW_CONTAINERS`]). Requests' own looks go between the batches. Does nothing when
-/// no role is judged on content; gives up quietly (requests look for themselves) when dockerd
-/// does not answer.
+/// container dockerd has is looked at, so that the first baseline execs on a host with many
+/// containers find them remembered instead of waiting for them (or getting 503 past
+/// [`MAX_NEW_CONTAINERS`]). It holds the scan for [`LEARNING_HOLD`] at a time, and one lookup
+/// for [`LEARNING_LOOKUP`] at most, so requests' own looks go between. Does nothing when no
+/// role is judged on content. A container it cannot read is left for requests to refuse; when
+/// dockerd does not answer, it stops (requests look for themselves).
 pub async fn learn_joins(state: Arc<State>) {
-    const BATCH: usize = 64;
     if !state.config.policy.roles().any(|r| r.has_baseline()) {
         return;
     }
-    let timeout = state.config.limits.lookup_timeout;
-    let get = |path: String| {
-        let upstream = state.upstream.clone();
-        async move {
-            tokio::time::timeout(timeout, upstream.get_json(&path, LIST_LIMIT))
-                .await
-                .ok()
-                .and_then(Result::ok)
-        }
-    };
+    let timeout = state.config.limits.lookup_timeout.min(LEARNING_LOOKUP);
+    let upstream = &state.upstream;
     let all = {
         let _one_at_a_time = state.joins.scan.lock().await;
-        let Some(Some(bytes)) = get("/containers/json?all=1".into()).await else {
-            tracing::debug!("could not list containers to learn their namespace joins");
-            return;
-        };
-        match crate::joins::parse_list(&bytes) {
+        match list_containers(upstream, timeout).await {
             Ok(all) => all,
-            Err(_) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not list containers to learn their joins");
+                return;
+            }
         }
     };
     let (_, unseen) = state.joins.known(&all);
-    let unseen: Vec<String> = unseen.into_iter().map(str::to_string).collect();
+    let mut unseen = unseen.into_iter().peekable();
     let mut learned = 0;
-    for batch in unseen.chunks(BATCH) {
+    while unseen.peek().is_some() {
         let _one_at_a_time = state.joins.scan.lock().await;
-        for id in batch {
-            let Some(bytes) = get(format!("/containers/{id}/json")).await else {
-                tracing::debug!(container = %id, "could not look at a container's namespace joins");
-                return;
-            };
-            // Removed meanwhile: nothing to remember. Unreadable: a request will refuse it.
-            if let Some(Ok(found)) = bytes.map(|b| crate::joins::parse_joins(&b)) {
-                state.joins.remember(id, found);
-                learned += 1;
+        let held = Instant::now();
+        while held.elapsed() < LEARNING_HOLD {
+            let Some(id) = unseen.next() else { break };
+            let path = format!("/containers/{id}/json");
+            match fetch(upstream, &path, LIST_LIMIT, timeout).await {
+                Ok(Some(bytes)) => {
+                    if let Ok(found) = crate::joins::parse_joins(&bytes) {
+                        state.joins.remember(id, found);
+                        learned += 1;
+                    }
+                }
+                // Removed meanwhile, or unreadable (a request will refuse it).
+                Ok(None) | Err(Refusal::UpstreamProtocol(_)) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "stopped learning which containers share namespaces");
+                    return;
+                }
             }
         }
     }
@@ -608,6 +620,42 @@ pub async fn learn_joins(state: Arc<State>) {
         containers = learned,
         "learned which containers share namespaces"
     );
+}
+
+/// How long [`learn_joins`] holds the scan of containers at a time.
+const LEARNING_HOLD: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How long one lookup of [`learn_joins`] may take (or `limits.lookup_timeout`, if shorter).
+const LEARNING_LOOKUP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `GET path` on the Docker socket (at most `limit` bytes) within `timeout`; `None` on 404.
+async fn fetch(
+    upstream: &Upstream,
+    path: &str,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Option<Bytes>, Refusal> {
+    // A wedged daemon must not hold client connections, their slots and bodies for ever.
+    tokio::time::timeout(timeout, upstream.get_json(path, limit))
+        .await
+        .map_err(|_| Refusal::LookupTimeout {
+            what: path.to_string(),
+            secs: timeout.as_secs(),
+        })?
+}
+
+/// dockerd's list of containers (IDs and names), within `timeout`.
+async fn list_containers(
+    upstream: &Upstream,
+    timeout: std::time::Duration,
+) -> Result<Vec<crate::joins::Listed>, Refusal> {
+    let Some(bytes) = fetch(upstream, "/containers/json?all=1", LIST_LIMIT, timeout).await? else {
+        return Err(Refusal::UpstreamProtocol(
+            "its list of containers is not readable",
+        ));
+    };
+    crate::joins::parse_list(&bytes)
+        .map_err(|_| Refusal::UpstreamProtocol("its list of containers is not readable"))
 }
 
 /// Most containers not seen before that one request looks at, to know which share namespaces
@@ -1075,26 +1123,13 @@ impl Judge<'_> {
 
     /// Every container dockerd has, running or not.
     async fn containers(&self) -> Result<Vec<crate::joins::Listed>, Refusal> {
-        let Some(bytes) = self.fetch("/containers/json?all=1", LIST_LIMIT).await? else {
-            return Err(Refusal::UpstreamProtocol(
-                "its list of containers is not readable",
-            ));
-        };
-        crate::joins::parse_list(&bytes)
-            .map_err(|_| Refusal::UpstreamProtocol("its list of containers is not readable"))
+        list_containers(self.upstream, self.lookup_timeout).await
     }
 
     /// `GET path` on the Docker socket (at most `limit` bytes) within the lookup timeout;
     /// `None` on 404.
     async fn fetch(&self, path: &str, limit: usize) -> Result<Option<Bytes>, Refusal> {
-        // A wedged daemon must not hold client connections, their slots and bodies for ever.
-        let lookup = self.upstream.get_json(path, limit);
-        tokio::time::timeout(self.lookup_timeout, lookup)
-            .await
-            .map_err(|_| Refusal::LookupTimeout {
-                what: path.to_string(),
-                secs: self.lookup_timeout.as_secs(),
-            })?
+        fetch(self.upstream, path, limit, self.lookup_timeout).await
     }
 
     /// [`Judge::fetch`], parsed.

@@ -29,6 +29,9 @@ pub enum Refusal {
     /// The client certificate expired after this connection's handshake.
     #[error("dockgate: certificate {name:?} (or an intermediate CA certificate it came with) has expired since this connection was opened; reconnect with a renewed certificate")]
     CertificateExpired { name: String },
+    /// The client certificate expired while dockerd worked on a request it had been sent.
+    #[error("dockgate: certificate {name:?} (or an intermediate CA certificate it came with) expired while dockerd worked on this request; its answer is not passed on, and dockerd may have acted on it")]
+    ExpiredWhileForwarded { name: String },
     /// The role does not accept requests from this network.
     #[error("dockgate: role {role:?} may not connect from {peer}")]
     Network {
@@ -90,7 +93,8 @@ impl Refusal {
             Refusal::Denied(_)
             | Refusal::NoRole { .. }
             | Refusal::Network { .. }
-            | Refusal::CertificateExpired { .. } => StatusCode::FORBIDDEN,
+            | Refusal::CertificateExpired { .. }
+            | Refusal::ExpiredWhileForwarded { .. } => StatusCode::FORBIDDEN,
             Refusal::Path(e) if e.kind() != PathErrorKind::Malformed => StatusCode::FORBIDDEN,
             Refusal::Path(_)
             | Refusal::Body(_)
@@ -114,7 +118,9 @@ impl Refusal {
         match self {
             Refusal::Denied(d) => Some(d.rule.to_string()),
             Refusal::NoRole { .. } => Some("identity-role".into()),
-            Refusal::CertificateExpired { .. } => Some("tls".into()),
+            Refusal::CertificateExpired { .. } | Refusal::ExpiredWhileForwarded { .. } => {
+                Some("tls".into())
+            }
             Refusal::Network { .. } => Some("role-networks".into()),
             Refusal::Path(e) if e.kind() != PathErrorKind::Malformed => Some("default-deny".into()),
             Refusal::Path(_) => Some("path".into()),
@@ -144,14 +150,14 @@ impl Refusal {
         }
     }
 
-    /// The Docker-style JSON response for this refusal; its message names the rule, as the
-    /// audit record does.
     /// What went wrong, with its causes (`a: b: c`): the audit record's reason, and the
     /// response's message before its rule.
     pub fn message(&self) -> String {
         format_chain(self)
     }
 
+    /// The Docker-style JSON response for this refusal; its message names the rule, as the
+    /// audit record does.
     pub fn to_response(&self) -> Response<Body> {
         let mut message = self.message();
         // Denials say their rule (and role) in their own text.

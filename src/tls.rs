@@ -522,8 +522,8 @@ fn note_refused(end_entity: &CertificateDer<'_>) {
     let refused = match X509Certificate::from_der(end_entity) {
         Ok((_, cert)) => Refused {
             fingerprint,
-            subject: Some(crate::identity::distinguished_name(cert.subject())),
-            issuer: Some(crate::identity::distinguished_name(cert.issuer())),
+            subject: Some(distinguished_name(cert.subject())),
+            issuer: Some(distinguished_name(cert.issuer())),
             serial: Some(crate::identity::hex(cert.raw_serial())),
         },
         Err(_) => Refused {
@@ -534,6 +534,63 @@ fn note_refused(end_entity: &CertificateDer<'_>) {
         },
     };
     REFUSED.with(|r| *r.borrow_mut() = Some(refused));
+}
+
+/// A presented certificate's distinguished name with RFC 4514's escaping, in the
+/// certificate's order (RFC 4514 writes the last RDN first): `,` between RDNs, `+` within one,
+/// and in each value `,+";<>\\`, a leading `#` or space and a trailing space escaped with a
+/// backslash, control characters as `\XX`; a value that is not a UTF8, Printable, IA5 or
+/// Numeric string is `#` and its DER encoding in hex. Two different names never read alike
+/// (unlike x509-parser's `Display`, which writes `CN=a, O=b` for the single CN `a, O=b` too).
+pub fn distinguished_name(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let registry = x509_parser::objects::oid_registry();
+    let mut out = String::new();
+    for (i, rdn) in name.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, attr) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            match x509_parser::objects::oid2abbrev(attr.attr_type(), registry) {
+                Ok(abbrev) => out.push_str(abbrev),
+                Err(_) => out.push_str(&attr.attr_type().to_id_string()),
+            }
+            out.push('=');
+            match attr.as_str() {
+                Ok(text) => escape_dn_value(&mut out, text),
+                Err(_) => {
+                    use x509_parser::der_parser::asn1_rs::ToDer;
+                    out.push('#');
+                    let der = attr.attr_value().to_der_vec().unwrap_or_default();
+                    out.push_str(&crate::identity::hex(&der));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn escape_dn_value(out: &mut String, text: &str) {
+    let last = text.chars().count().saturating_sub(1);
+    for (i, c) in text.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    let _ = std::fmt::Write::write_fmt(out, format_args!("\\{b:02X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
 }
 
 impl ClientCertVerifier for ClientAuthVerifier {
@@ -776,6 +833,30 @@ mod tests {
 
     fn now() -> UnixTime {
         at(time::OffsetDateTime::now_utc())
+    }
+
+    /// The subject of a certificate whose subject is `dn`, as [`distinguished_name`] writes it.
+    fn written(dn: rcgen::DistinguishedName) -> String {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = dn;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        distinguished_name(cert.subject())
+    }
+
+    #[test]
+    fn a_distinguished_name_is_written_so_that_two_names_never_read_alike() {
+        let mut one_cn = rcgen::DistinguishedName::new();
+        one_cn.push(rcgen::DnType::CommonName, "admin, O=admins");
+        let mut two = rcgen::DistinguishedName::new();
+        two.push(rcgen::DnType::CommonName, "admin");
+        two.push(rcgen::DnType::OrganizationName, "admins");
+        assert_eq!(written(one_cn), r"CN=admin\, O=admins");
+        assert_eq!(written(two), "CN=admin,O=admins");
+        let mut odd = rcgen::DistinguishedName::new();
+        odd.push(rcgen::DnType::CommonName, "#a+b\\c\n ");
+        assert_eq!(written(odd), r"CN=\#a\+b\\c\0A\ ");
     }
 
     #[test]

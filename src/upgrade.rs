@@ -38,7 +38,7 @@ pub const CLIENT_GRACE_AFTER_UPSTREAM_CLOSE: Duration = Duration::from_secs(10);
 /// Why a hijacked stream ended before both sides were done.
 #[derive(Debug, thiserror::Error)]
 pub enum SpliceError {
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("dockgate is shutting down")]
     ShuttingDown,

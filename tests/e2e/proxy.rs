@@ -389,8 +389,10 @@ struct Listing {
 
 impl Listing {
     fn list(&self) -> String {
-        self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Counted once the number is read: a test that waits for a list then changes it
+        // changes the next one.
         let others = self.others.load(std::sync::atomic::Ordering::SeqCst);
+        self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut listed = vec![format!(r#"{{"Id":"{}","Names":["/web"]}}"#, "c".repeat(64))];
         listed
             .extend((1..=others).map(|i| format!(r#"{{"Id":"{i:064x}","Names":["/other-{i}"]}}"#)));
