@@ -785,11 +785,54 @@ struct Judge<'a> {
 impl Judge<'_> {
     /// A named volume the request mounts: warnings, or the denial. One that does not exist yet
     /// is created plain by dockerd.
+    /// The containers that already mount it are judged too (see [`Judge::volume_users`]).
     async fn volume(&self, name: &str) -> Result<Vec<String>, Refusal> {
         let Some(inspect) = self.inspect("volumes", name, "").await? else {
             return Ok(Vec::new());
         };
-        self.settle(Existing::Volume(name), &inspect)
+        let mut warnings = self.settle(Existing::Volume(name), &inspect)?;
+        warnings.extend(self.volume_users(name).await?);
+        Ok(warnings)
+    }
+
+    /// The containers mounting volume `name`, running or not, each judged as a container the
+    /// request acts on: a container of this role that writes to the volume reaches whatever
+    /// another one reads or runs from it (a script a privileged job runner runs). At most
+    /// [`MAX_REQUEST_LOOKUPS`] of them.
+    async fn volume_users(&self, name: &str) -> Result<Vec<String>, Refusal> {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        // dockerd's `volume` filter matches a mount's name or its destination; destinations
+        // are absolute paths, which no volume name is.
+        let filters = serde_json::json!({ "volume": [name] }).to_string();
+        let path = format!(
+            "/containers/json?all=1&filters={}",
+            utf8_percent_encode(&filters, NON_ALPHANUMERIC)
+        );
+        let Some(bytes) = self.fetch(&path, LIST_LIMIT).await? else {
+            return Err(Refusal::UpstreamProtocol(
+                "its list of containers is not readable",
+            ));
+        };
+        let users = crate::joins::parse_list(&bytes)
+            .map_err(|_| Refusal::UpstreamProtocol("its list of containers is not readable"))?;
+        if users.len() > MAX_REQUEST_LOOKUPS {
+            return Err(self.uninspectable(format!(
+                "volume {name:?} is mounted by {} containers, more than the {MAX_REQUEST_LOOKUPS} dockgate judges for one request, so this role may not use it",
+                users.len()
+            )));
+        }
+        let mut warnings = Vec::new();
+        for user in &users {
+            let Some(seen) = self.inspect("containers", &user.id, "/json").await? else {
+                continue;
+            };
+            let object = Existing::VolumeUser {
+                name: user.name(),
+                volume: name,
+            };
+            warnings.extend(self.settle(object, &seen)?);
+        }
+        Ok(warnings)
     }
 
     /// Judges everything `named` names: the warnings, and the links as the client named them and

@@ -398,7 +398,7 @@ impl Policy {
             return Ok(Ok(Vec::new()));
         };
         let outcome = match object {
-            Existing::Container(_) => baseline.check_target(inspect),
+            Existing::Container(_) | Existing::VolumeUser { .. } => baseline.check_target(inspect),
             Existing::Joiner { group, .. } => baseline.check_sharing(inspect, group),
             Existing::Exec(_) => baseline.check_exec(inspect),
             Existing::Volume(_) => baseline.check_volume(inspect),
@@ -442,6 +442,12 @@ pub enum Existing<'a> {
     },
     Exec(&'a str),
     Volume(&'a str),
+    /// A container (`name`) that mounts the named `volume` a request mounts too: what it reads
+    /// or runs from there, a container of this role could plant.
+    VolumeUser {
+        name: &'a str,
+        volume: &'a str,
+    },
     Network(&'a str),
 }
 
@@ -463,6 +469,11 @@ impl Existing<'_> {
             Existing::Volume(_) => {
                 "was created with options this role may not use, so it may not mount it"
             }
+            Existing::VolumeUser { volume, .. } => {
+                return std::borrow::Cow::Owned(format!(
+                    "was created with settings this role may not use and mounts volume {volume:?}, so this role may not use that volume (what it writes there, that container could read or run)"
+                ))
+            }
             Existing::Network(_) => {
                 "was created with settings this role may not use, so it may not attach containers to it"
             }
@@ -475,7 +486,9 @@ impl fmt::Display for Existing<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Existing::Container(n) => write!(f, "container {n:?}"),
-            Existing::Joiner { name, .. } => write!(f, "container {name:?}"),
+            Existing::Joiner { name, .. } | Existing::VolumeUser { name, .. } => {
+                write!(f, "container {name:?}")
+            }
             Existing::Exec(n) => write!(f, "exec {n:?}"),
             Existing::Volume(n) => write!(f, "volume {n:?}"),
             Existing::Network(n) => write!(f, "network {n:?}"),

@@ -622,6 +622,65 @@ fn a_named_volume_created_with_host_bind_options_may_not_be_mounted_by_a_baselin
 }
 
 #[test]
+fn a_baseline_role_may_not_use_a_volume_a_container_it_could_not_have_created_mounts() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    // A dev container that mounts a shared volume, made while only baseline containers use it.
+    let shared = unique("scripts");
+    let mine = unique("mine");
+    dev.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &mine,
+        "-v",
+        &format!("{shared}:/x"),
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    let out = dev.ok(&["exec", &mine, "echo", "ok"]);
+    assert_eq!(out.trim(), "ok");
+    // Then an admin's job runner with the host's PID namespace runs what it finds there.
+    let runner = unique("runner");
+    admin.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &runner,
+        "--pid",
+        "host",
+        "-v",
+        &format!("{shared}:/scripts"),
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    // Planting a script there, from a new container or the existing one, is refused.
+    let err = dev.fails(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{shared}:/x"),
+        "busybox:local",
+        "true",
+    ]);
+    assert!(err.contains(&format!("container {runner:?}")), "{err}");
+    assert!(err.contains(&format!("mounts volume {shared:?}")), "{err}");
+    assert!(err.contains("(rule host-pid, role dev)"), "{err}");
+    let err = dev.fails(&["exec", &mine, "touch", "/x/run.sh"]);
+    assert!(err.contains("(rule host-pid, role dev)"), "{err}");
+    // Once the runner is gone, the volume is the dev's to use again.
+    admin.ok(&["rm", "-f", &runner]);
+    let out = dev.ok(&["exec", &mine, "echo", "ok"]);
+    assert_eq!(out.trim(), "ok");
+    dev.ok(&["rm", "-f", &mine]);
+    admin.ok(&["volume", "rm", &shared]);
+}
+
+#[test]
 fn a_baseline_role_may_not_connect_a_container_it_could_not_have_created() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");

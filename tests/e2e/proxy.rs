@@ -454,7 +454,10 @@ fn recording_upstream_listing(
                     let mut body = vec![0; len];
                     reader.read_exact(&mut body).unwrap();
                     let target = line.split(' ').nth(1).unwrap_or("").to_string();
-                    let answer = if target == "/containers/json?all=1" {
+                    let answer = if target.starts_with("/containers/json?all=1&filters=") {
+                        // Those mounting a volume: none.
+                        "[]".to_string()
+                    } else if target == "/containers/json?all=1" {
                         list.list()
                     } else if target.starts_with("/containers/") && target.ends_with("/json") {
                         list.inspects
