@@ -326,6 +326,15 @@ async fn serve(
     let mut kept_body = (body_container.is_some() || !named.links.is_empty())
         .then(|| json.clone())
         .flatten();
+    // An exec created without a user runs as the container's.
+    let default_user = endpoint.route.template == "/containers/{id}/exec"
+        && json
+            .as_ref()
+            .map(|b| b.cursor().field("User").and_then(|u| u.as_str()))
+            .transpose()
+            .map_err(Unreadable::from)?
+            .flatten()
+            .is_none_or(str::is_empty);
     let view = RequestView {
         endpoint: &endpoint,
         query: &query,
@@ -418,6 +427,7 @@ async fn serve(
         let reach = Reach {
             networks: starts,
             namespaces: inside,
+            default_user,
         };
         let (id, warnings) = judge.target(target, reach).await?;
         permit.warnings.extend(warnings);
@@ -764,6 +774,9 @@ struct Reach {
     networks: bool,
     /// The containers sharing its namespaces (the request runs or reaches processes in it).
     namespaces: bool,
+    /// A process started in it without a user of its own (an exec created without `-u`), which
+    /// runs as the container's user.
+    default_user: bool,
 }
 
 /// Judges existing objects a baseline role's request uses, from dockerd's inspect of them.
@@ -918,6 +931,7 @@ impl Judge<'_> {
         reach: Reach,
     ) -> Result<(String, Vec<String>), Refusal> {
         let mut warnings = Vec::new();
+        let mut default_user = reach.default_user;
         let container = match target {
             Target::Container(reference) => reference.to_string(),
             Target::Exec(id) => {
@@ -929,6 +943,12 @@ impl Judge<'_> {
                     });
                 };
                 warnings.extend(self.settle(Existing::Exec(id), &exec)?);
+                // One created without a user runs as its container's.
+                let user = exec.cursor().field_path(&["ProcessConfig", "user"]);
+                default_user |= user
+                    .and_then(|u| u.as_str())
+                    .map_err(Unreadable::from)?
+                    .is_none_or(str::is_empty);
                 let field = exec.cursor().field("ContainerID");
                 match field.and_then(|c| c.as_str()).ok().flatten() {
                     Some(c) if !c.is_empty() => c.to_string(),
@@ -948,6 +968,9 @@ impl Judge<'_> {
             });
         };
         warnings.extend(self.settle(Existing::Container(&container), &inspect)?);
+        if default_user {
+            warnings.extend(self.settle(Existing::ExecUser(&container), &inspect)?);
+        }
         // Named volumes it mounts are judged like those of a create.
         warnings.extend(self.mounted_volumes(&container, &inspect).await?);
         let root = inspect.cursor();

@@ -803,6 +803,30 @@ impl Baseline {
         Ok(f.out)
     }
 
+    /// Checks the user an exec that gives none runs as: the container's (`Config.User`: the
+    /// create's `--user`, else the image's `USER`), root when that is empty. From dockerd's
+    /// inspect of the container.
+    pub fn check_default_user(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
+        let mut f = Findings::new(self);
+        let user = inspect
+            .cursor()
+            .field_path(&["Config", "User"])?
+            .as_str()?
+            .unwrap_or("");
+        if user.is_empty() || is_root_user(user) {
+            let runs_as = if user.is_empty() {
+                "root (it sets no user)".to_string()
+            } else {
+                format!("{user:?}, root")
+            };
+            f.violation(
+                Rule::ExecRoot,
+                format!("an exec without a user runs as the container's user, {runs_as}; give a non-root one (docker exec -u 1000)"),
+            );
+        }
+        Ok(f.out)
+    }
+
     /// Checks an existing named volume a request mounts, from dockerd's inspect of it
     /// (`GET /volumes/{name}`): its driver and driver options, as at `docker volume create`.
     pub fn check_volume(&self, inspect: &Json) -> Result<Outcome, Unreadable> {

@@ -3792,3 +3792,20 @@ fn networks_dockerd_finds_by_name_are_the_only_ones_looked_up() {
         assert!(!joins_by_name(name), "{name}");
     }
 }
+
+#[test]
+fn an_exec_without_a_user_is_judged_by_the_containers_user() {
+    let b = configured("rules: { exec-root: enforce }");
+    for (config, expected) in [
+        (r#"{"User":""}"#, &[Rule::ExecRoot][..]),
+        (r#"{}"#, &[Rule::ExecRoot]),
+        (r#"{"User":"root"}"#, &[Rule::ExecRoot]),
+        (r#"{"User":"0:0"}"#, &[Rule::ExecRoot]),
+        (r#"{"User":"1000"}"#, &[]),
+        (r#"{"User":"nobody:0"}"#, &[]),
+    ] {
+        let container = inspected_with("", SYSTEM_PATHS, config);
+        let outcome = b.check_default_user(&container).unwrap();
+        assert_eq!(rules(&outcome), expected, "{config}");
+    }
+}

@@ -401,6 +401,7 @@ impl Policy {
             Existing::Container(_) | Existing::VolumeUser { .. } => baseline.check_target(inspect),
             Existing::Joiner { group, .. } => baseline.check_sharing(inspect, group),
             Existing::Exec(_) => baseline.check_exec(inspect),
+            Existing::ExecUser(_) => baseline.check_default_user(inspect),
             Existing::Volume(_) => baseline.check_volume(inspect),
             Existing::Network(_) => baseline.check_network(inspect),
         }?;
@@ -441,6 +442,8 @@ pub enum Existing<'a> {
         group: &'a [crate::joins::Listed],
     },
     Exec(&'a str),
+    /// A container an exec that gives no user goes into: it runs as the container's user.
+    ExecUser(&'a str),
     Volume(&'a str),
     /// A container (`name`) that mounts the named `volume` a request mounts too: what it reads
     /// or runs from there, a container of this role could plant.
@@ -466,6 +469,7 @@ impl Existing<'_> {
             Existing::Exec(_) => {
                 "was created with settings this role may not use, so it may not start it"
             }
+            Existing::ExecUser(_) => "runs its processes as root, so this role may not exec in it as its user",
             Existing::Volume(_) => {
                 "was created with options this role may not use, so it may not mount it"
             }
@@ -490,6 +494,7 @@ impl fmt::Display for Existing<'_> {
                 write!(f, "container {name:?}")
             }
             Existing::Exec(n) => write!(f, "exec {n:?}"),
+            Existing::ExecUser(n) => write!(f, "container {n:?}"),
             Existing::Volume(n) => write!(f, "volume {n:?}"),
             Existing::Network(n) => write!(f, "network {n:?}"),
         }

@@ -158,7 +158,40 @@ fn privileged_exec_and_root_exec_are_refused() {
         dev.ok(&["exec", "-u", "nobody", &name, "id", "-u"]).trim(),
         "65534"
     );
-    admin.ok(&["rm", "-f", &name]);
+    // Without -u an exec runs as the container's user: root here.
+    let err = dev.fails(&["exec", &name, "true"]);
+    assert!(err.contains("(rule exec-root, role dev)"), "{err}");
+    assert!(err.contains("runs as the container's user, root"), "{err}");
+    // ...as does one an admin created without a user, when dev starts it.
+    let created = gate.post_json(
+        ADMIN,
+        &format!("/containers/{name}/exec"),
+        r#"{"Cmd":["true"]}"#,
+    );
+    let id = created
+        .split("\"Id\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_string();
+    let started = gate.post_json(DEV, &format!("/exec/{id}/start"), r#"{"Detach":true}"#);
+    assert!(started.starts_with("HTTP/1.1 403"), "{started}");
+    assert!(started.contains("(rule exec-root"), "{started}");
+    // A container that runs as another user is dev's to exec in without -u.
+    let user = unique("uexec");
+    admin.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &user,
+        "--user",
+        "1000",
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(dev.ok(&["exec", &user, "id", "-u"]).trim(), "1000");
+    admin.ok(&["rm", "-f", &name, &user]);
 }
 
 #[test]
@@ -362,7 +395,7 @@ fn a_baseline_role_may_not_act_on_a_container_it_could_not_have_created() {
     // An admin's container with the host's root mounted: a way onto the host for whoever can
     // exec into it, copy out of it, or start an exec an admin prepared in it.
     let agent = admin.host_agent();
-    let err = dev.fails(&["exec", &agent, "cat", "/host/etc/hostname"]);
+    let err = dev.fails(&["exec", "-u", "1000", &agent, "cat", "/host/etc/hostname"]);
     assert!(
         err.contains("was created with settings this role may not use"),
         "{err}"
@@ -378,7 +411,10 @@ fn a_baseline_role_may_not_act_on_a_container_it_could_not_have_created() {
     assert!(resp.contains("rule host-mounts"), "{resp}");
     // A container dev could have created is dev's to act on, whoever created it...
     let plain = admin.sleeper("plain");
-    assert_eq!(dev.ok(&["exec", &plain, "echo", "ok"]).trim(), "ok");
+    assert_eq!(
+        dev.ok(&["exec", "-u", "1000", &plain, "echo", "ok"]).trim(),
+        "ok"
+    );
     // ...but not a privileged exec an admin prepared in it.
     let body = r#"{"Cmd":["id"],"Privileged":true,"AttachStdout":true}"#;
     let exec_id = exec_created_by_admin(&gate, &plain, body);
@@ -400,7 +436,7 @@ fn a_baseline_role_may_not_act_on_a_container_it_could_not_have_created() {
         "sleep",
         "300",
     ]);
-    let err = dev.fails(&["exec", &tools, "cat", "/x/hostname"]);
+    let err = dev.fails(&["exec", "-u", "1000", &tools, "cat", "/x/hostname"]);
     assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
     let err = dev.fails(&["cp", &format!("{tools}:/x/hostname"), "-"]);
     assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
@@ -424,6 +460,8 @@ fn a_baseline_role_may_not_act_on_a_container_whose_system_paths_an_admin_opened
     admin.ok(&["start", &name]);
     let err = dev.fails(&[
         "exec",
+        "-u",
+        "1000",
         &name,
         "sh",
         "-c",
@@ -441,13 +479,18 @@ fn a_baseline_role_may_not_act_on_a_container_whose_system_paths_an_admin_opened
     let _plain = Cleanup::new(&admin).container(&plain);
     let out = dev.run(&[
         "exec",
+        "-u",
+        "1000",
         &plain,
         "sh",
         "-c",
         "echo 1 > /proc/sys/kernel/printk_ratelimit",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert!(
+        stderr.contains("Read-only file system") || stderr.contains("Permission denied"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -482,6 +525,8 @@ fn a_baseline_role_may_not_work_in_a_container_another_with_host_access_shares_n
     sidecar_with("/:/host:ro");
     let err = dev.fails(&[
         "exec",
+        "-u",
+        "1000",
         &app,
         "sh",
         "-c",
@@ -497,7 +542,7 @@ fn a_baseline_role_may_not_work_in_a_container_another_with_host_access_shares_n
     // The same through a named volume an admin made from a host path.
     etc_volume(&admin, &etc);
     sidecar_with(&format!("{etc}:/x"));
-    let err = dev.fails(&["exec", &app, "true"]);
+    let err = dev.fails(&["exec", "-u", "1000", &app, "true"]);
     assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
     assert!(
         err.contains(&format!(
@@ -523,7 +568,10 @@ fn a_baseline_role_may_not_work_in_a_container_another_with_host_access_shares_n
         "sleep",
         "300",
     ]);
-    assert_eq!(dev.ok(&["exec", &app, "echo", "ok"]).trim(), "ok");
+    assert_eq!(
+        dev.ok(&["exec", "-u", "1000", &app, "echo", "ok"]).trim(),
+        "ok"
+    );
     admin.ok(&["rm", "-f", &sidecar]);
     admin.ok(&["volume", "rm", &etc]);
 }
@@ -545,7 +593,10 @@ fn a_container_with_a_huge_inspect_does_not_stop_others_working_in_theirs() {
     );
     let resp = gate.post_json(DEV, &format!("/containers/create?name={fat}"), &body);
     assert!(resp.starts_with("HTTP/1.1 201"), "{resp:.300}");
-    assert_eq!(dev.ok(&["exec", &plain, "echo", "ok"]).trim(), "ok");
+    assert_eq!(
+        dev.ok(&["exec", "-u", "1000", &plain, "echo", "ok"]).trim(),
+        "ok"
+    );
 }
 
 #[test]
@@ -569,12 +620,21 @@ fn a_baseline_role_works_on_its_own_containers_by_name_as_before() {
         "300",
     ];
     dev.ok(&run);
-    assert_eq!(dev.ok(&["exec", &name, "echo", "ok"]).trim(), "ok");
+    assert_eq!(
+        dev.ok(&["exec", "-u", "1000", &name, "echo", "ok"]).trim(),
+        "ok"
+    );
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), "hello").unwrap();
+    // Readable by the exec's user 1000 once copied in.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
     let into = format!("{name}:/data/f");
     dev.ok(&["cp", file.path().to_str().unwrap(), &into]);
-    assert_eq!(dev.ok(&["exec", &name, "cat", "/data/f"]), "hello");
+    assert_eq!(
+        dev.ok(&["exec", "-u", "1000", &name, "cat", "/data/f"]),
+        "hello"
+    );
     dev.ok(&["stop", "-t", "0", &name]);
     dev.ok(&["start", &name]);
     dev.ok(&["rm", "-f", &name]);
@@ -641,7 +701,7 @@ fn a_baseline_role_may_not_use_a_volume_a_container_it_could_not_have_created_mo
         "sleep",
         "300",
     ]);
-    let out = dev.ok(&["exec", &mine, "echo", "ok"]);
+    let out = dev.ok(&["exec", "-u", "1000", &mine, "echo", "ok"]);
     assert_eq!(out.trim(), "ok");
     // Then an admin's job runner with the host's PID namespace runs what it finds there.
     let runner = unique("runner");
@@ -670,11 +730,11 @@ fn a_baseline_role_may_not_use_a_volume_a_container_it_could_not_have_created_mo
     assert!(err.contains(&format!("container {runner:?}")), "{err}");
     assert!(err.contains(&format!("mounts volume {shared:?}")), "{err}");
     assert!(err.contains("(rule host-pid, role dev)"), "{err}");
-    let err = dev.fails(&["exec", &mine, "touch", "/x/run.sh"]);
+    let err = dev.fails(&["exec", "-u", "1000", &mine, "touch", "/x/run.sh"]);
     assert!(err.contains("(rule host-pid, role dev)"), "{err}");
     // Once the runner is gone, the volume is the dev's to use again.
     admin.ok(&["rm", "-f", &runner]);
-    let out = dev.ok(&["exec", &mine, "echo", "ok"]);
+    let out = dev.ok(&["exec", "-u", "1000", &mine, "echo", "ok"]);
     assert_eq!(out.trim(), "ok");
     dev.ok(&["rm", "-f", &mine]);
     admin.ok(&["volume", "rm", &shared]);
@@ -1184,7 +1244,7 @@ fn a_baseline_role_naming_an_object_that_does_not_exist_gets_dockgates_404_not_a
     assert_eq!(refused["status"], 404, "{refused}");
     // The docker CLI reads it as dockerd's own 404: `rm -f` of nothing still succeeds.
     dev.ok(&["rm", "-f", &nothing]);
-    let err = dev.fails(&["exec", &nothing, "true"]);
+    let err = dev.fails(&["exec", "-u", "1000", &nothing, "true"]);
     assert!(err.contains("No such container"), "{err}");
     // A network that does not exist yet is not judged absent at create and joined at start.
     let err = dev.fails(&["create", "--network", &nothing, "busybox:local", "true"]);

@@ -498,7 +498,7 @@ fn containers_not_seen_yet_are_looked_at_a_bounded_number_per_request() {
     listing.wait_lists(1);
     listing.set_others(600);
     let exec = || {
-        let body = r#"{"Cmd":["true"]}"#;
+        let body = r#"{"Cmd":["true"],"User":"1000"}"#;
         gate.post_json(DEV, "/v1.41/containers/web/exec", body)
     };
     // The first looks at 512 of them and is refused, saying how many are left...
@@ -522,7 +522,11 @@ fn containers_not_seen_yet_are_looked_at_a_bounded_number_per_request() {
     let audited = Gate::start(&sock, "policy:\n  audit_only: true\n");
     listing.wait_lists(lists + 1);
     listing.set_others(600);
-    let resp = audited.post_json(DEV, "/v1.41/containers/web/exec", r#"{"Cmd":["true"]}"#);
+    let resp = audited.post_json(
+        DEV,
+        "/v1.41/containers/web/exec",
+        r#"{"Cmd":["true"],"User":"1000"}"#,
+    );
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     let record = audited.wait_audit(|r| r["route"].as_str().is_some_and(|t| t.contains("/exec")));
     assert!(
@@ -546,7 +550,11 @@ fn the_containers_there_at_start_are_learned_before_any_request_needs_them() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // The first exec is judged at once, without looking at them again.
-    let resp = gate.post_json(DEV, "/v1.41/containers/web/exec", r#"{"Cmd":["true"]}"#);
+    let resp = gate.post_json(
+        DEV,
+        "/v1.41/containers/web/exec",
+        r#"{"Cmd":["true"],"User":"1000"}"#,
+    );
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert!(listing.inspects.load(std::sync::atomic::Ordering::SeqCst) <= 602);
