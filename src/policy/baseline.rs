@@ -722,7 +722,8 @@ impl Baseline {
 /// fires on the container's own settings: whoever created it, the role could not have.
 /// Resource, restart and logging settings are not counted, nor the cgroup namespace (the
 /// host's is the daemon default on cgroup v1 hosts).
-const TARGET_RULES: [Rule; 13] = [
+const TARGET_RULES: [Rule; 14] = [
+    Rule::Images,
     Rule::Privileged,
     Rule::HostNetwork,
     Rule::HostPid,
@@ -764,7 +765,8 @@ const DEFAULT_READONLY_PATHS: [&str; 5] = [
 
 impl Baseline {
     /// Checks an existing container, from dockerd's inspect of it (`GET /containers/{id}/json`),
-    /// against [`TARGET_RULES`]: its host config, its system paths and its working directory.
+    /// against [`TARGET_RULES`]: its image, its host config, its system paths and its working
+    /// directory.
     /// Not its `Config.Volumes`: dockerd merges the image's `VOLUME`s into them, which a create
     /// is not judged by either (a systemd image's `/sys/fs/cgroup`).
     pub fn check_target(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
@@ -784,6 +786,16 @@ impl Baseline {
         let root = inspect.cursor();
         let hc = root.field("HostConfig")?;
         f.only = Some(&TARGET_RULES);
+        // What it runs: an image outside the role's list is not the role's to run, export or
+        // read (an admin's image with its own secrets in it).
+        match root.field_path(&["Config", "Image"])?.as_str()? {
+            Some(image) if !image.is_empty() => f.image_allowed(image, "the image it runs"),
+            _ if !self.images.is_empty() => f.violation(
+                Rule::Images,
+                "it names no image, which this role could not have run while its images are listed",
+            ),
+            _ => {}
+        }
         f.host_config(&hc)?;
         f.system_paths_kept(&hc)?;
         // The image's WORKDIR is merged in too, but no image needs one under /proc.

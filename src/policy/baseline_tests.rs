@@ -3809,3 +3809,25 @@ fn an_exec_without_a_user_is_judged_by_the_containers_user() {
         assert_eq!(rules(&outcome), expected, "{config}");
     }
 }
+
+#[test]
+fn an_existing_container_is_judged_by_the_image_it_runs_too() {
+    let b = configured(r#"images: ["docker.io/library/busybox:*"]"#);
+    for (config, expected) in [
+        (r#"{"Image":"busybox:local"}"#, &[][..]),
+        (
+            r#"{"Image":"registry.example/secrets:v1"}"#,
+            &[Rule::Images],
+        ),
+        (r#"{"Image":"sha256:3ed19f32740c"}"#, &[Rule::Images]),
+        (r#"{"Image":""}"#, &[Rule::Images]),
+    ] {
+        let container = inspected_with("", SYSTEM_PATHS, config);
+        let outcome = b.check_target(&container).unwrap();
+        assert_eq!(rules(&outcome), expected, "{config}");
+    }
+    // Without a list of images, any will do.
+    let any = default_baseline();
+    let container = inspected_with("", SYSTEM_PATHS, r#"{"Image":"registry.example/x:v1"}"#);
+    assert!(rules(&any.check_target(&container).unwrap()).is_empty());
+}

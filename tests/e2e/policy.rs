@@ -741,6 +741,35 @@ fn a_baseline_role_may_not_use_a_volume_a_container_it_could_not_have_created_mo
 }
 
 #[test]
+fn a_baseline_role_may_not_act_on_a_container_running_an_image_outside_its_list() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    // An admin's container of an image dev may not run (here: busybox under another name).
+    let image = format!("{}:v1", unique("private"));
+    admin.ok(&["tag", "busybox:local", &image]);
+    let name = unique("private");
+    admin.ok(&[
+        "run", "-d", "--name", &name, "--user", "1000", &image, "sleep", "300",
+    ]);
+    for args in [
+        vec!["exec", name.as_str(), "true"],
+        vec!["export", name.as_str()],
+        vec!["cp", &format!("{name}:/etc/passwd"), "-"],
+    ] {
+        let err = dev.fails(&args);
+        assert!(err.contains("(rule images, role dev)"), "{args:?}: {err}");
+        assert!(
+            err.contains("is not in the allowed images"),
+            "{args:?}: {err}"
+        );
+    }
+    admin.ok(&["rm", "-f", &name]);
+    admin.ok(&["rmi", &image]);
+}
+
+#[test]
 fn a_baseline_role_may_not_connect_a_container_it_could_not_have_created() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");
