@@ -706,6 +706,25 @@ impl Named {
                 networks: Baseline::named_networks(body)?,
                 links: Baseline::linked_containers(body)?,
             }),
+            // Removing a volume or a network is acting on it: one the role could not have
+            // created (an admin's bind of /etc, its macvlan) is not its to remove.
+            ("/volumes/{name}", _) if endpoint.route.method == "DELETE" => Ok(Named {
+                volumes: endpoint
+                    .param("name")
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+                ..Named::default()
+            }),
+            ("/networks/{id}", _) if endpoint.route.method == "DELETE" => Ok(Named {
+                networks: endpoint
+                    .param("id")
+                    .filter(|n| !policy::baseline::is_daemon_network(n))
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+                ..Named::default()
+            }),
             ("/networks/{id}/connect", _) => Ok(Named {
                 networks: endpoint
                     .param("id")

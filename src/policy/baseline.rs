@@ -660,6 +660,14 @@ impl Baseline {
                 Rule::Uninspectable,
                 "pruning removes every stopped container, also those this role may not act on; remove containers by name (docker rm)",
             ),
+            ("POST", "/volumes/prune") => f.violation(
+                Rule::Uninspectable,
+                "pruning removes every unused volume and its data, also those this role may not act on; remove volumes by name (docker volume rm)",
+            ),
+            ("POST", "/networks/prune") => f.violation(
+                Rule::Uninspectable,
+                "pruning removes every unused network, also those this role may not act on; remove networks by name (docker network rm)",
+            ),
             ("POST", "/build") => f.build(query)?,
             ("POST", "/services/create")
             | ("POST", "/services/{id}/update")

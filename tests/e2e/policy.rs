@@ -770,6 +770,44 @@ fn a_baseline_role_may_not_act_on_a_container_running_an_image_outside_its_list(
 }
 
 #[test]
+fn a_baseline_role_may_not_remove_or_prune_volumes_and_networks_it_could_not_have_created() {
+    let sock = require_docker!();
+    let gate = Gate::start(&sock, "");
+    let admin = gate.docker(ADMIN);
+    let dev = gate.docker(DEV);
+    let etc = unique("adminetc");
+    etc_volume(&admin, &etc);
+    let err = dev.fails(&["volume", "rm", &etc]);
+    assert!(err.contains("(rule host-mounts, role dev)"), "{err}");
+    let net = unique("adminnet");
+    admin.ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.host_binding_ipv4=0.0.0.0",
+        &net,
+    ]);
+    let err = dev.fails(&["network", "rm", &net]);
+    assert!(err.contains("(rule network-driver, role dev)"), "{err}");
+    // Pruning would take them (and every other unused one) along.
+    let err = dev.fails(&["volume", "prune", "-f"]);
+    assert!(err.contains("(rule uninspectable, role dev)"), "{err}");
+    let err = dev.fails(&["network", "prune", "-f"]);
+    assert!(err.contains("(rule uninspectable, role dev)"), "{err}");
+    admin.ok(&["volume", "inspect", &etc]);
+    admin.ok(&["network", "inspect", &net]);
+    // Its own it removes as before.
+    let mine = unique("myvol");
+    let my_net = unique("mynet");
+    dev.ok(&["volume", "create", &mine]);
+    dev.ok(&["network", "create", &my_net]);
+    dev.ok(&["volume", "rm", &mine]);
+    dev.ok(&["network", "rm", &my_net]);
+    admin.ok(&["volume", "rm", &etc]);
+    admin.ok(&["network", "rm", &net]);
+}
+
+#[test]
 fn a_baseline_role_may_not_connect_a_container_it_could_not_have_created() {
     let sock = require_docker!();
     let gate = Gate::start(&sock, "");

@@ -462,7 +462,10 @@ fn recording_upstream_listing(
                     } else if target.starts_with("/containers/") && target.ends_with("/json") {
                         list.inspects
                             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        format!(r#"{{"Id":"{}","Config":{{"Image":"busybox:local"}},"HostConfig":{{}}}}"#, "c".repeat(64))
+                        format!(
+                            r#"{{"Id":"{}","Config":{{"Image":"busybox:local"}},"HostConfig":{{}}}}"#,
+                            "c".repeat(64)
+                        )
                     } else if let Some(name) = target.strip_prefix("/networks/") {
                         format!(
                             r#"{{"Name":"{name}","Id":"{}","Driver":"bridge","Options":{{}},"ConfigFrom":{{"Network":""}}}}"#,
