@@ -1414,7 +1414,19 @@ impl Findings<'_> {
                 format!("volume driver option {key:?} is not allowed ({what})"),
             );
         }
-        let binds = o.is_some_and(|o| o.split(',').any(|t| t == "bind" || t == "rbind"));
+        // Option words as mount(8) might take them, whatever their case or spacing: one that
+        // could mean a bind is judged as one, and moving or remounting is no volume's business.
+        let word = |t: &str| t.trim().to_ascii_lowercase();
+        let words = || o.into_iter().flat_map(|o| o.split(',')).map(word);
+        let binds = words().any(|t| t == "bind" || t == "rbind");
+        if let Some(t) =
+            words().find(|t| matches!(t.as_str(), "move" | "remount" | "rshared" | "shared"))
+        {
+            self.violation(
+                Rule::HostMounts,
+                format!("volume driver option o={t:?} is not allowed ({what})"),
+            );
+        }
         match (ty.unwrap_or(""), device) {
             ("tmpfs", _) if !binds && device.is_none_or(|d| d == "tmpfs") => {}
             ("" | "none", Some(device)) if binds && device.starts_with('/') => {

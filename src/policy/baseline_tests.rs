@@ -824,6 +824,23 @@ fn volume_create_with_a_bind_device_is_judged_as_a_host_mount() {
                 &[Rule::HostMounts],
             ),
             (r#"{"driveropts":{"device":"/"}}"#, &[Rule::HostMounts]),
+            // Option words in another case or with spaces are read as mount(8) might.
+            (
+                r#"{"DriverOpts":{"type":"none","o":" BIND ","device":"/etc"}}"#,
+                &[Rule::HostMounts],
+            ),
+            (
+                r#"{"DriverOpts":{"type":"tmpfs","o":"size=1m,Move"}}"#,
+                &[Rule::HostMounts],
+            ),
+            (
+                r#"{"DriverOpts":{"type":"tmpfs","o":"remount"}}"#,
+                &[Rule::HostMounts],
+            ),
+            (
+                r#"{"DriverOpts":{"type":"none","o":"bind","device":"/srv/work/a"}}"#,
+                &[],
+            ),
             (
                 r#"{"DriverOptſ":{"device":"/var/run"}}"#,
                 &[Rule::HostMounts],
