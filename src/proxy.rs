@@ -700,6 +700,15 @@ impl Named {
         if !role.has_baseline() {
             return Ok(Named::default());
         }
+        // The network a request names in its path, unless it is one of the daemon's own.
+        let the_network = || {
+            endpoint
+                .param("id")
+                .filter(|n| !policy::baseline::is_daemon_network(n))
+                .map(str::to_string)
+                .into_iter()
+                .collect()
+        };
         match (endpoint.route.template, json) {
             ("/containers/create", Some(body)) => Ok(Named {
                 volumes: Baseline::named_volumes(body)?,
@@ -717,21 +726,11 @@ impl Named {
                 ..Named::default()
             }),
             ("/networks/{id}", _) if endpoint.route.method == "DELETE" => Ok(Named {
-                networks: endpoint
-                    .param("id")
-                    .filter(|n| !policy::baseline::is_daemon_network(n))
-                    .map(str::to_string)
-                    .into_iter()
-                    .collect(),
+                networks: the_network(),
                 ..Named::default()
             }),
             ("/networks/{id}/connect", _) => Ok(Named {
-                networks: endpoint
-                    .param("id")
-                    .filter(|n| !policy::baseline::is_daemon_network(n))
-                    .map(str::to_string)
-                    .into_iter()
-                    .collect(),
+                networks: the_network(),
                 ..Named::default()
             }),
             _ => Ok(Named::default()),
