@@ -326,15 +326,19 @@ async fn serve(
     let mut kept_body = (body_container.is_some() || !named.links.is_empty())
         .then(|| json.clone())
         .flatten();
-    // An exec created without a user runs as the container's.
-    let default_user = endpoint.route.template == "/containers/{id}/exec"
-        && json
-            .as_ref()
-            .map(|b| b.cursor().field("User").and_then(|u| u.as_str()))
-            .transpose()
-            .map_err(Unreadable::from)?
-            .flatten()
-            .is_none_or(str::is_empty);
+    // The user an exec create asks for ("": none, the container's).
+    let exec_user = match (endpoint.route.template, &json) {
+        ("/containers/{id}/exec", Some(body)) => Some(
+            body.cursor()
+                .field("User")
+                .and_then(|u| u.as_str())
+                .map_err(Unreadable::from)?
+                .unwrap_or("")
+                .to_string(),
+        ),
+        ("/containers/{id}/exec", None) => Some(String::new()),
+        _ => None,
+    };
     let view = RequestView {
         endpoint: &endpoint,
         query: &query,
@@ -424,10 +428,16 @@ async fn serve(
                     | "/containers/{id}/attach/ws"
                     | "/exec/{id}/start"
             );
+        // Requests that can write into its volumes (a process in it, a copy into it) judge
+        // whoever else mounts them too.
+        let writes = inside
+            || (endpoint.route.method == "PUT"
+                && endpoint.route.template == "/containers/{id}/archive");
         let reach = Reach {
             networks: starts,
             namespaces: inside,
-            default_user,
+            volume_users: writes,
+            exec_user: exec_user.as_deref(),
         };
         let (id, warnings) = judge.target(target, reach).await?;
         permit.warnings.extend(warnings);
@@ -659,7 +669,17 @@ async fn list_containers(
     upstream: &Upstream,
     timeout: std::time::Duration,
 ) -> Result<Vec<crate::joins::Listed>, Refusal> {
-    let Some(bytes) = fetch(upstream, "/containers/json?all=1", LIST_LIMIT, timeout).await? else {
+    list_containers_at(upstream, "/containers/json?all=1", LIST_LIMIT, timeout).await
+}
+
+/// A list of containers at `path` (IDs and names), at most `limit` bytes, within `timeout`.
+async fn list_containers_at(
+    upstream: &Upstream,
+    path: &str,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Vec<crate::joins::Listed>, Refusal> {
+    let Some(bytes) = fetch(upstream, path, limit, timeout).await? else {
         return Err(Refusal::UpstreamProtocol(
             "its list of containers is not readable",
         ));
@@ -686,6 +706,8 @@ const MAX_REQUEST_LOOKUPS: usize = 64;
 #[derive(Default)]
 struct Named {
     volumes: Vec<String>,
+    /// The volumes are mounted (a create), not removed: whoever else mounts them is judged.
+    mounted: bool,
     networks: Vec<String>,
     /// `(container, alias)`, as dockerd's `ParseLink` reads each entry.
     links: Vec<(String, String)>,
@@ -712,6 +734,7 @@ impl Named {
         match (endpoint.route.template, json) {
             ("/containers/create", Some(body)) => Ok(Named {
                 volumes: Baseline::named_volumes(body)?,
+                mounted: true,
                 networks: Baseline::named_networks(body)?,
                 links: Baseline::linked_containers(body)?,
             }),
@@ -787,14 +810,16 @@ fn with_links(body: &mut Json, links: Vec<Link>) -> Result<(), Refusal> {
 
 /// What else is judged with a container a request acts on.
 #[derive(Debug, Clone, Copy, Default)]
-struct Reach {
+struct Reach<'a> {
     /// The networks it joins when started (dockerd finds them by name then).
     networks: bool,
     /// The containers sharing its namespaces (the request runs or reaches processes in it).
     namespaces: bool,
-    /// A process started in it without a user of its own (an exec created without `-u`), which
-    /// runs as the container's user.
-    default_user: bool,
+    /// The other containers mounting its named volumes (the request can write into them).
+    volume_users: bool,
+    /// The user of an exec created in it (`""`: none given, the container's); for an exec
+    /// started, its own.
+    exec_user: Option<&'a str>,
 }
 
 /// Judges existing objects a baseline role's request uses, from dockerd's inspect of them.
@@ -816,13 +841,16 @@ struct Judge<'a> {
 impl Judge<'_> {
     /// A named volume the request mounts: warnings, or the denial. One that does not exist yet
     /// is created plain by dockerd.
-    /// The containers that already mount it are judged too (see [`Judge::volume_users`]).
-    async fn volume(&self, name: &str) -> Result<Vec<String>, Refusal> {
+    /// With `users`, the containers that already mount it are judged too, bar the one named
+    /// so (see [`Judge::volume_users`]).
+    async fn volume(&self, name: &str, users: Option<&str>) -> Result<Vec<String>, Refusal> {
         let Some(inspect) = self.inspect("volumes", name, "").await? else {
             return Ok(Vec::new());
         };
         let mut warnings = self.settle(Existing::Volume(name), &inspect)?;
-        warnings.extend(self.volume_users(name).await?);
+        if let Some(besides) = users {
+            warnings.extend(self.volume_users(name, besides).await?);
+        }
         Ok(warnings)
     }
 
@@ -830,22 +858,24 @@ impl Judge<'_> {
     /// request acts on: a container of this role that writes to the volume reaches whatever
     /// another one reads or runs from it (a script a privileged job runner runs). At most
     /// [`MAX_REQUEST_LOOKUPS`] of them.
-    async fn volume_users(&self, name: &str) -> Result<Vec<String>, Refusal> {
+    async fn volume_users(&self, name: &str, besides: &str) -> Result<Vec<String>, Refusal> {
         use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
         // dockerd's `volume` filter matches a mount's name or its destination; destinations
-        // are absolute paths, which no volume name is.
+        // are absolute paths, which no volume name is. One more than are judged is enough to
+        // know there are too many.
         let filters = serde_json::json!({ "volume": [name] }).to_string();
         let path = format!(
-            "/containers/json?all=1&filters={}",
+            "/containers/json?all=1&limit={}&filters={}",
+            MAX_REQUEST_LOOKUPS + 1,
             utf8_percent_encode(&filters, NON_ALPHANUMERIC)
         );
-        let Some(bytes) = self.fetch(&path, LIST_LIMIT).await? else {
-            return Err(Refusal::UpstreamProtocol(
-                "its list of containers is not readable",
-            ));
-        };
-        let users = crate::joins::parse_list(&bytes)
-            .map_err(|_| Refusal::UpstreamProtocol("its list of containers is not readable"))?;
+        let users =
+            list_containers_at(self.upstream, &path, self.lookup_limit, self.lookup_timeout)
+                .await?;
+        let users: Vec<_> = users
+            .into_iter()
+            .filter(|u| u.id != besides && !u.names.iter().any(|n| n == besides))
+            .collect();
         if users.len() > MAX_REQUEST_LOOKUPS {
             return Err(self.uninspectable(format!(
                 "volume {name:?} is mounted by {} containers, more than the {MAX_REQUEST_LOOKUPS} dockgate judges for one request, so this role may not use it",
@@ -872,7 +902,9 @@ impl Judge<'_> {
     async fn named(&self, named: &Named) -> Result<(Vec<String>, Vec<Link>), Refusal> {
         let mut warnings = Vec::new();
         for name in &named.volumes {
-            warnings.extend(self.volume(name).await?);
+            // A create mounts them: whoever mounts them already is judged too.
+            let users = named.mounted.then_some("");
+            warnings.extend(self.volume(name, users).await?);
         }
         for name in &named.networks {
             warnings.extend(self.network(name).await?);
@@ -946,10 +978,10 @@ impl Judge<'_> {
     async fn target(
         &self,
         target: Target<'_>,
-        reach: Reach,
+        reach: Reach<'_>,
     ) -> Result<(String, Vec<String>), Refusal> {
         let mut warnings = Vec::new();
-        let mut default_user = reach.default_user;
+        let mut exec_user = reach.exec_user.map(str::to_string);
         let container = match target {
             Target::Container(reference) => reference.to_string(),
             Target::Exec(id) => {
@@ -961,12 +993,12 @@ impl Judge<'_> {
                     });
                 };
                 warnings.extend(self.settle(Existing::Exec(id), &exec)?);
-                // One created without a user runs as its container's.
-                let user = exec.cursor().field_path(&["ProcessConfig", "user"]);
-                default_user |= user
-                    .and_then(|u| u.as_str())
-                    .map_err(Unreadable::from)?
-                    .is_none_or(str::is_empty);
+                // Starting it runs its process as its user (resizing runs nothing).
+                if reach.namespaces {
+                    let user = exec.cursor().field_path(&["ProcessConfig", "user"]);
+                    let user = user.and_then(|u| u.as_str()).map_err(Unreadable::from)?;
+                    exec_user = Some(user.unwrap_or("").to_string());
+                }
                 let field = exec.cursor().field("ContainerID");
                 match field.and_then(|c| c.as_str()).ok().flatten() {
                     Some(c) if !c.is_empty() => c.to_string(),
@@ -986,11 +1018,9 @@ impl Judge<'_> {
             });
         };
         warnings.extend(self.settle(Existing::Container(&container), &inspect)?);
-        if default_user {
-            warnings.extend(self.settle(Existing::ExecUser(&container), &inspect)?);
-        }
         // Named volumes it mounts are judged like those of a create.
-        warnings.extend(self.mounted_volumes(&container, &inspect).await?);
+        let users = reach.volume_users.then_some(container.as_str());
+        warnings.extend(self.mounted_volumes(&container, &inspect, users).await?);
         let root = inspect.cursor();
         let unjudged = |why: String| {
             self.uninspectable(format!(
@@ -1031,12 +1061,27 @@ impl Judge<'_> {
         if reach.namespaces {
             warnings.extend(self.sharing(id, &container, &inspect).await?);
         }
+        // Last: the one refusal a client can mend by asking again differently (`-u`).
+        if let Some(user) = &exec_user {
+            let object = Existing::ExecUser {
+                container: &container,
+                user,
+            };
+            warnings.extend(self.settle(object, &inspect)?);
+        }
         Ok((id.to_string(), warnings))
     }
 
     /// The named volumes container `name` (from its `inspect`) mounts, each judged like those
     /// of a create: warnings, or the denial.
-    async fn mounted_volumes(&self, name: &str, inspect: &Json) -> Result<Vec<String>, Refusal> {
+    /// With `users` (the container's own ID or name, left out), whoever else mounts them is
+    /// judged too (see [`Judge::volume_users`]).
+    async fn mounted_volumes(
+        &self,
+        name: &str,
+        inspect: &Json,
+        users: Option<&str>,
+    ) -> Result<Vec<String>, Refusal> {
         let unjudged = |why: String| {
             self.uninspectable(format!(
                 "container {name:?} {why}, so this role may not use it"
@@ -1062,7 +1107,7 @@ impl Judge<'_> {
         }
         let mut warnings = Vec::new();
         for volume in volumes {
-            warnings.extend(self.volume(volume).await?);
+            warnings.extend(self.volume(volume, users).await?);
         }
         Ok(warnings)
     }
@@ -1189,7 +1234,9 @@ impl Judge<'_> {
             };
             warnings.extend(self.settle(object, &seen)?);
             // A denial of one of its volumes says whose it is.
-            let volumes = self.mounted_volumes(joiner.name(), &seen).await;
+            let volumes = self
+                .mounted_volumes(joiner.name(), &seen, Some(&joiner.id))
+                .await;
             warnings.extend(volumes.map_err(|refusal| match refusal {
                 Refusal::Denied(mut d) => {
                     d.reason = format!(

@@ -778,16 +778,29 @@ impl Baseline {
     /// Not its `Config.Volumes`: dockerd merges the image's `VOLUME`s into them, which a create
     /// is not judged by either (a systemd image's `/sys/fs/cgroup`).
     pub fn check_target(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
-        self.check_sharing(inspect, &[])
+        self.check_container(inspect, &[], true)
     }
 
     /// Checks a container that shares namespaces with one a request works in (`group`: the
     /// containers sharing them, that one included) as [`Baseline::check_target`] does, bar its
     /// joins within the group: what it holds, the other is a way to.
+    /// Not its image: what it runs from there, a container of this role reaches only through
+    /// what its settings give (an admin's backup container of another image is no way onto
+    /// the host).
     pub fn check_sharing(
         &self,
         inspect: &Json,
         group: &[crate::joins::Listed],
+    ) -> Result<Outcome, Unreadable> {
+        self.check_container(inspect, group, false)
+    }
+
+    /// [`Baseline::check_target`] (`image`) and [`Baseline::check_sharing`].
+    fn check_container(
+        &self,
+        inspect: &Json,
+        group: &[crate::joins::Listed],
+        image: bool,
     ) -> Result<Outcome, Unreadable> {
         let mut f = Findings::new(self);
         f.sharing = group;
@@ -797,6 +810,7 @@ impl Baseline {
         // What it runs: an image outside the role's list is not the role's to run, export or
         // read (an admin's image with its own secrets in it).
         match root.field_path(&["Config", "Image"])?.as_str()? {
+            _ if !image => {}
             Some(image) if !image.is_empty() => f.image_allowed(image, "the image it runs"),
             _ if !self.images.is_empty() => f.violation(
                 Rule::Images,
@@ -823,25 +837,42 @@ impl Baseline {
         Ok(f.out)
     }
 
-    /// Checks the user an exec that gives none runs as: the container's (`Config.User`: the
-    /// create's `--user`, else the image's `USER`), root when that is empty. From dockerd's
-    /// inspect of the container.
-    pub fn check_default_user(&self, inspect: &Json) -> Result<Outcome, Unreadable> {
+    /// Checks the user an exec runs as in a container (from dockerd's inspect of it): `user`
+    /// as given, or, when none is (`""`), the container's (`Config.User`: the create's
+    /// `--user`, else the image's `USER`; root when empty). A user given by name is looked up
+    /// in the container's `/etc/passwd` when the exec starts: unless its root filesystem is
+    /// read-only, whoever may copy into it can make that name uid 0, so only numeric uids
+    /// pass there.
+    pub fn check_exec_user(&self, inspect: &Json, user: &str) -> Result<Outcome, Unreadable> {
         let mut f = Findings::new(self);
-        let user = inspect
-            .cursor()
+        let root = inspect.cursor();
+        let own = root
             .field_path(&["Config", "User"])?
             .as_str()?
             .unwrap_or("");
-        if user.is_empty() || is_root_user(user) {
-            let runs_as = if user.is_empty() {
+        let runs_as = if user.is_empty() { own } else { user };
+        if user.is_empty() && (own.is_empty() || is_root_user(own)) {
+            let who = if own.is_empty() {
                 "root (it sets no user)".to_string()
             } else {
-                format!("{user:?}, root")
+                format!("{own:?}, root")
             };
             f.violation(
                 Rule::ExecRoot,
-                format!("an exec without a user runs as the container's user, {runs_as}; give a non-root one (docker exec -u 1000)"),
+                format!("an exec without a user runs as the container's user, {who}; give a non-root one (docker exec -u 1000)"),
+            );
+            return Ok(f.out);
+        }
+        let name = runs_as.split(':').next().unwrap_or("");
+        let numeric = name.bytes().all(|b| b.is_ascii_digit());
+        let read_only = root
+            .field_path(&["HostConfig", "ReadonlyRootfs"])?
+            .as_bool()?
+            .unwrap_or(false);
+        if !numeric && !read_only {
+            f.violation(
+                Rule::ExecRoot,
+                format!("the exec's user {name:?} is a name, looked up in the container's /etc/passwd, which its writable root filesystem lets anyone who can copy into it map to uid 0; give a numeric uid (docker exec -u 1000)"),
             );
         }
         Ok(f.out)

@@ -3819,12 +3819,41 @@ fn an_exec_without_a_user_is_judged_by_the_containers_user() {
         (r#"{"User":"root"}"#, &[Rule::ExecRoot]),
         (r#"{"User":"0:0"}"#, &[Rule::ExecRoot]),
         (r#"{"User":"1000"}"#, &[]),
-        (r#"{"User":"nobody:0"}"#, &[]),
+        (r#"{"User":"65534:0"}"#, &[]),
     ] {
         let container = inspected_with("", SYSTEM_PATHS, config);
-        let outcome = b.check_default_user(&container).unwrap();
+        let outcome = b.check_exec_user(&container, "").unwrap();
         assert_eq!(rules(&outcome), expected, "{config}");
     }
+}
+
+#[test]
+fn an_exec_user_given_by_name_passes_only_where_etc_passwd_cannot_be_rewritten() {
+    let b = configured("rules: { exec-root: enforce }");
+    let writable = inspected_with("", SYSTEM_PATHS, r#"{"User":"1000"}"#);
+    let read_only = inspected_with(
+        r#""ReadonlyRootfs":true"#,
+        SYSTEM_PATHS,
+        r#"{"User":"app"}"#,
+    );
+    for (container, user, expected) in [
+        (&writable, "1000", &[][..]),
+        (&writable, "1000:0", &[]),
+        (&writable, "nobody", &[Rule::ExecRoot]),
+        (&writable, "toor:0", &[Rule::ExecRoot]),
+        (&read_only, "nobody", &[]),
+        // Its own user, by name, in a read-only root filesystem.
+        (&read_only, "", &[]),
+    ] {
+        let outcome = b.check_exec_user(container, user).unwrap();
+        assert_eq!(rules(&outcome), expected, "{user:?}");
+    }
+    // A container whose own user is a name, with a writable root filesystem.
+    let named = inspected_with("", SYSTEM_PATHS, r#"{"User":"nobody"}"#);
+    assert_eq!(
+        rules(&b.check_exec_user(&named, "").unwrap()),
+        [Rule::ExecRoot]
+    );
 }
 
 #[test]

@@ -398,10 +398,11 @@ impl Policy {
             return Ok(Ok(Vec::new()));
         };
         let outcome = match object {
-            Existing::Container(_) | Existing::VolumeUser { .. } => baseline.check_target(inspect),
+            Existing::Container(_) => baseline.check_target(inspect),
+            Existing::VolumeUser { .. } => baseline.check_sharing(inspect, &[]),
             Existing::Joiner { group, .. } => baseline.check_sharing(inspect, group),
             Existing::Exec(_) => baseline.check_exec(inspect),
-            Existing::ExecUser(_) => baseline.check_default_user(inspect),
+            Existing::ExecUser { user, .. } => baseline.check_exec_user(inspect, user),
             Existing::Volume(_) => baseline.check_volume(inspect),
             Existing::Network(_) => baseline.check_network(inspect),
         }?;
@@ -442,8 +443,11 @@ pub enum Existing<'a> {
         group: &'a [crate::joins::Listed],
     },
     Exec(&'a str),
-    /// A container an exec that gives no user goes into: it runs as the container's user.
-    ExecUser(&'a str),
+    /// A container an exec runs in, as `user` (`""`: none given, the container's own).
+    ExecUser {
+        container: &'a str,
+        user: &'a str,
+    },
     Volume(&'a str),
     /// A container (`name`) that mounts the named `volume` a request mounts too: what it reads
     /// or runs from there, a container of this role could plant.
@@ -469,9 +473,9 @@ impl Existing<'_> {
             Existing::Exec(_) => {
                 "was created with settings this role may not use, so it may not start it"
             }
-            Existing::ExecUser(_) => "runs its processes as root, so this role may not exec in it as its user",
+            Existing::ExecUser { .. } => "would run this exec as root, so this role may not run it",
             Existing::Volume(_) => {
-                "was created with options this role may not use, so it may not mount it"
+                "was created with options this role may not use, so it may not mount or remove it"
             }
             Existing::VolumeUser { volume, .. } => {
                 return std::borrow::Cow::Owned(format!(
@@ -479,7 +483,7 @@ impl Existing<'_> {
                 ))
             }
             Existing::Network(_) => {
-                "was created with settings this role may not use, so it may not attach containers to it"
+                "was created with settings this role may not use, so it may not attach containers to it or remove it"
             }
         })
     }
@@ -494,7 +498,7 @@ impl fmt::Display for Existing<'_> {
                 write!(f, "container {name:?}")
             }
             Existing::Exec(n) => write!(f, "exec {n:?}"),
-            Existing::ExecUser(n) => write!(f, "container {n:?}"),
+            Existing::ExecUser { container, .. } => write!(f, "container {container:?}"),
             Existing::Volume(n) => write!(f, "volume {n:?}"),
             Existing::Network(n) => write!(f, "network {n:?}"),
         }
