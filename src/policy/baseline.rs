@@ -1462,9 +1462,11 @@ impl Findings<'_> {
             ("tmpfs", _) if !binds && device.is_none_or(|d| d == "tmpfs") => {}
             ("" | "none", Some(device)) if binds && device.starts_with('/') => {
                 // mount(8) and moby's parseOptions apply the flags in order: the last of
-                // ro/rw decides (`bind,ro,rw` is writable).
+                // ro/rw decides (`bind,ro,rw` is writable). Read-only only when that is an
+                // exact `ro` and no other spelling of `rw` (` RW`) is there at all.
                 let read_only = o.is_some_and(|o| {
                     o.split(',').rfind(|t| matches!(*t, "ro" | "rw")) == Some("ro")
+                        && !o.split(',').any(|t| t != "rw" && word(t) == "rw")
                 });
                 self.host_path(device, read_only, &format!("{what}, volume device {device}"))?;
             }

@@ -834,6 +834,10 @@ fn volume_create_with_a_bind_device_is_judged_as_a_host_mount() {
                 &[Rule::HostMounts],
             ),
             (
+                r#"{"DriverOpts":{"type":"tmpfs","o":" BIND "}}"#,
+                &[Rule::HostMounts],
+            ),
+            (
                 r#"{"DriverOpts":{"type":"tmpfs","o":"remount"}}"#,
                 &[Rule::HostMounts],
             ),
@@ -2926,6 +2930,7 @@ fn a_volume_bind_is_read_only_only_when_the_last_of_ro_and_rw_says_so() {
         ("bind,ro", &[][..]),
         ("bind,rw,ro", &[]),
         ("bind,ro,rw", &[Rule::HostMounts]),
+        ("bind,ro, RW", &[Rule::HostMounts]),
         ("bind", &[Rule::HostMounts]),
     ] {
         let outcome = check_with(&b, VOLUME_CREATE, "", &volume(o));
