@@ -430,9 +430,15 @@ async fn serve(
             );
         // Requests that can write into its volumes (a process in it, a copy into it) judge
         // whoever else mounts them too.
+        // (An update can give it a restart policy under which dockerd starts it again, an
+        // unpause lets its processes go on.)
         let writes = inside
-            || (endpoint.route.method == "PUT"
-                && endpoint.route.template == "/containers/{id}/archive");
+            || matches!(
+                (endpoint.route.method, endpoint.route.template),
+                ("PUT", "/containers/{id}/archive")
+                    | ("POST", "/containers/{id}/update")
+                    | ("POST", "/containers/{id}/unpause")
+            );
         let reach = Reach {
             networks: starts,
             namespaces: inside,

@@ -863,16 +863,22 @@ impl Baseline {
             );
             return Ok(f.out);
         }
+        let hc = root.field("HostConfig")?;
         let name = runs_as.split(':').next().unwrap_or("");
         let numeric = name.bytes().all(|b| b.is_ascii_digit());
-        let read_only = root
-            .field_path(&["HostConfig", "ReadonlyRootfs"])?
-            .as_bool()?
-            .unwrap_or(false);
-        if !numeric && !read_only {
+        let read_only = hc.field("ReadonlyRootfs")?.as_bool()?.unwrap_or(false);
+        if !numeric && (!read_only || passwd_mounted(&root)?) {
             f.violation(
                 Rule::ExecRoot,
-                format!("the exec's user {name:?} is a name, looked up in the container's /etc/passwd, which its writable root filesystem lets anyone who can copy into it map to uid 0; give a numeric uid (docker exec -u 1000)"),
+                format!("the exec's user {name:?} is a name, looked up in the container's /etc/passwd, which a writable root filesystem or a mount over /etc lets others map to uid 0; give a numeric uid (docker exec -u 1000)"),
+            );
+        }
+        // A non-root process becomes root through a setuid-root file (one copied in with
+        // docker cp, or put in a volume by a root container) unless the container forbids it.
+        if !no_new_privileges(&hc)? {
+            f.violation(
+                Rule::ExecRoot,
+                "the container runs without no-new-privileges, so an exec as any user can become root through a setuid file; it needs --security-opt no-new-privileges",
             );
         }
         Ok(f.out)
@@ -2671,6 +2677,44 @@ fn go_parse_bool(s: &str) -> Option<bool> {
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
         _ => None,
     }
+}
+
+/// Whether a container's `HostConfig.SecurityOpt` ends with no-new-privileges on (the last
+/// entry naming it wins, as in dockerd).
+fn no_new_privileges(hc: &Cursor<'_>) -> Result<bool, Unreadable> {
+    let mut on = false;
+    for item in hc.field("SecurityOpt")?.items()? {
+        let Some(opt) = item.as_str()? else { continue };
+        if opt == "no-new-privileges" {
+            on = true;
+            continue;
+        }
+        let split = opt.split_once('=').or_else(|| opt.split_once(':'));
+        if let Some(("no-new-privileges", value)) = split {
+            on = go_parse_bool(value) == Some(true);
+        }
+    }
+    Ok(on)
+}
+
+/// Whether a mount of a container (from its inspect: `Mounts`, `HostConfig.Tmpfs`) covers
+/// `/etc/passwd` or `/etc/group`, which user names are looked up in.
+fn passwd_mounted(root: &Cursor<'_>) -> Result<bool, Unreadable> {
+    let covers = |dest: &str| {
+        let dest = dest.trim_end_matches('/');
+        matches!(dest, "" | "/etc" | "/etc/passwd" | "/etc/group")
+    };
+    for mount in root.field("Mounts")?.items()? {
+        if mount.field("Destination")?.as_str()?.is_some_and(covers) {
+            return Ok(true);
+        }
+    }
+    for (dest, _) in root.field_path(&["HostConfig", "Tmpfs"])?.entries()? {
+        if covers(dest) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `root`, `0`, `00`, `+0`, `-0`, with or without a `:group`; and an empty user part (`:`,

@@ -3826,18 +3826,26 @@ fn an_exec_without_a_user_is_judged_by_the_containers_user() {
         (r#"{"User":"1000"}"#, &[]),
         (r#"{"User":"65534:0"}"#, &[]),
     ] {
-        let container = inspected_with("", SYSTEM_PATHS, config);
+        let container = inspected_with(NO_NEW_PRIVILEGES, SYSTEM_PATHS, config);
         let outcome = b.check_exec_user(&container, "").unwrap();
         assert_eq!(rules(&outcome), expected, "{config}");
     }
 }
 
+/// A container's host config fields that keep a non-root exec non-root.
+const NO_NEW_PRIVILEGES: &str = r#""SecurityOpt":["no-new-privileges=true"]"#;
+
 #[test]
 fn an_exec_user_given_by_name_passes_only_where_etc_passwd_cannot_be_rewritten() {
     let b = configured("rules: { exec-root: enforce }");
-    let writable = inspected_with("", SYSTEM_PATHS, r#"{"User":"1000"}"#);
+    let writable = inspected_with(NO_NEW_PRIVILEGES, SYSTEM_PATHS, r#"{"User":"1000"}"#);
     let read_only = inspected_with(
-        r#""ReadonlyRootfs":true"#,
+        &format!(r#"{NO_NEW_PRIVILEGES},"ReadonlyRootfs":true"#),
+        SYSTEM_PATHS,
+        r#"{"User":"app"}"#,
+    );
+    let etc_tmpfs = inspected_with(
+        &format!(r#"{NO_NEW_PRIVILEGES},"ReadonlyRootfs":true,"Tmpfs":{{"/etc/":""}}"#),
         SYSTEM_PATHS,
         r#"{"User":"app"}"#,
     );
@@ -3849,16 +3857,41 @@ fn an_exec_user_given_by_name_passes_only_where_etc_passwd_cannot_be_rewritten()
         (&read_only, "nobody", &[]),
         // Its own user, by name, in a read-only root filesystem.
         (&read_only, "", &[]),
+        // ...unless something else is mounted over /etc.
+        (&etc_tmpfs, "nobody", &[Rule::ExecRoot]),
+        (&etc_tmpfs, "1000", &[]),
     ] {
         let outcome = b.check_exec_user(container, user).unwrap();
         assert_eq!(rules(&outcome), expected, "{user:?}");
     }
     // A container whose own user is a name, with a writable root filesystem.
-    let named = inspected_with("", SYSTEM_PATHS, r#"{"User":"nobody"}"#);
+    let named = inspected_with(NO_NEW_PRIVILEGES, SYSTEM_PATHS, r#"{"User":"nobody"}"#);
     assert_eq!(
         rules(&b.check_exec_user(&named, "").unwrap()),
         [Rule::ExecRoot]
     );
+}
+
+#[test]
+fn an_exec_needs_no_new_privileges_or_setuid_files_make_it_root() {
+    let b = configured("rules: { exec-root: enforce }");
+    for (hc, expected) in [
+        ("", &[Rule::ExecRoot][..]),
+        (r#""SecurityOpt":["no-new-privileges"]"#, &[]),
+        (r#""SecurityOpt":["no-new-privileges:true"]"#, &[]),
+        (
+            r#""SecurityOpt":["no-new-privileges=true","no-new-privileges=false"]"#,
+            &[Rule::ExecRoot],
+        ),
+        (
+            r#""SecurityOpt":["apparmor=docker-default"]"#,
+            &[Rule::ExecRoot],
+        ),
+    ] {
+        let container = inspected_with(hc, SYSTEM_PATHS, r#"{"User":"1000"}"#);
+        let outcome = b.check_exec_user(&container, "1000").unwrap();
+        assert_eq!(rules(&outcome), expected, "{hc}");
+    }
 }
 
 #[test]

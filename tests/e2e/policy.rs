@@ -191,11 +191,30 @@ fn privileged_exec_and_root_exec_are_refused() {
         &user,
         "--user",
         "1000",
+        "--security-opt",
+        "no-new-privileges",
         "busybox:local",
         "sleep",
         "300",
     ]);
     assert_eq!(dev.ok(&["exec", &user, "id", "-u"]).trim(), "1000");
+    // Without no-new-privileges a non-root exec can become root through a setuid file.
+    let loose = unique("loose");
+    admin.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &loose,
+        "--user",
+        "1000",
+        "busybox:local",
+        "sleep",
+        "300",
+    ]);
+    let err = dev.fails(&["exec", &loose, "id", "-u"]);
+    assert!(err.contains("(rule exec-root, role dev)"), "{err}");
+    assert!(err.contains("without no-new-privileges"), "{err}");
+    admin.ok(&["rm", "-f", &loose]);
     admin.ok(&["rm", "-f", &name, &user]);
 }
 
@@ -734,6 +753,9 @@ fn a_baseline_role_may_not_use_a_volume_a_container_it_could_not_have_created_mo
     let err = dev.fails(&["exec", "-u", "1000", &mine, "touch", "/x/run.sh"]);
     assert!(err.contains("(rule host-pid, role dev)"), "{err}");
     let err = dev.fails(&["cp", "/etc/hostname", &format!("{mine}:/x/run.sh")]);
+    assert!(err.contains("(rule host-pid, role dev)"), "{err}");
+    // Nor may it have dockerd start it again (a restart policy).
+    let err = dev.fails(&["update", "--restart", "on-failure:5", &mine]);
     assert!(err.contains("(rule host-pid, role dev)"), "{err}");
     // Acts that write nothing into it are not held up (a stop, a signal, a removal).
     dev.ok(&["kill", "-s", "CONT", &mine]);

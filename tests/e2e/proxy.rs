@@ -463,7 +463,7 @@ fn recording_upstream_listing(
                         list.inspects
                             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         format!(
-                            r#"{{"Id":"{}","Config":{{"Image":"busybox:local"}},"HostConfig":{{}}}}"#,
+                            r#"{{"Id":"{}","Config":{{"Image":"busybox:local"}},"HostConfig":{{"SecurityOpt":["no-new-privileges"]}}}}"#,
                             "c".repeat(64)
                         )
                     } else if let Some(name) = target.strip_prefix("/networks/") {

@@ -556,6 +556,8 @@ impl Docker {
     }
 
     /// Starts a detached busybox container running the shell `script`; returns its name.
+    /// (With no-new-privileges, which a baseline role's containers get anyway, and without
+    /// which exec-root keeps it from exec'ing in an admin's.)
     pub fn script(&self, prefix: &str, script: &str) -> String {
         let name = unique(prefix);
         self.ok(&[
@@ -563,6 +565,8 @@ impl Docker {
             "-d",
             "--name",
             &name,
+            "--security-opt",
+            "no-new-privileges",
             "busybox:local",
             "sh",
             "-c",
