@@ -872,16 +872,14 @@ impl Judge<'_> {
         let filters = serde_json::json!({ "volume": [name] }).to_string();
         let path = format!(
             "/containers/json?all=1&limit={}&filters={}",
-            MAX_REQUEST_LOOKUPS + 1,
+            // (Besides the container itself, one more than are judged.)
+            MAX_REQUEST_LOOKUPS + 2,
             utf8_percent_encode(&filters, NON_ALPHANUMERIC)
         );
         let users =
             list_containers_at(self.upstream, &path, self.lookup_limit, self.lookup_timeout)
                 .await?;
-        let users: Vec<_> = users
-            .into_iter()
-            .filter(|u| u.id != besides && !u.names.iter().any(|n| n == besides))
-            .collect();
+        let users: Vec<_> = users.into_iter().filter(|u| u.id != besides).collect();
         if users.len() > MAX_REQUEST_LOOKUPS {
             return Err(self.uninspectable(format!(
                 "volume {name:?} is mounted by {} containers, more than the {MAX_REQUEST_LOOKUPS} dockgate judges for one request, so this role may not use it",
@@ -1024,10 +1022,22 @@ impl Judge<'_> {
             });
         };
         warnings.extend(self.settle(Existing::Container(&container), &inspect)?);
-        // Named volumes it mounts are judged like those of a create.
-        let users = reach.volume_users.then_some(container.as_str());
-        warnings.extend(self.mounted_volumes(&container, &inspect, users).await?);
         let root = inspect.cursor();
+        let id = root
+            .field("Id")
+            .ok()
+            .and_then(|i| i.as_str().ok().flatten());
+        let id = match id {
+            Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) => id,
+            _ => {
+                return Err(Refusal::UpstreamProtocol(
+                    "its container inspect gives no hexadecimal Id",
+                ))
+            }
+        };
+        // Named volumes it mounts are judged like those of a create.
+        let users = reach.volume_users.then_some(id);
+        warnings.extend(self.mounted_volumes(&container, &inspect, users).await?);
         let unjudged = |why: String| {
             self.uninspectable(format!(
                 "container {container:?} {why}, so this role may not use it"
@@ -1052,18 +1062,6 @@ impl Judge<'_> {
                 warnings.extend(self.network(name).await?);
             }
         }
-        let id = root
-            .field("Id")
-            .ok()
-            .and_then(|i| i.as_str().ok().flatten());
-        let id = match id {
-            Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) => id,
-            _ => {
-                return Err(Refusal::UpstreamProtocol(
-                    "its container inspect gives no hexadecimal Id",
-                ))
-            }
-        };
         if reach.namespaces {
             warnings.extend(self.sharing(id, &container, &inspect).await?);
         }
@@ -1080,7 +1078,7 @@ impl Judge<'_> {
 
     /// The named volumes container `name` (from its `inspect`) mounts, each judged like those
     /// of a create: warnings, or the denial.
-    /// With `users` (the container's own ID or name, left out), whoever else mounts them is
+    /// With `users` (the container's own full ID, left out), whoever else mounts them is
     /// judged too (see [`Judge::volume_users`]).
     async fn mounted_volumes(
         &self,

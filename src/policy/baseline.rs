@@ -846,6 +846,17 @@ impl Baseline {
     pub fn check_exec_user(&self, inspect: &Json, user: &str) -> Result<Outcome, Unreadable> {
         let mut f = Findings::new(self);
         let root = inspect.cursor();
+        let hc = root.field("HostConfig")?;
+        // First what no `-u` can mend: a non-root process becomes root through a setuid-root
+        // file (one copied in with docker cp, or put in a volume by a root container) unless
+        // the container forbids it.
+        if !no_new_privileges(&hc)? {
+            f.violation(
+                Rule::ExecRoot,
+                "the container runs without no-new-privileges, so an exec as any user can become root through a setuid file; it needs --security-opt no-new-privileges",
+            );
+            return Ok(f.out);
+        }
         let own = root
             .field_path(&["Config", "User"])?
             .as_str()?
@@ -863,22 +874,12 @@ impl Baseline {
             );
             return Ok(f.out);
         }
-        let hc = root.field("HostConfig")?;
         let name = runs_as.split(':').next().unwrap_or("");
-        let numeric = name.bytes().all(|b| b.is_ascii_digit());
         let read_only = hc.field("ReadonlyRootfs")?.as_bool()?.unwrap_or(false);
-        if !numeric && (!read_only || passwd_mounted(&root)?) {
+        if !is_plain_uid(name) && (!read_only || passwd_mounted(&root)?) {
             f.violation(
                 Rule::ExecRoot,
-                format!("the exec's user {name:?} is a name, looked up in the container's /etc/passwd, which a writable root filesystem or a mount over /etc lets others map to uid 0; give a numeric uid (docker exec -u 1000)"),
-            );
-        }
-        // A non-root process becomes root through a setuid-root file (one copied in with
-        // docker cp, or put in a volume by a root container) unless the container forbids it.
-        if !no_new_privileges(&hc)? {
-            f.violation(
-                Rule::ExecRoot,
-                "the container runs without no-new-privileges, so an exec as any user can become root through a setuid file; it needs --security-opt no-new-privileges",
+                format!("the exec's user {name:?} is a name (or no uid runc takes as one), looked up in the container's /etc/passwd, which a writable root filesystem or a mount over /etc lets others map to uid 0; give a numeric uid (docker exec -u 1000)"),
             );
         }
         Ok(f.out)
@@ -2677,6 +2678,16 @@ fn go_parse_bool(s: &str) -> Option<bool> {
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
         _ => None,
     }
+}
+
+/// Whether runc takes `name` as a uid by itself: decimal, within its range (0 to 2^31 - 1).
+/// Anything else is looked up in `/etc/passwd` (a name, or a number too large for Go's Atoi),
+/// or matched there by a uid that Docker then narrows to 32 bits (4294967296 is 0).
+fn is_plain_uid(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 10
+        && name.bytes().all(|b| b.is_ascii_digit())
+        && name.parse::<u64>().is_ok_and(|n| n < (1 << 31))
 }
 
 /// Whether a container's `HostConfig.SecurityOpt` ends with no-new-privileges on (the last

@@ -3860,6 +3860,12 @@ fn an_exec_user_given_by_name_passes_only_where_etc_passwd_cannot_be_rewritten()
         // ...unless something else is mounted over /etc.
         (&etc_tmpfs, "nobody", &[Rule::ExecRoot]),
         (&etc_tmpfs, "1000", &[]),
+        // Numbers runc does not take as a uid by themselves are looked up like names.
+        (&writable, "2147483647", &[]),
+        (&writable, "2147483648", &[Rule::ExecRoot]),
+        (&writable, "4294967296", &[Rule::ExecRoot]),
+        (&writable, "99999999999999999999", &[Rule::ExecRoot]),
+        (&read_only, "4294967296", &[]),
     ] {
         let outcome = b.check_exec_user(container, user).unwrap();
         assert_eq!(rules(&outcome), expected, "{user:?}");
@@ -3870,6 +3876,30 @@ fn an_exec_user_given_by_name_passes_only_where_etc_passwd_cannot_be_rewritten()
         rules(&b.check_exec_user(&named, "").unwrap()),
         [Rule::ExecRoot]
     );
+}
+
+#[test]
+fn a_volume_over_etc_makes_user_names_untrusted_even_on_a_read_only_root() {
+    let b = configured("rules: { exec-root: enforce }");
+    for (mounts, expected) in [
+        (
+            r#"[{"Type":"volume","Destination":"/etc"}]"#,
+            &[Rule::ExecRoot][..],
+        ),
+        (
+            r#"[{"Type":"bind","Destination":"/etc/passwd"}]"#,
+            &[Rule::ExecRoot],
+        ),
+        (r#"[{"Type":"volume","Destination":"/etc/app"}]"#, &[]),
+        (r#"[]"#, &[]),
+    ] {
+        let doc = format!(
+            r#"{{"Id":"abc","Config":{{"User":"app"}},"Mounts":{mounts},"HostConfig":{{"SecurityOpt":["no-new-privileges"],"ReadonlyRootfs":true}}}}"#
+        );
+        let container = parse_optional(doc.as_bytes()).unwrap().unwrap();
+        let outcome = b.check_exec_user(&container, "").unwrap();
+        assert_eq!(rules(&outcome), expected, "{mounts}");
+    }
 }
 
 #[test]
@@ -3885,6 +3915,15 @@ fn an_exec_needs_no_new_privileges_or_setuid_files_make_it_root() {
         ),
         (
             r#""SecurityOpt":["apparmor=docker-default"]"#,
+            &[Rule::ExecRoot],
+        ),
+        (r#""SecurityOpt":["no-new-privileges=1"]"#, &[]),
+        (
+            r#""SecurityOpt":["no-new-privileges:false"]"#,
+            &[Rule::ExecRoot],
+        ),
+        (
+            r#""SecurityOpt":["no-new-privileges=False"]"#,
             &[Rule::ExecRoot],
         ),
     ] {

@@ -473,9 +473,9 @@ impl Existing<'_> {
             Existing::Exec(_) => {
                 "was created with settings this role may not use, so it may not start it"
             }
-            Existing::ExecUser { .. } => "would run this exec as root, so this role may not run it",
+            Existing::ExecUser { .. } => "could run this exec as root, so this role may not run it",
             Existing::Volume(_) => {
-                "was created with options this role may not use, so it may not mount or remove it"
+                "was created with options this role may not use, so this role may not use it"
             }
             Existing::VolumeUser { volume, .. } => {
                 return std::borrow::Cow::Owned(format!(
