@@ -678,10 +678,10 @@ fn log_record(record: &Record) {
 
 /// A record as one line of JSON. Characters a reader's screen would not show as themselves
 /// are written as `\u` escapes of four hex digits (the parsed text is the same): controls
-/// (DEL and C1, which some terminals obey), format characters (bidirectional overrides and isolates, which reorder
-/// what is shown as in "Trojan Source", zero-width and tag characters), the other default
-/// ignorable code points (fillers, variation selectors), spaces other than U+0020 and the
-/// Unicode line and paragraph separators. A CN, a path or a container name cannot make a line
+/// (DEL and C1, which some terminals obey), format characters (bidirectional overrides and
+/// isolates, which reorder what is shown as in "Trojan Source", zero-width and tag
+/// characters), the other default ignorable code points (fillers, variation selectors), spaces
+/// other than U+0020 and the Unicode line and paragraph separators. A CN, a path or a container name cannot make a line
 /// read as something else.
 pub fn encode(out: &mut Vec<u8>, record: &Record) -> serde_json::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(out, Shown);

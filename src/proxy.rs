@@ -203,7 +203,9 @@ async fn serve(
         return Err(Refusal::AuditUnavailable);
     }
     // A keep-alive connection outlives the handshake that checked the certificate's dates.
-    if unix_now() > conn.identity.not_after {
+    // When the certificate stops being valid: what this request has under way ends then.
+    let expiry = conn.identity.expiry();
+    if tokio::time::Instant::now() >= expiry {
         return Err(Refusal::CertificateExpired {
             name: conn.identity.display_name().to_string(),
         });
@@ -484,15 +486,13 @@ async fn serve(
         (Some(bytes), None) => Either::Right(Full::new(bytes)),
         (None, _) => match unread.take() {
             Some(body) => Either::Left(
-                BodyStall::new(body, state.config.limits.stall_timeout)
-                    .ending_at(conn.identity.expiry()),
+                BodyStall::new(body, state.config.limits.stall_timeout).ending_at(expiry),
             ),
             None => Either::Right(Full::new(Bytes::new())),
         },
     };
     // What the certificate has under way ends when it expires: waiting for dockerd's answer
     // too. (The policy's lookups may have taken it past the expiry: then nothing is sent.)
-    let expiry = conn.identity.expiry();
     if tokio::time::Instant::now() >= expiry {
         return Err(Refusal::CertificateExpired {
             name: conn.identity.display_name().to_string(),
@@ -520,7 +520,6 @@ async fn serve(
         end.upgraded = true;
         let tracker = state.hijacks.clone();
         let state = state.clone();
-        let expiry = conn.identity.expiry();
         tracker.spawn(async move {
             let _slot = slot;
             let started = Instant::now();
@@ -546,7 +545,7 @@ async fn serve(
         // complete; any other streamed answer (a large JSON one) gets one only when it was cut
         // or failed.
         let always = endpoint.route.streams();
-        resp.body_mut().end_at(conn.identity.expiry());
+        resp.body_mut().end_at(expiry);
         let mut end = end_record(conn, record, resp.status().as_u16());
         let state = state.clone();
         let started = Instant::now();
@@ -1398,12 +1397,6 @@ fn with_query_value(uri: &hyper::Uri, key: &str, id: &str) -> Result<hyper::Uri,
     format!("{}?{query}", uri.path())
         .parse()
         .map_err(|_| Refusal::UpstreamProtocol("it gave a container ID that is not a query value"))
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// dockerd's `r.FormValue` also reads `application/x-www-form-urlencoded` bodies as query

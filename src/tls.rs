@@ -542,7 +542,7 @@ fn note_refused(end_entity: &CertificateDer<'_>) {
 /// backslash, control characters as `\XX`; a value that is not a UTF8, Printable, IA5 or
 /// Numeric string is `#` and its DER encoding in hex. Two different names never read alike
 /// (unlike x509-parser's `Display`, which writes `CN=a, O=b` for the single CN `a, O=b` too).
-pub fn distinguished_name(name: &x509_parser::x509::X509Name<'_>) -> String {
+fn distinguished_name(name: &x509_parser::x509::X509Name<'_>) -> String {
     let registry = x509_parser::objects::oid_registry();
     let mut out = String::new();
     for (i, rdn) in name.iter().enumerate() {
